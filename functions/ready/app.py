@@ -1,0 +1,22 @@
+"""GET /ready: 200 when DynamoDB answers, 503 with the reason when it does not."""
+
+from aws_lambda_powertools.event_handler import Response
+
+from billing import wiring
+from billing.api.errors import json_response
+from billing.api.resolver import build_rest_resolver, rest_handler
+from billing.errors import DependencyUnavailableError
+
+app = build_rest_resolver()
+
+
+@app.get("/ready")
+def ready() -> Response[str]:
+    try:
+        wiring.dynamo_health_probe().check()
+    except DependencyUnavailableError as exc:
+        return json_response(503, {"status": "unavailable", "reason": str(exc)})
+    return json_response(200, {"status": "ready"})
+
+
+lambda_handler = rest_handler(app)

@@ -1,0 +1,1 @@
+"""The billing & entitlements service's shared package (shipped as the Lambda layer)."""

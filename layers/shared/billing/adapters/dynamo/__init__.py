@@ -1,0 +1,1 @@
+"""DynamoDB access through PynamoDB models bound to the tables named in the settings."""

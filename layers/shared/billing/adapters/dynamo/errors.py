@@ -1,0 +1,40 @@
+"""One place that turns PynamoDB/botocore failures into domain errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from botocore.exceptions import BotoCoreError
+from pynamodb.exceptions import DoesNotExist, PynamoDBException
+
+from billing.errors import DependencyUnavailableError
+
+
+def is_conditional_check_failure(exc: PynamoDBException) -> bool:
+    """True when a write was refused by its condition (not a fault)."""
+    return exc.cause_response_code in {
+        "ConditionalCheckFailedException",
+        "TransactionCanceledException",
+    }
+
+
+@contextmanager
+def dynamo_errors(operation: str) -> Iterator[None]:
+    """Map throttling, timeouts and unreachable endpoints to DependencyUnavailableError.
+
+    The message names the operation and the error code only: never keys or item contents.
+    """
+    try:
+        yield
+    except DoesNotExist:
+        raise
+    except PynamoDBException as exc:
+        if is_conditional_check_failure(exc):
+            raise
+        code = exc.cause_response_code or type(exc.cause or exc).__name__
+        raise DependencyUnavailableError(f"DynamoDB {operation} failed: {code}") from exc
+    except BotoCoreError as exc:
+        raise DependencyUnavailableError(
+            f"DynamoDB {operation} failed: {type(exc).__name__}"
+        ) from exc

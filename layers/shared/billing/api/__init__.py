@@ -1,0 +1,1 @@
+"""HTTP edge: resolver factory, caller context, the one error → status mapping."""

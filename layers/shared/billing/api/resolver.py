@@ -1,0 +1,93 @@
+"""Resolver factories: every API function gets the same error handling from here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.event_handler import (
+    APIGatewayRestResolver,
+    LambdaFunctionUrlResolver,
+    Response,
+)
+from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from billing.api.errors import error_body, json_response
+from billing.errors import BillingError, DependencyUnavailableError, NotImplementedYetError
+from billing.observability import logger
+
+
+def _install_error_handlers[ResolverT: ApiGatewayResolver](app: ResolverT) -> ResolverT:
+    def _invalid_request(exc: RequestValidationError) -> Response[str]:
+        problems = [
+            {
+                "field": ".".join(str(p) for p in err["loc"] if p not in ("body", "query", "path")),
+                "reason": err["msg"],
+            }
+            for err in exc.errors()
+        ]
+        fields = ", ".join(p["field"] for p in problems)
+        return json_response(422, {"message": f"invalid request: {fields}", "errors": problems})
+
+    def _domain_error(exc: BillingError) -> Response[str]:
+        status, body = error_body(exc)
+        if isinstance(exc, DependencyUnavailableError):
+            logger.warning("dependency unavailable", extra={"error": str(exc)})
+        return json_response(status, body)
+
+    def _unexpected(exc: Exception) -> Response[str]:
+        logger.exception("unhandled error")
+        return json_response(500, {"message": "Internal server error"})
+
+    # Registered by call, not decorator: Powertools' decorator is untyped.
+    app.exception_handler(RequestValidationError)(_invalid_request)
+    app.exception_handler(BillingError)(_domain_error)
+    app.exception_handler(Exception)(_unexpected)
+
+    return app
+
+
+def build_rest_resolver() -> APIGatewayRestResolver:
+    """The resolver for API Gateway REST proxy events, validating input with pydantic."""
+    return _install_error_handlers(APIGatewayRestResolver(enable_validation=True))
+
+
+def build_function_url_resolver() -> LambdaFunctionUrlResolver:
+    """The resolver for Lambda function URL events (payload v2)."""
+    return _install_error_handlers(LambdaFunctionUrlResolver(enable_validation=True))
+
+
+LambdaEvent = dict[str, Any]
+LambdaHandler = Callable[[LambdaEvent, LambdaContext], dict[str, Any]]
+
+
+def rest_handler(app: APIGatewayRestResolver) -> LambdaHandler:
+    """The Lambda entry point of a REST route: structured logs with the request id, then route."""
+
+    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+    def lambda_handler(event: LambdaEvent, context: LambdaContext) -> dict[str, Any]:
+        return app.resolve(event, context)
+
+    return lambda_handler
+
+
+def to_powertools_rule(template_path: str) -> str:
+    """API Gateway's ``{param}`` path syntax as Powertools' ``<param>`` rule."""
+    return template_path.replace("{", "<").replace("}", ">")
+
+
+def not_built_handler(method: str, path: str, issue: int) -> LambdaHandler:
+    """A route that exists in the contract but whose behaviour is not built yet: 501.
+
+    It says so plainly instead of pretending; the issue number says where it gets built.
+    """
+    app = build_rest_resolver()
+
+    def not_built() -> Response[str]:
+        raise NotImplementedYetError(f"{method} {path} is not built yet (issue #{issue})")
+
+    app.route(to_powertools_rule(path), method)(not_built)
+    return rest_handler(app)

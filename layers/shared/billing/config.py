@@ -1,0 +1,109 @@
+"""Settings, parsed once from the environment with pydantic-settings.
+
+Nothing else in the service reads ``os.environ``: handlers and adapters ask :func:`get_settings`.
+A bad value stops start-up with a message naming the variable, instead of failing later on a
+request.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from billing.errors import ConfigurationError
+
+
+class Settings(BaseSettings):
+    """Every setting of the service; names keep the seed's environment variables."""
+
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
+
+    environment: str = Field(default="local", validation_alias="ENVIRONMENT", min_length=1)
+    aws_region: str = Field(default="us-east-1", validation_alias="AWS_REGION")
+    dynamodb_endpoint_url: str | None = Field(
+        default=None, validation_alias="AWS_ENDPOINT_URL_DYNAMODB"
+    )
+
+    # Stripe. Locally the plain values are set; in AWS the SSM parameter names are, and the
+    # values are fetched (and cached) by billing.secrets.
+    stripe_api_base: str = Field(
+        default="https://api.stripe.com", validation_alias="STRIPE_API_BASE"
+    )
+    stripe_secret_key: SecretStr | None = Field(default=None, validation_alias="STRIPE_SECRET_KEY")
+    stripe_secret_key_parameter: str | None = Field(
+        default=None, validation_alias="STRIPE_SECRET_KEY_PARAMETER"
+    )
+    stripe_webhook_secret: SecretStr | None = Field(
+        default=None, validation_alias="STRIPE_WEBHOOK_SECRET"
+    )
+    stripe_webhook_secret_parameter: str | None = Field(
+        default=None, validation_alias="STRIPE_WEBHOOK_SECRET_PARAMETER"
+    )
+
+    reconciliation_enabled: bool = Field(default=True, validation_alias="RECONCILIATION_ENABLED")
+    reconciliation_schedule_hour: int = Field(
+        default=3, ge=0, le=23, validation_alias="RECONCILIATION_SCHEDULE_HOUR"
+    )
+    reconciliation_days_back: int = Field(
+        default=3, ge=1, le=30, validation_alias="RECONCILIATION_DAYS_BACK"
+    )
+
+    # Resource names: template.yaml sets them in AWS; the defaults are the local stack's names
+    # (each resource's logical id).
+    projects_table_name: str = Field(
+        default="ProjectsTable", validation_alias="PROJECTS_TABLE_NAME"
+    )
+    api_keys_table_name: str = Field(default="ApiKeysTable", validation_alias="API_KEYS_TABLE_NAME")
+    prices_table_name: str = Field(default="PricesTable", validation_alias="PRICES_TABLE_NAME")
+    entitlements_table_name: str = Field(
+        default="EntitlementsTable", validation_alias="ENTITLEMENTS_TABLE_NAME"
+    )
+    customers_table_name: str = Field(
+        default="CustomersTable", validation_alias="CUSTOMERS_TABLE_NAME"
+    )
+    stripe_objects_table_name: str = Field(
+        default="StripeObjectsTable", validation_alias="STRIPE_OBJECTS_TABLE_NAME"
+    )
+    webhook_events_table_name: str = Field(
+        default="WebhookEventsTable", validation_alias="WEBHOOK_EVENTS_TABLE_NAME"
+    )
+    webhook_queue_url: str | None = Field(default=None, validation_alias="WEBHOOK_QUEUE_URL")
+    webhook_dlq_url: str | None = Field(default=None, validation_alias="WEBHOOK_DLQ_URL")
+
+    # Webhook bodies larger than this are refused with 413 (Stripe events are a few KiB;
+    # SQS takes at most 256 KiB).
+    webhook_max_body_bytes: Annotated[int, Field(gt=0, le=262_144)] = Field(
+        default=131_072, validation_alias="WEBHOOK_MAX_BODY_BYTES"
+    )
+    # Stripe's default tolerance for the signature timestamp.
+    webhook_tolerance_seconds: int = Field(
+        default=300, gt=0, validation_alias="WEBHOOK_TOLERANCE_SECONDS"
+    )
+
+    @field_validator("stripe_api_base")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL")
+        return value.rstrip("/")
+
+
+def load_settings() -> Settings:
+    """Parse the environment; raise ConfigurationError naming every bad variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise ConfigurationError(f"invalid settings: {problems}") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings of this process, parsed on first use."""
+    return load_settings()

@@ -1,0 +1,84 @@
+"""What a (project, user) may use, evaluated at read time.
+
+The stored record lists every source of every feature; whether a source is in force *now*
+is decided here on each read, so a grant whose ``valid_to`` has passed is inactive without
+any job running.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from billing.domain.clock import to_iso
+
+SourceKind = Literal["subscription", "purchase", "manual"]
+
+
+@dataclass(frozen=True)
+class EntitlementSource:
+    """One reason a user has (or had) a feature, as stored in the materialized view.
+
+    ``in_force`` is what the engine last decided (e.g. False once revoked or refunded) and
+    ``reason`` says why not; time windows are applied on read by :func:`evaluate`.
+    """
+
+    feature_code: str
+    source: SourceKind
+    source_id: str
+    valid_from: datetime
+    valid_to: datetime | None
+    in_force: bool = True
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class EntitlementView:
+    """One source as the API shows it."""
+
+    feature_code: str
+    active: bool
+    source: SourceKind
+    source_id: str
+    valid_from: datetime
+    valid_to: datetime | None
+    reason: str | None
+
+    def to_api(self) -> dict[str, object]:
+        """The API.md shape; ``reason`` only when the source is inactive."""
+        body: dict[str, object] = {
+            "feature_code": self.feature_code,
+            "active": self.active,
+            "source": self.source,
+            "source_id": self.source_id,
+            "valid_from": to_iso(self.valid_from),
+            "valid_to": to_iso(self.valid_to) if self.valid_to else None,
+        }
+        if not self.active and self.reason:
+            body["reason"] = self.reason
+        return body
+
+
+def evaluate(sources: list[EntitlementSource], now: datetime) -> list[EntitlementView]:
+    """Each source with ``active`` decided at ``now``, in a stable order."""
+    views = []
+    for item in sorted(sources, key=lambda s: (s.feature_code, s.source, s.source_id)):
+        reason = item.reason
+        active = item.in_force
+        if active and now < item.valid_from:
+            active, reason = False, "not_yet_valid"
+        elif active and item.valid_to is not None and now >= item.valid_to:
+            active, reason = False, "expired"
+        views.append(
+            EntitlementView(
+                feature_code=item.feature_code,
+                active=active,
+                source=item.source,
+                source_id=item.source_id,
+                valid_from=item.valid_from,
+                valid_to=item.valid_to,
+                reason=None if active else reason,
+            )
+        )
+    return views

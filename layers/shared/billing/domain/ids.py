@@ -1,0 +1,35 @@
+"""Identifiers that cross the API: canonical forms and their validation."""
+
+from __future__ import annotations
+
+import re
+
+from billing.errors import ValidationError
+
+_PROJECT_ID = re.compile(r"[0-9]{1,18}")
+_USER_ID = re.compile(r"[A-Za-z0-9_.:@+\-]{1,128}")
+
+
+def normalize_project_id(value: object, field: str = "project_id") -> str:
+    """A project id given as an integer or a numeric string, in its canonical string form.
+
+    API.md promises both forms work (`1` and `"1"`); storage keys always use the string.
+    """
+    if isinstance(value, bool):
+        raise ValidationError(field, "must be a positive integer")
+    if isinstance(value, int):
+        text = str(value)
+    elif isinstance(value, str):
+        text = value.strip()
+    else:
+        raise ValidationError(field, "must be a positive integer")
+    if not _PROJECT_ID.fullmatch(text) or int(text) == 0:
+        raise ValidationError(field, "must be a positive integer")
+    return str(int(text))
+
+
+def validate_user_id(value: str, field: str = "user_id") -> str:
+    """A user id as the projects send it: 1-128 characters of a safe alphabet."""
+    if not _USER_ID.fullmatch(value):
+        raise ValidationError(field, "must be 1-128 characters: letters, digits, _ . : @ + -")
+    return value

@@ -1,0 +1,48 @@
+"""The service's domain errors. Services raise these; the API layer maps them to HTTP answers."""
+
+from __future__ import annotations
+
+
+class BillingError(Exception):
+    """Base of every error the service raises on purpose."""
+
+
+class ConfigurationError(BillingError):
+    """A setting is missing or invalid; the process cannot serve."""
+
+
+class ValidationError(BillingError):
+    """Input is malformed; ``field`` names what is wrong."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class UnauthorizedError(BillingError):
+    """No usable API key: missing, unknown or inactive."""
+
+
+class ForbiddenError(BillingError):
+    """The caller is known but may not do this (another project, a missing scope)."""
+
+
+class NotFoundError(BillingError):
+    """The thing asked for does not exist."""
+
+
+class PayloadTooLargeError(BillingError):
+    """A request body is over the accepted size."""
+
+
+class InvalidSignatureError(BillingError):
+    """A webhook's Stripe-Signature is missing, wrong or outside the tolerance."""
+
+
+class DependencyUnavailableError(BillingError):
+    """A dependency (DynamoDB, Stripe) did not answer in time or refused; retry later."""
+
+
+class NotImplementedYetError(BillingError):
+    """A route exists in the contract but its behaviour is not built yet."""

@@ -1,0 +1,37 @@
+"""The service's only Logger, Metrics and (lazily) Tracer, and the metric names it emits.
+
+The X-Ray SDK behind Powertools' Tracer costs about half a second at cold start, so the hot
+paths (authorizer, entitlement read, webhook receiver) never create one: Lambda's active
+tracing still traces them. Other handlers call :func:`get_tracer`.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from aws_lambda_powertools import Logger, Metrics
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools import Tracer
+
+logger = Logger()
+metrics = Metrics()
+
+
+class MetricName:
+    """Names of the custom metrics (EMF), in one place so dashboards and alarms agree."""
+
+    WEBHOOK_ACCEPTED = "WebhookEventsAccepted"
+    WEBHOOK_REJECTED = "WebhookEventsRejected"
+    WEBHOOK_RECORDED = "WebhookEventsRecorded"
+    WEBHOOK_DUPLICATE = "WebhookEventsDuplicate"
+    RECONCILIATION_RUNS = "ReconciliationRuns"
+
+
+@lru_cache(maxsize=1)
+def get_tracer() -> Tracer:
+    """The Tracer, created on first use so that importing this module stays cheap."""
+    from aws_lambda_powertools import Tracer
+
+    return Tracer()

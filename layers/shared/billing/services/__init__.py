@@ -1,0 +1,1 @@
+"""Use cases: depend on ports and domain rules only, raise domain errors only."""
