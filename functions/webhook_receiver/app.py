@@ -17,7 +17,11 @@ from billing import wiring
 from billing.api.errors import json_response
 from billing.api.resolver import build_function_url_resolver, build_rest_resolver
 from billing.config import get_settings
-from billing.errors import InvalidSignatureError, PayloadTooLargeError
+from billing.errors import (
+    DependencyUnavailableError,
+    InvalidSignatureError,
+    PayloadTooLargeError,
+)
 from billing.observability import MetricName, logger, metrics
 from billing.secrets import webhook_signing_secrets
 from billing.services.webhooks import accept_delivery
@@ -48,6 +52,10 @@ def receive(event: BaseProxyEvent) -> Response[str]:
     except (InvalidSignatureError, PayloadTooLargeError) as exc:
         metrics.add_metric(name=MetricName.WEBHOOK_REJECTED, unit=MetricUnit.Count, value=1)
         logger.warning("webhook refused", extra={"reason": str(exc)})
+        raise
+    except DependencyUnavailableError:
+        # Answered 503: Stripe retries the delivery, so nothing is lost.
+        metrics.add_metric(name=MetricName.WEBHOOK_ENQUEUE_FAILED, unit=MetricUnit.Count, value=1)
         raise
     metrics.add_metric(name=MetricName.WEBHOOK_ACCEPTED, unit=MetricUnit.Count, value=1)
     logger.info(

