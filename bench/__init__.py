@@ -1,0 +1,1 @@
+"""Benchmarks: figures read, never asserted; each beside a baseline measured in the same run."""

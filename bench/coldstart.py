@@ -1,0 +1,195 @@
+"""Cold-start import cost of each function, beside the floor, in fresh interpreters.
+
+For every function of template.yaml, a fresh interpreter imports the handler module (as
+Lambda's init phase does) and reports how long the import took; the *floor* is a module that
+only creates the boto3 clients the function's policies say it needs, imported the same way.
+Each figure is the median of several runs, with min and max. Interpreter start-up itself is
+not counted (it is the same for both).
+
+    python -m bench.coldstart            # BENCH_RUNS=7 by default
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from local.cfn import load_yaml
+from local.template import FunctionSpec, load_template
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+OUTPUT = REPO_ROOT / "artifacts" / "bench" / "coldstart.json"
+
+# Which boto3 client a SAM policy template implies.
+POLICY_CLIENTS = {"DynamoDB": "dynamodb", "SQS": "sqs", "SSM": "ssm"}
+
+HANDLER_PROBE = """
+import sys, time
+sys.path[:0] = {paths!r}
+started = time.perf_counter()
+import app
+print(time.perf_counter() - started)
+"""
+
+FLOOR_PROBE = """
+import time
+started = time.perf_counter()
+{imports}
+print(time.perf_counter() - started)
+"""
+
+
+@dataclass(frozen=True)
+class Spread:
+    median_s: float
+    min_s: float
+    max_s: float
+
+    @classmethod
+    def of(cls, samples: Sequence[float]) -> Spread:
+        return cls(statistics.median(samples), min(samples), max(samples))
+
+
+@dataclass(frozen=True)
+class ColdStart:
+    function: str
+    floor_clients: list[str]
+    handler: Spread
+    floor: Spread
+
+    @property
+    def ratio(self) -> float | None:
+        """Handler over floor; None where the floor is a bare interpreter (nothing to divide)."""
+        if not self.floor_clients:
+            return None
+        return self.handler.median_s / self.floor.median_s
+
+    @property
+    def extra_s(self) -> float:
+        return self.handler.median_s - self.floor.median_s
+
+
+def floor_clients(raw_template: Mapping[str, Any], function_id: str) -> list[str]:
+    """The boto3 clients a function needs, read from its SAM policy templates."""
+    policies = raw_template["Resources"][function_id]["Properties"].get("Policies", [])
+    names = {
+        client
+        for policy in policies
+        if isinstance(policy, dict)
+        for template_name in policy
+        for prefix, client in POLICY_CLIENTS.items()
+        if template_name.startswith(prefix)
+    }
+    return sorted(names)
+
+
+def floor_code(clients: Sequence[str]) -> str:
+    if not clients:
+        return FLOOR_PROBE.format(imports="pass")
+    lines = ["import boto3"] + [f"boto3.client({name!r})" for name in clients]
+    return FLOOR_PROBE.format(imports="\n".join(lines))
+
+
+def run_probe(code: str, env: Mapping[str, str]) -> float:
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=dict(env),
+        check=True,
+        cwd=REPO_ROOT,
+    )
+    return float(result.stdout.strip().splitlines()[-1])
+
+
+def lambda_like_env(spec: FunctionSpec) -> dict[str, str]:
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_LAMBDA_FUNCTION_NAME": spec.logical_id,
+    }
+    env.update(spec.environment)
+    return env
+
+
+def measure(spec: FunctionSpec, clients: list[str], runs: int) -> ColdStart:
+    env = lambda_like_env(spec)
+    paths = [str(spec.code_dir)] + [str(d) for d in spec.layer_dirs]
+    handler_code = HANDLER_PROBE.format(paths=paths)
+    # One discarded run each, so bytecode is cached as in the built package.
+    run_probe(handler_code, env)
+    run_probe(floor_code(clients), env)
+    handler, floor = [], []
+    for _ in range(runs):  # interleaved, so drift in the machine hits both alike
+        handler.append(run_probe(handler_code, env))
+        floor.append(run_probe(floor_code(clients), env))
+    return ColdStart(spec.logical_id, clients, Spread.of(handler), Spread.of(floor))
+
+
+def _ms(spread: Spread) -> str:
+    return (
+        f"{spread.median_s * 1000:>6.0f} ms ({spread.min_s * 1000:>4.0f}-"
+        f"{spread.max_s * 1000:>4.0f})"
+    )
+
+
+def table(results: Sequence[ColdStart]) -> str:
+    header = (
+        f"{'function':<28} {'handler import':>21} {'floor':>21} {'ratio':>6} {'extra':>8}"
+        "  floor creates"
+    )
+    rows = [header, "-" * len(header)]
+    for r in results:
+        ratio = f"{r.ratio:>5.2f}x" if r.ratio is not None else f"{'-':>6}"
+        rows.append(
+            f"{r.function:<28} {_ms(r.handler)} {_ms(r.floor)} {ratio} "
+            f"{r.extra_s * 1000:>5.0f} ms  {', '.join(r.floor_clients) or '(nothing)'}"
+        )
+    rows.append(
+        "\nHandlers build their AWS clients on first use, not at import: the first request"
+        " of a container pays that part."
+    )
+    return "\n".join(rows)
+
+
+def main() -> int:
+    runs = int(os.environ.get("BENCH_RUNS", "7"))
+    template_path = REPO_ROOT / "template.yaml"
+    raw = load_yaml(template_path.read_text())
+    template = load_template(template_path, "http://127.0.0.1:8101")
+    results = []
+    for index, spec in enumerate(template.functions.values(), start=1):
+        print(f"[{index}/{len(template.functions)}] {spec.logical_id} ({runs} runs)", flush=True)
+        results.append(measure(spec, floor_clients(raw, spec.logical_id), runs))
+    OUTPUT.parent.mkdir(parents=True, exist_ok=True)
+    report = {
+        "benchmark": "coldstart",
+        "unit": "seconds",
+        "runs": runs,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "functions": [
+            {**asdict(r), "ratio": r.ratio and round(r.ratio, 3), "extra_s": round(r.extra_s, 4)}
+            for r in results
+        ],
+    }
+    OUTPUT.write_text(json.dumps(report, indent=2) + "\n")
+    print()
+    print(table(results))
+    print(f"\nwritten to {OUTPUT.relative_to(REPO_ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
