@@ -1,0 +1,43 @@
+"""``python -m local run|up|down|status|invoke FN EVENT_FILE`` (see README and the Makefile)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from local.config import ConfigError, LocalConfig
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m local", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("run", help="run the stack in the foreground (Ctrl-C stops it)")
+    commands.add_parser("up", help="start the stack in the background and wait until it serves")
+    commands.add_parser("down", help="stop the stack started by `up`")
+    commands.add_parser("status", help="print whether the stack is up")
+    invoke = commands.add_parser("invoke", help="run one function with an event file")
+    invoke.add_argument("function", help="logical id in template.yaml, e.g. HealthFunction")
+    invoke.add_argument("event_file", help="JSON event (events/*.json), or - for stdin")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Dispatch a command; configuration errors exit 2 with the variable named."""
+    args = _parser().parse_args(argv)
+    try:
+        config = LocalConfig.from_env()
+    except ConfigError as exc:
+        print(f"local stack: {exc}", file=sys.stderr)
+        return 2
+    from local import control, stack  # after parsing: `--help` stays instant
+
+    if args.command == "run":
+        return stack.run(config)
+    if args.command == "invoke":
+        return control.invoke(config, args.function, args.event_file)
+    command = {"up": control.up, "down": control.down, "status": control.status}[args.command]
+    return command(config)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

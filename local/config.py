@@ -1,0 +1,120 @@
+"""The local stack's settings, read once from ``LOCAL_*`` environment variables.
+
+Every module receives a :class:`LocalConfig` instead of reading ``os.environ`` itself, so tests
+can build one for free ports and a temporary state directory.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+REGION = "us-east-1"
+ACCOUNT_ID = "123456789012"
+STACK_NAME = "billing-local"
+
+DEFAULT_GATEWAY_PORT = 8000
+DEFAULT_DYNAMODB_PORT = 8100
+DEFAULT_MOTO_PORT = 8101
+DEFAULT_MAX_CONCURRENCY = 4
+
+
+class ConfigError(Exception):
+    """A ``LOCAL_*`` variable has a value the stack cannot use; the message names it."""
+
+
+@dataclass(frozen=True)
+class LocalConfig:
+    """Where things listen and live; derived URLs are properties so they cannot drift."""
+
+    root: Path = REPO_ROOT
+    template_path: Path = REPO_ROOT / "template.yaml"
+    state_dir: Path = REPO_ROOT / "artifacts" / "local"
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = DEFAULT_GATEWAY_PORT
+    dynamodb_port: int = DEFAULT_DYNAMODB_PORT
+    moto_port: int = DEFAULT_MOTO_PORT
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY
+    authorizer_cache_ttl: int | None = None
+    sqs_retry_delay: int = 1
+    schedule_now: bool = False
+    region: str = REGION
+    environ: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def dynamodb_endpoint(self) -> str:
+        """DynamoDB Local always listens on loopback: it is never meant to be shared."""
+        return f"http://127.0.0.1:{self.dynamodb_port}"
+
+    @property
+    def moto_endpoint(self) -> str:
+        """The moto server (SQS, SSM and any other AWS API), loopback only."""
+        return f"http://127.0.0.1:{self.moto_port}"
+
+    @property
+    def gateway_url(self) -> str:
+        """The URL people and tests call (loopback even when bound to 0.0.0.0)."""
+        host = "127.0.0.1" if self.gateway_host in ("0.0.0.0", "") else self.gateway_host
+        return f"http://{host}:{self.gateway_port}"
+
+    @property
+    def pid_file(self) -> Path:
+        """Written by ``up``, read by ``down`` and ``status``."""
+        return self.state_dir / "stack.pid"
+
+    @property
+    def log_file(self) -> Path:
+        """Output of a stack started with ``up``."""
+        return self.state_dir / "stack.log"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> LocalConfig:
+        """Build the config; a malformed value raises ConfigError naming the variable."""
+        env = dict(os.environ if environ is None else environ)
+        ttl = env.get("LOCAL_AUTHORIZER_CACHE_TTL")
+        return cls(
+            template_path=_path(env, "LOCAL_TEMPLATE", REPO_ROOT / "template.yaml"),
+            state_dir=_path(env, "LOCAL_STATE_DIR", REPO_ROOT / "artifacts" / "local"),
+            gateway_host=env.get("LOCAL_GATEWAY_HOST", "127.0.0.1"),
+            gateway_port=_port(env, "LOCAL_GATEWAY_PORT", DEFAULT_GATEWAY_PORT),
+            dynamodb_port=_port(env, "LOCAL_DYNAMODB_PORT", DEFAULT_DYNAMODB_PORT),
+            moto_port=_port(env, "LOCAL_MOTO_PORT", DEFAULT_MOTO_PORT),
+            max_concurrency=_int(env, "LOCAL_MAX_CONCURRENCY", DEFAULT_MAX_CONCURRENCY, 1),
+            authorizer_cache_ttl=None
+            if ttl is None
+            else _int(env, "LOCAL_AUTHORIZER_CACHE_TTL", 0, 0),
+            sqs_retry_delay=_int(env, "LOCAL_SQS_RETRY_DELAY", 1, 0),
+            schedule_now=env.get("LOCAL_SCHEDULE_NOW", "").lower() in ("1", "true", "yes"),
+            environ=env,
+        )
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not an integer") from None
+    if value < minimum:
+        raise ConfigError(f"{name}={raw!r} must be >= {minimum}")
+    return value
+
+
+def _port(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _int(env, name, default, 1)
+    if value > 65535:  # noqa: PLR2004 - the TCP port range
+        raise ConfigError(f"{name}={value} is not a TCP port")
+    return value
+
+
+def _path(env: Mapping[str, str], name: str, default: Path) -> Path:
+    raw = env.get(name)
+    if not raw:
+        return default
+    path = Path(raw)
+    return path if path.is_absolute() else (REPO_ROOT / path).resolve()

@@ -1,0 +1,182 @@
+"""``up``, ``down``, ``status`` and ``invoke``: the stack driven from the outside.
+
+``up`` runs ``python -m local run`` in its own session, so ``down`` can stop the whole process
+group (the stack, DynamoDB Local, moto, every worker) with one signal; the pid file is checked
+against the process's command line so a recycled pid is never signalled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from local import procs
+from local.config import LocalConfig
+from local.lambda_runtime import LambdaRuntime
+from local.template import TemplateError, load_template
+
+UP_TIMEOUT = 60.0
+HTTP_OK = 200
+DOWN_GRACE = 20.0
+EXIT_USAGE = 2
+
+
+def _stack_pid(config: LocalConfig) -> int | None:
+    """The pid in the pid file if it is a live ``local run`` process, else None."""
+    try:
+        pid = int(config.pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    if b"local" not in cmdline or b"run" not in cmdline or not procs.pid_alive(pid):
+        return None
+    return pid
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes of a process group, from /proc."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        state, group = fields[0], int(fields[2])
+        if group == pgid and state != "Z":
+            members.append(int(stat.parent.name))
+    return members
+
+
+def health(config: LocalConfig, timeout: float = 2.0) -> int | None:
+    """The status of GET /health, or None when nothing answers."""
+    try:
+        with urllib.request.urlopen(f"{config.gateway_url}/health", timeout=timeout) as response:  # noqa: S310 - our own URL
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except (OSError, urllib.error.URLError):
+        return None
+
+
+def up(config: LocalConfig) -> int:
+    """Start the stack in the background and wait until /health answers 200."""
+    pid = _stack_pid(config)
+    if pid is not None:
+        print(f"the local stack is already up (pid {pid}); `python -m local down` stops it")
+        return 1
+    config.state_dir.mkdir(parents=True, exist_ok=True)
+    config.log_file.write_bytes(b"")
+    with config.log_file.open("ab") as log:  # append mode: workers write to the same file
+        process = subprocess.Popen(
+            [sys.executable, "-m", "local", "run"],
+            cwd=config.root,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=dict(config.environ),
+        )
+    config.pid_file.write_text(f"{process.pid}\n")
+    serving = procs.wait_until(
+        lambda: process.poll() is not None or health(config) == HTTP_OK, UP_TIMEOUT, 0.3
+    )
+    if serving and process.poll() is None:
+        print(f"billing local stack up on {config.gateway_url} (pid {process.pid})")
+        print(f"log: {config.log_file}")
+        return 0
+    print(f"the local stack did not come up; the end of {config.log_file}:")
+    print(procs.tail(config.log_file))
+    _stop_group(process.pid)
+    config.pid_file.unlink(missing_ok=True)
+    return 1
+
+
+def _stop_group(pgid: int) -> bool:
+    """SIGTERM the group, SIGKILL what remains after the grace period; True if it is gone."""
+    for sig, grace in ((signal.SIGTERM, DOWN_GRACE), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            return True
+        if procs.wait_until(lambda: not group_members(pgid), grace, 0.2):
+            return True
+    return not group_members(pgid)
+
+
+def down(config: LocalConfig) -> int:
+    """Stop the stack started by ``up``; "not running" is fine."""
+    pid = _stack_pid(config)
+    if pid is None:
+        config.pid_file.unlink(missing_ok=True)
+        print("the local stack is not running")
+        return 0
+    gone = _stop_group(pid)
+    config.pid_file.unlink(missing_ok=True)
+    print("the local stack is stopped" if gone else f"process group {pid} would not stop")
+    return 0 if gone else 1
+
+
+def status(config: LocalConfig) -> int:
+    """Print whether the stack is up; 0 when it is, 1 when not."""
+    pid = _stack_pid(config)
+    answer = health(config)
+    if pid is not None and answer == HTTP_OK:
+        print(f"up on {config.gateway_url} (pid {pid})")
+        return 0
+    if pid is not None:
+        print(f"starting or unhealthy (pid {pid}, /health: {answer}); see {config.log_file}")
+        return 1
+    print(
+        "not running"
+        if answer is None
+        else f"not started by `up`, but {config.gateway_url} answers"
+    )
+    return 1
+
+
+def _read_event(path: str) -> Any:
+    text = sys.stdin.read() if path == "-" else Path(path).read_text()
+    return json.loads(text)
+
+
+def invoke(config: LocalConfig, function_id: str, event_file: str) -> int:
+    """Run one function in a worker against the running stack; print its JSON result."""
+    try:
+        template = load_template(config.template_path, config.moto_endpoint, config.environ)
+    except (OSError, TemplateError) as exc:
+        print(f"{config.template_path}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if function_id not in template.functions:
+        known = "\n  ".join(sorted(template.functions))
+        print(f"unknown function {function_id!r}; the template has:\n  {known}", file=sys.stderr)
+        return EXIT_USAGE
+    if not procs.port_in_use(config.dynamodb_port):
+        print(
+            f"warning: nothing listens on :{config.dynamodb_port}; is the stack up?",
+            file=sys.stderr,
+        )
+    try:
+        event = _read_event(event_file)
+    except (OSError, ValueError) as exc:
+        print(f"cannot read the event {event_file}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    runtime = LambdaRuntime(template.functions, config, stdout=sys.stderr)  # stdout: result only
+    try:
+        result = runtime.invoke(function_id, event)
+    finally:
+        runtime.close()
+    if result.ok:
+        print(json.dumps(result.payload, indent=2))
+        return 0
+    print(json.dumps(result.error, indent=2), file=sys.stderr)
+    return 1

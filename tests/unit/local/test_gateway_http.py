@@ -1,0 +1,90 @@
+"""The HTTP side of the gateway, driven over a Unix socket pair (no TCP in unit tests)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from dataclasses import dataclass
+
+from local.gateway import MAX_BODY_BYTES, Gateway, GatewayRequestHandler
+from local.template import ApiRoute
+from tests.unit.local.conftest import FakeInvoker, ok
+
+
+@dataclass
+class _Server:
+    gateway: Gateway
+
+
+def exchange(gateway: Gateway, raw: bytes) -> bytes:
+    """Send one raw HTTP request to a GatewayRequestHandler and return the raw answer."""
+    client, server_side = socket.socketpair()
+    handler = threading.Thread(
+        target=GatewayRequestHandler,
+        args=(server_side, ("127.0.0.1", 50000), _Server(gateway)),
+        daemon=True,
+    )
+    handler.start()
+    client.sendall(raw)
+    client.shutdown(socket.SHUT_WR)
+    handler.join(10)
+    assert not handler.is_alive()
+    server_side.close()  # what the HTTP server does once the handler returns
+    answer = b""
+    while chunk := client.recv(65536):
+        answer += chunk
+    client.close()
+    return answer
+
+
+def status_and_body(answer: bytes) -> tuple[int, bytes]:
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split(b" ")[1]), body
+
+
+def test_a_request_goes_through_and_the_answer_comes_back(invoker: FakeInvoker) -> None:
+    invoker.answers["Echo"] = lambda event: ok(
+        {
+            "statusCode": 200,
+            "body": json.dumps(
+                {"got": event["body"], "ip": event["requestContext"]["identity"]["sourceIp"]}
+            ),
+        }
+    )(event)
+    gateway = Gateway([ApiRoute("POST", "/echo", "Echo")], invoker)
+    answer = exchange(
+        gateway,
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
+    )
+    status, body = status_and_body(answer)
+    assert status == 200
+    assert json.loads(body) == {"got": "hello", "ip": "127.0.0.1"}
+    assert b"Content-Length: " in answer
+
+
+def test_a_chunked_body_is_read(invoker: FakeInvoker) -> None:
+    gateway = Gateway([ApiRoute("POST", "/echo", "Echo")], invoker)
+    raw = (
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"
+    )
+    status, _ = status_and_body(exchange(gateway, raw))
+    assert status == 200
+    assert invoker.events_of("Echo")[0]["body"] == "abcde"
+
+
+def test_a_body_over_10_mib_is_refused_with_413_without_invoking(invoker: FakeInvoker) -> None:
+    gateway = Gateway([ApiRoute("POST", "/echo", "Echo")], invoker)
+    raw = f"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: {MAX_BODY_BYTES + 1}\r\n\r\n".encode()
+    status, body = status_and_body(exchange(gateway, raw + b"x" * 1024))
+    assert status == 413
+    assert json.loads(body) == {"message": "Request Too Long"}
+    assert invoker.calls == []
+
+
+def test_a_body_of_exactly_10_mib_is_accepted(invoker: FakeInvoker) -> None:
+    gateway = Gateway([ApiRoute("POST", "/echo", "Echo")], invoker)
+    head = f"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: {MAX_BODY_BYTES}\r\n\r\n".encode()
+    status, _ = status_and_body(exchange(gateway, head + b"a" * MAX_BODY_BYTES))
+    assert status == 200
