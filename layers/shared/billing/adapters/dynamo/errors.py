@@ -11,9 +11,20 @@ from pynamodb.exceptions import DoesNotExist, PynamoDBException
 from billing.errors import DependencyUnavailableError
 
 
+def error_code(exc: PynamoDBException) -> str | None:
+    """DynamoDB's error code, or None for a transport failure.
+
+    PynamoDB's own ``cause_response_code`` raises when the cause has no response (a connection
+    reset by a dying endpoint), so read the response defensively.
+    """
+    response = getattr(exc.cause, "response", None) or {}
+    code = response.get("Error", {}).get("Code")
+    return code if isinstance(code, str) else None
+
+
 def is_conditional_check_failure(exc: PynamoDBException) -> bool:
     """True when a write was refused by its condition (not a fault)."""
-    return exc.cause_response_code in {
+    return error_code(exc) in {
         "ConditionalCheckFailedException",
         "TransactionCanceledException",
     }
@@ -32,7 +43,7 @@ def dynamo_errors(operation: str) -> Iterator[None]:
     except PynamoDBException as exc:
         if is_conditional_check_failure(exc):
             raise
-        code = exc.cause_response_code or type(exc.cause or exc).__name__
+        code = error_code(exc) or type(exc.cause or exc).__name__
         raise DependencyUnavailableError(f"DynamoDB {operation} failed: {code}") from exc
     except BotoCoreError as exc:
         raise DependencyUnavailableError(
