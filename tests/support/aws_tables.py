@@ -1,10 +1,12 @@
-"""Tables and queues for tests, created from template.yaml's own definitions (never copied)."""
+"""Tables and queues for tests, created from template.yaml's own definitions (never copied),
+with the same code the local stack uses."""
 
 from __future__ import annotations
 
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from local import resources
 from local.template import LocalTemplate, load_template
 from tests.support.lambda_runtime import REPO_ROOT
 
@@ -19,22 +21,9 @@ def service_template() -> LocalTemplate:
 
 
 def create_tables(client: DynamoDBClient) -> None:
-    for table in service_template().tables:
-        client.create_table(**table.create_params)
-        if table.ttl_attribute:
-            client.update_time_to_live(
-                TableName=table.name,
-                TimeToLiveSpecification={"Enabled": True, "AttributeName": table.ttl_attribute},
-            )
+    resources.create_tables(client, service_template().tables)
 
 
 def create_queues(client: SQSClient) -> dict[str, str]:
     """Create every queue (dead-letter queues first); return their URLs by logical id."""
-    queues = sorted(service_template().queues, key=lambda q: q.dlq_id is not None)
-    return {
-        queue.logical_id: client.create_queue(
-            QueueName=queue.name,
-            Attributes=dict(queue.attributes),  # type: ignore[arg-type]
-        )["QueueUrl"]
-        for queue in queues
-    }
+    return resources.create_queues(client, service_template().queues)
