@@ -11,7 +11,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from billing import config, wiring
+from billing import wiring
 from billing.observability import get_tracer, logger
 from tests.support.aws_tables import create_queues, create_tables
 
@@ -23,13 +23,6 @@ WEBHOOK_SECRET = "whsec_unit_test"
 
 _SETTING_PREFIXES = ("STRIPE_", "RECONCILIATION_", "WEBHOOK_", "AWS_ENDPOINT_URL")
 _SETTING_SUFFIXES = ("_TABLE_NAME",)
-
-
-def clear_caches() -> None:
-    config.get_settings.cache_clear()
-    wiring.bound_settings.cache_clear()
-    wiring.dynamo_health_probe.cache_clear()
-    wiring.webhook_queue.cache_clear()
 
 
 @pytest.fixture(autouse=True)
@@ -47,9 +40,9 @@ def lambda_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "Billing")
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET)
-    clear_caches()
+    wiring.reset()
     yield
-    clear_caches()
+    wiring.reset()
 
 
 @pytest.fixture
@@ -60,7 +53,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
         queues = create_queues(boto3.client("sqs", region_name="us-east-1"))
         monkeypatch.setenv("WEBHOOK_QUEUE_URL", queues["WebhookQueue"])
         monkeypatch.setenv("WEBHOOK_DLQ_URL", queues["WebhookDeadLetterQueue"])
-        clear_caches()
+        wiring.reset()
         yield queues
 
 

@@ -32,6 +32,15 @@ class NotFoundError(BillingError):
     """The thing asked for does not exist."""
 
 
+class ConflictError(BillingError):
+    """The change clashes with what exists (a taken id, a key already registered)."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
 class PayloadTooLargeError(BillingError):
     """A request body is over the accepted size."""
 

@@ -12,6 +12,7 @@ from billing.adapters.dynamo.stores import (
     DynamoHealthProbe,
     DynamoWebhookEventLog,
 )
+from billing.adapters.dynamo.tenancy import DynamoAppStore, DynamoPriceStore, DynamoProjectStore
 from billing.config import Settings, get_settings
 from billing.errors import ConfigurationError
 
@@ -19,12 +20,29 @@ if TYPE_CHECKING:
     from billing.adapters.sqs_queue import SqsEventQueue
 
 
-@lru_cache(maxsize=1)
-def bound_settings() -> Settings:
-    """The settings, with the DynamoDB models bound to their tables."""
-    settings = get_settings()
+_bound: Settings | None = None
+
+
+def use_settings(settings: Settings) -> Settings:
+    """Bind the DynamoDB models to the tables of ``settings`` (the CLI picks its target)."""
+    global _bound  # noqa: PLW0603 - one binding per process, like the models it binds
     bind_models(settings)
+    _bound = settings
     return settings
+
+
+def bound_settings() -> Settings:
+    """The settings the models are bound to; the environment's, on first use."""
+    return _bound if _bound is not None else use_settings(get_settings())
+
+
+def reset() -> None:
+    """Forget every binding and cached adapter (tests change the environment between runs)."""
+    global _bound  # noqa: PLW0603
+    _bound = None
+    get_settings.cache_clear()
+    dynamo_health_probe.cache_clear()
+    webhook_queue.cache_clear()
 
 
 def api_key_store() -> DynamoApiKeyStore:
@@ -40,6 +58,21 @@ def entitlement_store() -> DynamoEntitlementStore:
 def webhook_event_log() -> DynamoWebhookEventLog:
     bound_settings()
     return DynamoWebhookEventLog()
+
+
+def project_store() -> DynamoProjectStore:
+    bound_settings()
+    return DynamoProjectStore()
+
+
+def app_store() -> DynamoAppStore:
+    bound_settings()
+    return DynamoAppStore()
+
+
+def price_store() -> DynamoPriceStore:
+    bound_settings()
+    return DynamoPriceStore()
 
 
 @lru_cache(maxsize=1)

@@ -19,6 +19,7 @@ _STATUS: list[tuple[type[errors.BillingError], HTTPStatus]] = [
     (errors.UnauthorizedError, HTTPStatus.UNAUTHORIZED),
     (errors.ForbiddenError, HTTPStatus.FORBIDDEN),
     (errors.NotFoundError, HTTPStatus.NOT_FOUND),
+    (errors.ConflictError, HTTPStatus.CONFLICT),
     (errors.PayloadTooLargeError, HTTPStatus.REQUEST_ENTITY_TOO_LARGE),
     (errors.InvalidSignatureError, HTTPStatus.BAD_REQUEST),
     (errors.DependencyUnavailableError, HTTPStatus.SERVICE_UNAVAILABLE),

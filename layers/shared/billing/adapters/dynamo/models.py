@@ -19,7 +19,10 @@ from pynamodb.attributes import (
     UnicodeSetAttribute,
     UTCDateTimeAttribute,
 )
+from pynamodb.connection import Connection
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
 
 from billing.config import Settings
 
@@ -38,14 +41,57 @@ class _Meta:
     max_retry_attempts = MAX_RETRY_ATTEMPTS
 
 
+class ProjectModel(Model):
+    class Meta(_Meta):
+        pass
+
+    project_id = UnicodeAttribute(hash_key=True)
+    name = UnicodeAttribute()
+    allowed_origins = ListAttribute(of=UnicodeAttribute, default=list)
+    grace_period_days = NumberAttribute(default=3)
+    created_at = UTCDateTimeAttribute(null=True)
+    updated_at = UTCDateTimeAttribute(null=True)
+
+
+class ProjectIdCounter(Model):
+    """The last project id handed out; one item in the projects table (``#counter``)."""
+
+    class Meta(_Meta):
+        pass
+
+    project_id = UnicodeAttribute(hash_key=True)
+    last_id = NumberAttribute(default=0)
+
+
+PROJECT_ID_COUNTER_KEY = "#counter"
+APP_RECORD_PREFIX = "app#"
+
+
+class ApiKeysByProject(GlobalSecondaryIndex["ApiKeyModel"]):  # type: ignore[no-untyped-call]
+    """Apps and keys of a project; with ``app_id``, one app's record and keys."""
+
+    class Meta:
+        index_name = "by_project"
+        projection = AllProjection()
+
+    project_id = UnicodeAttribute(hash_key=True)
+    app_id = UnicodeAttribute(range_key=True)
+
+
 class ApiKeyModel(Model):
-    """One API key of one app, stored under the SHA-256 of the key."""
+    """Apps and their API keys, in one table.
+
+    A key item sits under the SHA-256 of the key and carries a copy of its app's ``active``
+    and ``scopes``, so the authorizer needs one GetItem. The app's own record sits under
+    ``app#<app_id>``, which no SHA-256 hex digest can equal.
+    """
 
     class Meta(_Meta):
         pass
 
     key_hash = UnicodeAttribute(hash_key=True)
-    key_prefix = UnicodeAttribute()
+    record_type = UnicodeAttribute(default="key")
+    key_prefix = UnicodeAttribute(null=True)
     project_id = UnicodeAttribute()
     app_id = UnicodeAttribute()
     app_name = UnicodeAttribute(null=True)
@@ -53,6 +99,36 @@ class ApiKeyModel(Model):
     scopes = UnicodeSetAttribute(null=True)
     expires_at = UTCDateTimeAttribute(null=True)
     created_at = UTCDateTimeAttribute(null=True)
+
+    by_project = ApiKeysByProject()
+
+
+class PricesByProject(GlobalSecondaryIndex["PriceModel"]):  # type: ignore[no-untyped-call]
+    class Meta:
+        index_name = "by_project"
+        projection = AllProjection()
+
+    project_id = UnicodeAttribute(hash_key=True)
+    stripe_price_id = UnicodeAttribute(range_key=True)
+
+
+class PriceModel(Model):
+    """A Stripe price of a project and the feature codes it grants."""
+
+    class Meta(_Meta):
+        pass
+
+    stripe_price_id = UnicodeAttribute(hash_key=True)
+    project_id = UnicodeAttribute()
+    feature_codes = ListAttribute(of=UnicodeAttribute, default=list)
+    amount = NumberAttribute()
+    currency = UnicodeAttribute()
+    interval = UnicodeAttribute()
+    interval_count = NumberAttribute(default=1)
+    access_days = NumberAttribute(null=True)
+    created_at = UTCDateTimeAttribute(null=True)
+
+    by_project = PricesByProject()
 
 
 class EntitlementSourceAttribute(MapAttribute[str, Any]):
@@ -94,7 +170,10 @@ class WebhookEventModel(Model):
 
 
 _TABLES: dict[type[Model], str] = {
+    ProjectModel: "projects_table_name",
+    ProjectIdCounter: "projects_table_name",
     ApiKeyModel: "api_keys_table_name",
+    PriceModel: "prices_table_name",
     EntitlementModel: "entitlements_table_name",
     WebhookEventModel: "webhook_events_table_name",
 }
@@ -107,6 +186,13 @@ def bind_models(settings: Settings) -> None:
         model.Meta.region = settings.aws_region
         model.Meta.host = settings.dynamodb_endpoint_url
         model._connection = None
+
+
+def transaction() -> TransactWrite:
+    """A TransactWrite on the endpoint the models are bound to."""
+    return TransactWrite(
+        connection=Connection(region=ApiKeyModel.Meta.region, host=ApiKeyModel.Meta.host)
+    )
 
 
 def entitlement_key(project_id: str, user_id: str) -> str:

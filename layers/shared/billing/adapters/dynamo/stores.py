@@ -30,6 +30,8 @@ class DynamoApiKeyStore:
                 item = ApiKeyModel.get(key_hash)
         except ApiKeyModel.DoesNotExist:
             return None
+        if item.record_type != "key":
+            return None
         return ApiKeyGrant(
             key_hash=item.key_hash,
             project_id=item.project_id,
