@@ -1,6 +1,18 @@
+import json
+from typing import Any
+
 import pytest
 
 from tests.support.lambda_runtime import invoke, json_body, load_event
+
+NOT_BUILT = [
+    "checkout_session",
+    "portal_session",
+    "admin_grant",
+    "admin_revoke",
+    "subscription_metrics",
+    "revenue_metrics",
+]
 
 
 @pytest.mark.parametrize(
@@ -18,3 +30,41 @@ def test_routes_not_built_yet_say_so_with_501(function: str, issue: int) -> None
     response = invoke(function, load_event(f"{function}.json"))
     assert response["statusCode"] == 501
     assert json_body(response)["message"].endswith(f"is not built yet (issue #{issue})")
+
+
+def with_project(event: dict[str, Any], project_id: object) -> dict[str, Any]:
+    """The same request, naming another project where the route takes it."""
+    if event.get("pathParameters"):
+        event["pathParameters"]["project_id"] = str(project_id)
+    else:
+        event["body"] = json.dumps({**json.loads(event["body"]), "project_id": project_id})
+    return event
+
+
+@pytest.mark.parametrize("function", NOT_BUILT)
+@pytest.mark.parametrize("other_project", [2, "2", "02"])
+def test_a_key_of_another_project_gets_403_before_anything_else(
+    function: str, other_project: object
+) -> None:
+    event = with_project(load_event(f"{function}.json"), other_project)
+    response = invoke(function, event)
+    assert (response["statusCode"], json_body(response)) == (
+        403,
+        {"message": "Project ID does not match"},
+    )
+
+
+@pytest.mark.parametrize(
+    ("function", "scope"),
+    [
+        ("checkout_session", "checkout"),
+        ("admin_grant", "admin"),
+        ("revenue_metrics", "metrics"),
+    ],
+)
+def test_a_key_without_the_routes_scope_gets_403(function: str, scope: str) -> None:
+    event = load_event(f"{function}.json")
+    event["requestContext"]["authorizer"]["scopes"] = "entitlements"
+    response = invoke(function, event)
+    assert response["statusCode"] == 403
+    assert scope in json_body(response)["message"]

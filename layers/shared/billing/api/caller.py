@@ -6,6 +6,7 @@ API and each handler checks project and scope here.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,3 +52,25 @@ def caller_of(event: BaseProxyEvent) -> Caller:
     """The caller of a REST proxy event."""
     request_context = event.raw_event.get("requestContext") or {}
     return caller_from_authorizer(request_context.get("authorizer"))
+
+
+def requested_project_id(event: BaseProxyEvent) -> object | None:
+    """The ``project_id`` a request names in its path, query or JSON body, if any."""
+    for params in (event.raw_event.get("pathParameters"), event.query_string_parameters):
+        if params and "project_id" in params:
+            return params["project_id"]
+    try:
+        body = json.loads(event.decoded_body or "null")
+    except ValueError:
+        return None
+    return body.get("project_id") if isinstance(body, dict) else None
+
+
+def authorize_request(event: BaseProxyEvent, scope: str) -> Caller:
+    """The caller, checked for ``scope`` and for the project the request names (403 else)."""
+    caller = caller_of(event)
+    caller.require_scope(scope)
+    requested = requested_project_id(event)
+    if requested is not None:
+        caller.require_project(requested)
+    return caller

@@ -15,6 +15,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from billing.api.caller import authorize_request
 from billing.api.errors import error_body, json_response
 from billing.errors import BillingError, DependencyUnavailableError, NotImplementedYetError
 from billing.observability import logger
@@ -79,14 +80,16 @@ def to_powertools_rule(template_path: str) -> str:
     return template_path.replace("{", "<").replace("}", ">")
 
 
-def not_built_handler(method: str, path: str, issue: int) -> LambdaHandler:
+def not_built_handler(method: str, path: str, *, scope: str, issue: int) -> LambdaHandler:
     """A route that exists in the contract but whose behaviour is not built yet: 501.
 
     It says so plainly instead of pretending; the issue number says where it gets built.
+    Tenancy is enforced already: the key's scope and project are checked first.
     """
     app = build_rest_resolver()
 
     def not_built() -> Response[str]:
+        authorize_request(app.current_event, scope)
         raise NotImplementedYetError(f"{method} {path} is not built yet (issue #{issue})")
 
     app.route(to_powertools_rule(path), method)(not_built)
