@@ -21,13 +21,13 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup build lint typecheck test test-unit test-integration validate run up down \
+.PHONY: help setup build lint typecheck test test-unit test-integration validate run up down seed \
 	invoke deploy bench bench-coldstart clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: requirements-dev.txt layers/shared/requirements.txt .python-version
+$(VENV)/.installed: requirements-dev.txt layers/shared/requirements.txt .python-version pyproject.toml
 	@test -n "$(BOOTSTRAP_PYTHON)" || { echo "Python $(PYTHON_MINOR) not found: install it (pyenv install $(PYTHON_VERSION)) or set BOOTSTRAP_PYTHON" >&2; exit 2; }
 	@$(BOOTSTRAP_PYTHON) -c 'import sys; v="$(PYTHON_MINOR)"; sys.exit(0 if "%d.%d" % sys.version_info[:2] == v else "need Python " + v + ", got " + sys.version.split()[0])'
 	@echo "==> creating $(VENV) with $(BOOTSTRAP_PYTHON)"
@@ -35,6 +35,7 @@ $(VENV)/.installed: requirements-dev.txt layers/shared/requirements.txt .python-
 	$(BOOTSTRAP_PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps -e .
 	@touch $@
 
 $(SAM_VENV)/.installed: requirements-sam.txt .python-version
@@ -82,11 +83,15 @@ build: $(SAM_VENV)/.installed $(VENV)/.installed ## sam build, then compile byte
 test: setup lint typecheck test-unit test-integration validate build ## Everything CI runs
 	@echo "==> make test: all green"
 
-run: setup ## The whole service on http://localhost:8000, in the foreground
-	$(PY) -m local run
+# SEED=1 also loads the seed's demo data (project 1, key sk_demo_space_journal, price_123).
+run: setup ## The whole service on http://localhost:8000, in the foreground (SEED=1: demo data)
+	LOCAL_SEED_DEMO=$(SEED) $(PY) -m local run
 
-up: setup ## The local stack in the background (artifacts/local/)
-	$(PY) -m local up
+up: setup ## The local stack in the background (artifacts/local/; SEED=1: demo data)
+	LOCAL_SEED_DEMO=$(SEED) $(PY) -m local up
+
+seed: $(VENV)/.installed ## Load the demo data into the running local stack (idempotent)
+	$(VENV)/bin/billing-admin demo seed
 
 down: $(VENV)/.installed ## Stop the background local stack
 	$(PY) -m local down

@@ -41,6 +41,7 @@ class LocalConfig:
     authorizer_cache_ttl: int | None = None
     sqs_retry_delay: int = 1
     schedule_now: bool = False
+    seed_demo: bool = False
     region: str = REGION
     environ: Mapping[str, str] = field(default_factory=dict)
 
@@ -87,9 +88,14 @@ class LocalConfig:
             if ttl is None
             else _int(env, "LOCAL_AUTHORIZER_CACHE_TTL", 0, 0),
             sqs_retry_delay=_int(env, "LOCAL_SQS_RETRY_DELAY", 1, 0),
-            schedule_now=env.get("LOCAL_SCHEDULE_NOW", "").lower() in ("1", "true", "yes"),
+            schedule_now=_flag(env, "LOCAL_SCHEDULE_NOW"),
+            seed_demo=_flag(env, "LOCAL_SEED_DEMO"),
             environ=env,
         )
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    return env.get(name, "").lower() in ("1", "true", "yes")
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:

@@ -178,6 +178,23 @@ class Stack:
         sqs = resources.sqs_client(self.config.moto_endpoint, self.config.region)
         return resources.create_queues(sqs, self.template.queues)
 
+    def seed_demo(self) -> None:
+        """The seed's demo project, key and price (LOCAL_SEED_DEMO=1, i.e. `make run SEED=1`),
+        through `billing-admin demo seed`: the same path a person would take."""
+        env = {**self.config.environ, "LOCAL_DYNAMODB_PORT": str(self.config.dynamodb_port)}
+        result = subprocess.run(
+            [sys.executable, "-m", "billing.cli", "demo", "seed"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise StartupError(f"demo seed failed: {result.stderr.strip()}")
+        for line in result.stdout.splitlines():
+            logger.info("demo seed: %s", line)
+
     def start_services(self, queue_urls: dict[str, str]) -> None:
         """Poller, scheduler and gateway: from here on, the stack serves."""
         sqs = resources.sqs_client(self.config.moto_endpoint, self.config.region)
@@ -266,7 +283,10 @@ def _serve(stack: Stack) -> int:
     _install_signal_handlers(stop, ready)
     try:
         stack.start_backends()
-        stack.start_services(stack.create_resources())
+        queue_urls = stack.create_resources()
+        if stack.config.seed_demo:
+            stack.seed_demo()
+        stack.start_services(queue_urls)
         ready.set()
     except (StartupError, _StopRequestedError, BotoCoreError, ClientError, OSError) as exc:
         ready.set()

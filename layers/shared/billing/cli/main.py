@@ -1,0 +1,296 @@
+"""``billing-admin``: projects, apps (API keys) and prices, instead of hand-written SQL.
+
+Works against the local stack by default (DynamoDB Local on LOCAL_DYNAMODB_PORT) and against
+a deployed stack with ``--stack NAME`` (its outputs name the tables; the usual AWS credentials
+apply). ``--json`` prints machine-readable output. Errors name the field and exit non-zero:
+2 for bad input, 1 for not found or conflict, 3 when AWS does not answer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from billing.cli import demo, render
+from billing.cli.target import connect
+from billing.domain.clock import utc_now
+from billing.domain.tenancy import Price
+from billing.errors import (
+    BillingError,
+    ConfigurationError,
+    ConflictError,
+    DependencyUnavailableError,
+    NotFoundError,
+    ValidationError,
+)
+from billing.services import tenancy
+from billing.wiring import app_store, price_store, project_store
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_UNAVAILABLE = 0, 1, 2, 3
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a command produced: data for --json, and the same for people."""
+
+    data: Any
+    text: str
+
+
+Command = Callable[[argparse.Namespace], Outcome]
+
+
+# ---------------------------------------------------------------------- projects
+def project_create(args: argparse.Namespace) -> Outcome:
+    project = tenancy.create_project(
+        project_store(),
+        name=args.name,
+        project_id=args.id,
+        allowed_origins=tuple(args.origin or ()),
+        grace_period_days=args.grace_days,
+        now=utc_now(),
+    )
+    return Outcome(render.project(project), f"created {render.project_line(project)}")
+
+
+def project_list(args: argparse.Namespace) -> Outcome:
+    projects = project_store().list()
+    lines = [render.project_line(p) for p in projects] or ["no projects"]
+    return Outcome([render.project(p) for p in projects], "\n".join(lines))
+
+
+def project_show(args: argparse.Namespace) -> Outcome:
+    project = tenancy.get_project(project_store(), args.project_id)
+    return Outcome(render.project(project), render.project_details(project))
+
+
+def project_update(args: argparse.Namespace) -> Outcome:
+    origins = () if args.clear_origins else (tuple(args.origin) if args.origin else None)
+    project = tenancy.update_project(
+        project_store(),
+        args.project_id,
+        name=args.name,
+        allowed_origins=origins,
+        grace_period_days=args.grace_days,
+        now=utc_now(),
+    )
+    return Outcome(render.project(project), f"updated {render.project_line(project)}")
+
+
+# ---------------------------------------------------------------------- apps
+def app_create(args: argparse.Namespace) -> Outcome:
+    imported = args.import_key
+    if args.import_key_stdin:
+        imported = sys.stdin.readline().strip()
+    issued = tenancy.create_app(
+        project_store(),
+        app_store(),
+        project_id=args.project,
+        name=args.name,
+        scopes=args.scope,
+        imported_key=imported,
+        now=utc_now(),
+    )
+    return Outcome(render.issued_key(issued), render.issued_key_text(issued))
+
+
+def app_list(args: argparse.Namespace) -> Outcome:
+    apps = tenancy.list_apps(project_store(), app_store(), args.project)
+    text = "\n".join(render.app_lines(app, keys) for app, keys in apps) or "no apps"
+    return Outcome([render.app(app, keys) for app, keys in apps], text)
+
+
+def app_rotate(args: argparse.Namespace) -> Outcome:
+    rotation = tenancy.rotate_app_key(
+        app_store(), args.app_id, overlap=timedelta(hours=args.overlap_hours), now=utc_now()
+    )
+    return Outcome(render.rotation(rotation), render.rotation_text(rotation))
+
+
+def app_deactivate(args: argparse.Namespace) -> Outcome:
+    app = tenancy.deactivate_app(app_store(), args.app_id)
+    return Outcome(render.app(app, []), f"deactivated {app.app_id}: its keys are refused now")
+
+
+# ---------------------------------------------------------------------- prices
+def price_add(args: argparse.Namespace) -> Outcome:
+    price = tenancy.add_price(
+        project_store(),
+        price_store(),
+        Price(
+            stripe_price_id=args.price,
+            project_id=args.project,
+            feature_codes=tuple(args.feature),
+            amount=args.amount,
+            currency=args.currency.lower(),
+            interval="one_time" if args.one_time else args.interval,
+            interval_count=args.interval_count,
+            access_days=args.access_days,
+        ),
+    )
+    return Outcome(render.price(price), f"registered {render.price_line(price)}")
+
+
+def price_list(args: argparse.Namespace) -> Outcome:
+    prices = tenancy.list_prices(project_store(), price_store(), args.project)
+    lines = [render.price_line(p) for p in prices] or ["no prices"]
+    return Outcome([render.price(p) for p in prices], "\n".join(lines))
+
+
+def price_remove(args: argparse.Namespace) -> Outcome:
+    tenancy.remove_price(price_store(), args.project, args.price)
+    removed = {"price_id": args.price, "project_id": str(args.project), "removed": True}
+    return Outcome(removed, f"removed {args.price} from project {args.project}")
+
+
+def demo_seed(args: argparse.Namespace) -> Outcome:
+    steps = demo.seed(project_store(), app_store(), price_store(), utc_now())
+    return Outcome(steps, "\n".join(f"{s['step']}: {s['result']}" for s in steps))
+
+
+# ---------------------------------------------------------------------- parser
+def _common_options() -> argparse.ArgumentParser:
+    """Options accepted after the command too (``billing-admin project list --json``)."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output"
+    )
+    return common
+
+
+_COMMON = _common_options()
+
+
+def _project_commands(groups: Any) -> None:
+    project = groups.add_parser("project", help="projects").add_subparsers(required=True)
+    create = project.add_parser("create", parents=[_COMMON], help="create a project")
+    create.add_argument("--name", required=True)
+    create.add_argument("--id", help="the project id to use (default: the next free one)")
+    create.add_argument("--origin", action="append", help="allowed redirect origin (repeat)")
+    create.add_argument("--grace-days", type=int, default=3, help="grace after a failed payment")
+    create.set_defaults(command=project_create)
+    project.add_parser("list", parents=[_COMMON], help="list projects").set_defaults(
+        command=project_list
+    )
+    show = project.add_parser("show", parents=[_COMMON], help="show one project")
+    show.add_argument("project_id")
+    show.set_defaults(command=project_show)
+    update = project.add_parser("update", parents=[_COMMON], help="change a project")
+    update.add_argument("project_id")
+    update.add_argument("--name")
+    update.add_argument("--origin", action="append", help="replaces the allowed origins")
+    update.add_argument("--clear-origins", action="store_true")
+    update.add_argument("--grace-days", type=int)
+    update.set_defaults(command=project_update)
+
+
+def _app_commands(groups: Any) -> None:
+    app = groups.add_parser("app", help="apps and their API keys").add_subparsers(required=True)
+    create = app.add_parser(
+        "create", parents=[_COMMON], help="create an app; prints a new key once"
+    )
+    create.add_argument("--project", required=True)
+    create.add_argument("--name", required=True)
+    create.add_argument("--scope", action="append", help="scope (repeat; default: all)")
+    imported = create.add_mutually_exclusive_group()
+    imported.add_argument("--import-key", metavar="KEY", help="keep an existing key value")
+    imported.add_argument(
+        "--import-key-stdin", action="store_true", help="read the key to import from stdin"
+    )
+    create.set_defaults(command=app_create)
+    listing = app.add_parser(
+        "list", parents=[_COMMON], help="list a project's apps and key prefixes"
+    )
+    listing.add_argument("--project", required=True)
+    listing.set_defaults(command=app_list)
+    rotate = app.add_parser(
+        "rotate", parents=[_COMMON], help="issue a new key; old keys work for the overlap"
+    )
+    rotate.add_argument("app_id")
+    rotate.add_argument("--overlap-hours", type=float, default=24.0)
+    rotate.set_defaults(command=app_rotate)
+    deactivate = app.add_parser(
+        "deactivate", parents=[_COMMON], help="refuse every key of the app from now"
+    )
+    deactivate.add_argument("app_id")
+    deactivate.set_defaults(command=app_deactivate)
+
+
+def _price_commands(groups: Any) -> None:
+    price = groups.add_parser("price", help="prices and their feature codes")
+    actions = price.add_subparsers(required=True)
+    add = actions.add_parser("add", parents=[_COMMON], help="register a Stripe price for a project")
+    add.add_argument("--project", required=True)
+    add.add_argument("--price", required=True, help="Stripe price id, price_...")
+    add.add_argument("--feature", action="append", required=True, help="feature code (repeat)")
+    add.add_argument("--amount", type=int, required=True, help="in the currency's minor unit")
+    add.add_argument("--currency", required=True, help="ISO 4217, e.g. usd")
+    terms = add.add_mutually_exclusive_group(required=True)
+    terms.add_argument("--interval", choices=["day", "week", "month", "year"])
+    terms.add_argument("--one-time", action="store_true")
+    add.add_argument("--interval-count", type=int, default=1)
+    add.add_argument("--access-days", type=int, help="one-time only: days of access")
+    add.set_defaults(command=price_add)
+    listing = actions.add_parser("list", parents=[_COMMON], help="a project's prices")
+    listing.add_argument("--project", required=True)
+    listing.set_defaults(command=price_list)
+    remove = actions.add_parser("remove", parents=[_COMMON], help="unregister a price")
+    remove.add_argument("--project", required=True)
+    remove.add_argument("--price", required=True)
+    remove.set_defaults(command=price_remove)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="billing-admin", description=__doc__.split("\n")[0])
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("--stack", help="a deployed stack's name (default: the local stack)")
+    parser.add_argument("--region", help="AWS region of --stack")
+    groups = parser.add_subparsers(required=True, metavar="{project,app,price,demo}")
+    _project_commands(groups)
+    _app_commands(groups)
+    _price_commands(groups)
+    demo_parser = groups.add_parser("demo", help="the seed's demo data").add_subparsers(
+        required=True
+    )
+    demo_parser.add_parser(
+        "seed",
+        parents=[_COMMON],
+        help="project 1 space_journal, key sk_demo_space_journal, price_123 -> pro",
+    ).set_defaults(command=demo_seed)
+    return parser
+
+
+def _fail(args: argparse.Namespace, code: int, error: dict[str, str]) -> int:
+    if args.json:
+        print(json.dumps({"error": error}), file=sys.stderr)
+    else:
+        where = f"{error['field']}: " if "field" in error else ""
+        print(f"error: {where}{error['message']}", file=sys.stderr)
+    return code
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        connect(args.stack, args.region)
+        outcome: Outcome = args.command(args)
+    except (ValidationError, ConflictError) as exc:
+        code = EXIT_BAD_INPUT if isinstance(exc, ValidationError) else EXIT_FAILED
+        return _fail(args, code, {"field": exc.field, "message": exc.reason})
+    except (NotFoundError, ConfigurationError) as exc:
+        return _fail(args, EXIT_FAILED, {"message": str(exc)})
+    except DependencyUnavailableError as exc:
+        return _fail(args, EXIT_UNAVAILABLE, {"message": f"{exc} (is the stack running?)"})
+    except BillingError as exc:
+        return _fail(args, EXIT_FAILED, {"message": str(exc)})
+    print(json.dumps(outcome.data, indent=2) if args.json else outcome.text)
+    return EXIT_OK
+
+
+def main() -> None:
+    sys.exit(run())

@@ -1,0 +1,112 @@
+"""How the CLI shows things: dicts for --json, lines for people. Never a key's hash."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from billing.domain.clock import to_iso
+from billing.domain.tenancy import ApiKeyInfo, App, Price, Project
+from billing.services.tenancy import IssuedKey, Rotation
+
+
+def project(item: Project) -> dict[str, Any]:
+    return {
+        "project_id": item.project_id,
+        "name": item.name,
+        "allowed_origins": list(item.allowed_origins),
+        "grace_period_days": item.grace_period_days,
+        "created_at": to_iso(item.created_at) if item.created_at else None,
+    }
+
+
+def project_line(item: Project) -> str:
+    return f"project {item.project_id} {item.name}"
+
+
+def project_details(item: Project) -> str:
+    origins = ", ".join(item.allowed_origins) or "(any)"
+    return (
+        f"{project_line(item)}\n"
+        f"  allowed origins: {origins}\n"
+        f"  grace period:    {item.grace_period_days} days"
+    )
+
+
+def key_info(key: ApiKeyInfo) -> dict[str, Any]:
+    return {
+        "key_prefix": key.key_prefix,
+        "active": key.active,
+        "expires_at": to_iso(key.expires_at) if key.expires_at else None,
+    }
+
+
+def app(item: App, keys: list[ApiKeyInfo]) -> dict[str, Any]:
+    return {
+        "app_id": item.app_id,
+        "project_id": item.project_id,
+        "name": item.name,
+        "active": item.active,
+        "scopes": sorted(item.scopes),
+        "keys": [key_info(k) for k in keys],
+    }
+
+
+def app_lines(item: App, keys: list[ApiKeyInfo]) -> str:
+    state = "active" if item.active else "deactivated"
+    lines = [f"{item.app_id} {item.name} ({state}; scopes {','.join(sorted(item.scopes))})"]
+    for key in keys:
+        until = f" until {to_iso(key.expires_at)}" if key.expires_at else ""
+        lines.append(f"  key {key.key_prefix}...{until}")
+    return "\n".join(lines)
+
+
+def issued_key(issued: IssuedKey) -> dict[str, Any]:
+    return {**app(issued.app, []), "api_key": issued.api_key, "key_prefix": issued.key_prefix}
+
+
+def issued_key_text(issued: IssuedKey) -> str:
+    head = f"created {issued.app.app_id} ({issued.app.name}) in project {issued.app.project_id}"
+    if issued.api_key is None:
+        return f"{head}\nimported key {issued.key_prefix}... is registered"
+    return f"{head}\nAPI key (shown once, store it now): {issued.api_key}"
+
+
+def rotation(item: Rotation) -> dict[str, Any]:
+    return {
+        "app_id": item.app.app_id,
+        "api_key": item.api_key,
+        "old_keys": item.old_keys,
+        "old_keys_expire_at": to_iso(item.old_keys_expire_at),
+    }
+
+
+def rotation_text(item: Rotation) -> str:
+    return (
+        f"new API key for {item.app.app_id} (shown once, store it now): {item.api_key}\n"
+        f"{item.old_keys} older key(s) stop working at {to_iso(item.old_keys_expire_at)}"
+    )
+
+
+def price(item: Price) -> dict[str, Any]:
+    return {
+        "price_id": item.stripe_price_id,
+        "project_id": item.project_id,
+        "feature_codes": list(item.feature_codes),
+        "amount": item.amount,
+        "currency": item.currency,
+        "interval": item.interval,
+        "interval_count": item.interval_count,
+        "access_days": item.access_days,
+    }
+
+
+def price_line(item: Price) -> str:
+    if item.recurring:
+        every = (
+            item.interval if item.interval_count == 1 else f"{item.interval_count} {item.interval}s"
+        )
+        terms = f"every {every}"
+    else:
+        terms = f"one-time, {item.access_days} days" if item.access_days else "one-time, no end"
+    features = ",".join(item.feature_codes)
+    return f"{item.stripe_price_id} -> {features}: {item.amount} {item.currency} {terms}"

@@ -1,0 +1,56 @@
+"""Which stack the CLI talks to: the local stack (default) or a deployed one by name."""
+
+from __future__ import annotations
+
+import os
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from billing.config import Settings, load_settings
+from billing.wiring import use_settings
+
+# Stack output -> setting, for a deployed stack (see Outputs in template.yaml).
+_OUTPUT_SETTINGS = {
+    "ProjectsTableName": "projects_table_name",
+    "ApiKeysTableName": "api_keys_table_name",
+    "PricesTableName": "prices_table_name",
+    "EntitlementsTableName": "entitlements_table_name",
+    "CustomersTableName": "customers_table_name",
+    "StripeObjectsTableName": "stripe_objects_table_name",
+    "WebhookEventsTableName": "webhook_events_table_name",
+    "WebhookQueueUrl": "webhook_queue_url",
+    "WebhookDeadLetterQueueUrl": "webhook_dlq_url",
+}
+
+
+class LocalTarget(BaseSettings):
+    """Where the local stack listens (the same variables `make run` reads)."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    dynamodb_port: int = Field(default=8100, validation_alias="LOCAL_DYNAMODB_PORT")
+
+
+def connect(stack: str | None, region: str | None) -> Settings:
+    """Settings for the chosen target, with the DynamoDB models bound to its tables."""
+    settings = load_settings()
+    if stack:
+        from billing.adapters.cloudformation import stack_outputs
+
+        outputs = stack_outputs(stack, region)
+        updates: dict[str, object] = {
+            setting: outputs[output]
+            for output, setting in _OUTPUT_SETTINGS.items()
+            if output in outputs
+        }
+        updates["dynamodb_endpoint_url"] = None
+        if region:
+            updates["aws_region"] = region
+    else:
+        port = LocalTarget().dynamodb_port
+        updates = {"dynamodb_endpoint_url": f"http://127.0.0.1:{port}"}
+        # DynamoDB Local accepts any credentials but botocore insists on some.
+        os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
+        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
+    return use_settings(settings.model_copy(update=updates))

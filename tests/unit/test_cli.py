@@ -1,0 +1,127 @@
+"""billing-admin's commands, output and exit codes (the tables are moto's)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from billing import wiring
+from billing.cli import main
+from billing.config import Settings, load_settings
+
+
+@pytest.fixture
+def cli(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The CLI on the moto tables (its local target would be DynamoDB Local's port)."""
+
+    def connect(stack: str | None, region: str | None) -> Settings:
+        return wiring.use_settings(load_settings())
+
+    monkeypatch.setattr(main, "connect", connect)
+    yield
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main.run(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_the_old_sql_setup_as_commands(cli: None, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, "project", "create", "--name", "space_journal", "--id", "1")[0] == 0
+    code, out, _ = run(capsys, "app", "create", "--project", "1", "--name", "backend", "--json")
+    assert code == 0
+    created = json.loads(out)
+    assert created["api_key"].startswith("bk_")
+    assert created["scopes"] == ["admin", "checkout", "entitlements", "metrics", "portal"]
+    price = ["price", "add", "--project", "1", "--price", "price_123", "--feature", "pro"]
+    code, out, _ = run(
+        capsys, *price, "--amount", "900", "--currency", "USD", "--interval", "month"
+    )
+    assert (code, out.strip()) == (0, "registered price_123 -> pro: 900 usd every month")
+    code, out, _ = run(capsys, "--json", "price", "list", "--project", "1")
+    assert [p["feature_codes"] for p in json.loads(out)] == [["pro"]]
+
+
+def test_a_new_key_is_printed_once_and_never_listed(
+    cli: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(capsys, "project", "create", "--name", "p")
+    _, out, _ = run(capsys, "app", "create", "--project", "1", "--name", "a", "--json")
+    key = json.loads(out)["api_key"]
+    _, listing, _ = run(capsys, "app", "list", "--project", "1", "--json")
+    assert key not in listing
+    assert json.loads(listing)[0]["keys"][0]["key_prefix"] == key[:8]
+
+
+def test_an_imported_key_is_read_from_stdin_and_not_echoed(
+    cli: None, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    run(capsys, "project", "create", "--name", "p")
+    monkeypatch.setattr("sys.stdin", io.StringIO("sk_demo_space_journal\n"))
+    code, out, _ = run(
+        capsys, "app", "create", "--project", "1", "--name", "a", "--import-key-stdin"
+    )
+    assert code == 0
+    assert "sk_demo_space_journal" not in out
+    assert "sk_demo_" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "message"),
+    [
+        (["project", "create", "--name", "x", "--grace-days", "99"], 2, "grace_period_days"),
+        (["project", "show", "42"], 1, "project 42 not found"),
+        (["project", "show", "abc"], 2, "project_id"),
+        (["app", "create", "--project", "1", "--name", "a", "--scope", "root"], 2, "scopes"),
+        (["app", "rotate", "app_missing"], 1, "app app_missing not found"),
+        (
+            [
+                "price",
+                "add",
+                "--project",
+                "1",
+                "--price",
+                "price_1",
+                "--feature",
+                "pro",
+                "--amount",
+                "100",
+                "--currency",
+                "usd",
+                "--one-time",
+                "--access-days",
+                "0",
+            ],
+            2,
+            "access_days",
+        ),
+    ],
+)
+def test_errors_name_the_field_and_exit_non_zero(
+    cli: None, capsys: pytest.CaptureFixture[str], argv: list[str], code: int, message: str
+) -> None:
+    run(capsys, "project", "create", "--name", "p")
+    status, out, err = run(capsys, *argv)
+    assert status == code
+    assert message in err
+    assert out == ""
+
+
+def test_json_errors_are_machine_readable(cli: None, capsys: pytest.CaptureFixture[str]) -> None:
+    status, _, err = run(capsys, "--json", "project", "create", "--name", "")
+    assert status == 2
+    assert json.loads(err)["error"]["field"] == "name"
+
+
+def test_demo_seed_is_idempotent(cli: None, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, "demo", "seed")[0] == 0
+    code, out, _ = run(capsys, "demo", "seed", "--json")
+    assert code == 0
+    assert {s["result"] for s in json.loads(out)} == {"already there", "registered"}
+    _, apps, _ = run(capsys, "--json", "app", "list", "--project", "1")
+    assert len(json.loads(apps)) == 1
