@@ -86,15 +86,12 @@ def test_validation_errors_name_the_field(stack: RunningStack, api_key: str) -> 
     assert [e["field"] for e in response.json()["errors"]] == ["user_id"]
 
 
-def test_a_route_not_built_yet_answers_501_behind_the_authorizer(
-    stack: RunningStack, api_key: str
-) -> None:
-    anonymous = requests.post(f"{stack.url}/api/v1/checkout/session", json={}, timeout=20)
-    assert anonymous.status_code == 401
+def test_a_key_without_a_routes_scope_gets_403_naming_it(stack: RunningStack, api_key: str) -> None:
     response = requests.post(
         f"{stack.url}/api/v1/checkout/session",
-        json={},
+        json={"project_id": 1},
         headers={"X-API-Key": api_key},
         timeout=20,
     )
-    assert response.status_code == 501
+    assert response.status_code == 403
+    assert "checkout" in response.json()["message"]

@@ -1,0 +1,200 @@
+"""Tenancy end to end: billing-admin sets up projects and keys, the gateway enforces them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from local.config import REPO_ROOT
+from local.template import ApiRoute, load_template
+from tests.integration.conftest import RunningStack, start_stack
+
+pytestmark = pytest.mark.integration
+
+BILLING_ADMIN = Path(sys.executable).with_name("billing-admin")
+PROJECT, OTHER_PROJECT = "101", "102"
+
+
+def admin(stack: RunningStack, *argv: str) -> Any:
+    """Run the installed billing-admin against this stack; return its --json output."""
+    result = subprocess.run(
+        [str(BILLING_ADMIN), "--json", *argv],
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def send(
+    stack: RunningStack, route: ApiRoute, project_id: str, api_key: str | None
+) -> requests.Response:
+    """A plausible request of ``route`` naming ``project_id`` where the route takes one."""
+    path = route.path.replace("{project_id}", project_id)
+    headers = {"X-API-Key": api_key} if api_key is not None else {}
+    fields = {"project_id": project_id, "user_id": "user_1"}
+    if route.method == "GET":
+        return requests.get(f"{stack.url}{path}", params=fields, headers=headers, timeout=30)
+    return requests.request(
+        route.method, f"{stack.url}{path}", json=fields, headers=headers, timeout=30
+    )
+
+
+@dataclass(frozen=True)
+class Tenants:
+    key: str
+    inactive_key: str
+
+
+@pytest.fixture(scope="module")
+def tenants(stack: RunningStack) -> Tenants:
+    for project in (PROJECT, OTHER_PROJECT):
+        admin(stack, "project", "create", "--name", f"matrix_{project}", "--id", project)
+    key = admin(stack, "app", "create", "--project", PROJECT, "--name", "matrix")["api_key"]
+    inactive = admin(stack, "app", "create", "--project", PROJECT, "--name", "gone")
+    admin(stack, "app", "deactivate", inactive["app_id"])
+    return Tenants(key=key, inactive_key=inactive["api_key"])
+
+
+AUTHENTICATED_ROUTES = [
+    route
+    for route in load_template(REPO_ROOT / "template.yaml", "http://unused").routes
+    if route.uses_authorizer
+]
+ROUTE_IDS = [f"{r.method} {r.path}" for r in AUTHENTICATED_ROUTES]
+
+
+@pytest.mark.parametrize("route", AUTHENTICATED_ROUTES, ids=ROUTE_IDS)
+@pytest.mark.parametrize("case", ["no key", "wrong key", "inactive app"])
+def test_every_authenticated_route_refuses_unusable_keys_with_401(
+    stack: RunningStack, tenants: Tenants, route: ApiRoute, case: str
+) -> None:
+    key = {
+        "no key": None,
+        "wrong key": "bk_thisKeyWasNeverIssuedToAnyone000_000000",
+        "inactive app": tenants.inactive_key,
+    }[case]
+    response = send(stack, route, PROJECT, key)
+    assert response.status_code == 401, response.text
+    assert response.json() == {"message": "Unauthorized"}
+
+
+@pytest.mark.parametrize("route", AUTHENTICATED_ROUTES, ids=ROUTE_IDS)
+def test_every_authenticated_route_refuses_another_projects_key_with_403(
+    stack: RunningStack, tenants: Tenants, route: ApiRoute
+) -> None:
+    response = send(stack, route, OTHER_PROJECT, tenants.key)
+    assert response.status_code == 403, response.text
+    assert response.json() == {"message": "Project ID does not match"}
+
+
+@pytest.mark.parametrize("route", AUTHENTICATED_ROUTES, ids=ROUTE_IDS)
+def test_every_authenticated_route_lets_the_right_key_through(
+    stack: RunningStack, tenants: Tenants, route: ApiRoute
+) -> None:
+    response = send(stack, route, PROJECT, tenants.key)
+    assert response.status_code not in (401, 403), response.text
+
+
+def test_the_seeds_setup_with_billing_admin_then_the_seeds_curl(stack: RunningStack) -> None:
+    admin(stack, "project", "create", "--name", "space_journal", "--id", "1")
+    admin(
+        stack,
+        "app",
+        "create",
+        "--project",
+        "1",
+        "--name",
+        "space_journal",
+        "--import-key",
+        "sk_demo_space_journal",
+    )
+    admin(
+        stack,
+        "price",
+        "add",
+        "--project",
+        "1",
+        "--price",
+        "price_123",
+        "--feature",
+        "pro",
+        "--amount",
+        "900",
+        "--currency",
+        "usd",
+        "--interval",
+        "month",
+    )
+    result = subprocess.run(
+        [
+            "curl",
+            "-s",
+            "-w",
+            "\n%{http_code}",
+            "-H",
+            "X-API-Key: sk_demo_space_journal",
+            f"{stack.url}/api/v1/entitlements?user_id=user_42&project_id=1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    body, status = result.stdout.rsplit("\n", 1)
+    assert status == "200", body
+    assert json.loads(body) == {"entitlements": []}
+
+
+def test_rotation_over_http_keeps_old_keys_for_the_overlap_only(stack: RunningStack) -> None:
+    keep = admin(stack, "app", "create", "--project", PROJECT, "--name", "rotate_keep")
+    drop = admin(stack, "app", "create", "--project", PROJECT, "--name", "rotate_drop")
+    kept = admin(stack, "app", "rotate", keep["app_id"], "--overlap-hours", "1")
+    dropped = admin(stack, "app", "rotate", drop["app_id"], "--overlap-hours", "0")
+    route = next(r for r in AUTHENTICATED_ROUTES if r.path == "/api/v1/entitlements")
+    assert send(stack, route, PROJECT, keep["api_key"]).status_code == 200
+    assert send(stack, route, PROJECT, kept["api_key"]).status_code == 200
+    assert send(stack, route, PROJECT, drop["api_key"]).status_code == 401
+    assert send(stack, route, PROJECT, dropped["api_key"]).status_code == 200
+
+
+def test_no_table_item_and_no_log_line_holds_a_clear_text_key(
+    stack: RunningStack, tenants: Tenants
+) -> None:
+    route = AUTHENTICATED_ROUTES[0]
+    for key in (tenants.key, tenants.inactive_key):
+        send(stack, route, PROJECT, key)
+    dynamodb = stack.dynamodb()
+    items = repr(
+        [dynamodb.scan(TableName=table)["Items"] for table in dynamodb.list_tables()["TableNames"]]
+    )
+    logs = stack.log_text()
+    for key in (tenants.key, tenants.inactive_key, "sk_demo_space_journal"):
+        assert key not in items
+        assert key not in logs
+
+
+def test_a_stack_started_with_the_demo_flag_serves_the_seeds_key(tmp_path: Path) -> None:
+    """`make run SEED=1` sets LOCAL_SEED_DEMO=1: the seed's curl works with no other step."""
+    demo = start_stack(tmp_path / "state", LOCAL_SEED_DEMO="1")
+    try:
+        response = requests.get(
+            f"{demo.url}/api/v1/entitlements",
+            params={"user_id": "user_42", "project_id": "1"},
+            headers={"X-API-Key": "sk_demo_space_journal"},
+            timeout=30,
+        )
+    finally:
+        demo.stop()
+    assert response.status_code == 200, response.text
+    assert "demo seed: app with key sk_demo_space_journal: created" in demo.log_text()
