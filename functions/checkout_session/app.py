@@ -1,8 +1,44 @@
-"""POST /api/v1/checkout/session
+"""POST /api/v1/checkout/session: open Stripe Checkout for a registered price."""
 
-In the contract (API.md) but not built yet: answers 501 until issue #4.
-"""
+from typing import Annotated
 
-from billing.api.resolver import not_built_handler
+from aws_lambda_powertools.event_handler.openapi.params import Body
 
-lambda_handler = not_built_handler("POST", "/api/v1/checkout/session", scope="checkout", issue=4)
+from billing import wiring
+from billing.api.caller import authorize_request
+from billing.api.resolver import build_rest_resolver, rest_handler
+from billing.api.schemas import CheckoutSessionBody
+from billing.domain.checkout import CheckoutRequest
+from billing.domain.clock import utc_now
+from billing.domain.ids import validate_user_id
+from billing.services.checkout import start_checkout
+
+app = build_rest_resolver()
+
+
+@app.post("/api/v1/checkout/session")
+def create_checkout_session(body: Annotated[CheckoutSessionBody, Body()]) -> dict[str, str]:
+    caller = authorize_request(app.current_event, scope="checkout")
+    request = CheckoutRequest(
+        project_id=caller.project_id,
+        user_id=validate_user_id(body.user_id),
+        price_id=body.price_id,
+        mode=body.mode,
+        success_url=body.success_url,
+        cancel_url=body.cancel_url,
+        quantity=body.quantity,
+        trial_days=body.trial_days,
+        allow_promotion_codes=body.allow_promotion_codes,
+    )
+    session = start_checkout(
+        wiring.project_store(),
+        wiring.price_store(),
+        wiring.customer_store(),
+        wiring.payment_gateway(),
+        request=request,
+        now=utc_now(),
+    )
+    return {"checkout_url": session.url, "session_id": session.session_id}
+
+
+lambda_handler = rest_handler(app)

@@ -1,8 +1,33 @@
-"""POST /api/v1/portal/session
+"""POST /api/v1/portal/session: open the Stripe customer portal for a user with a customer."""
 
-In the contract (API.md) but not built yet: answers 501 until issue #4.
-"""
+from typing import Annotated
 
-from billing.api.resolver import not_built_handler
+from aws_lambda_powertools.event_handler.openapi.params import Body
 
-lambda_handler = not_built_handler("POST", "/api/v1/portal/session", scope="portal", issue=4)
+from billing import wiring
+from billing.api.caller import authorize_request
+from billing.api.resolver import build_rest_resolver, rest_handler
+from billing.api.schemas import PortalSessionBody
+from billing.domain.clock import utc_now
+from billing.domain.ids import validate_user_id
+from billing.services.checkout import open_portal
+
+app = build_rest_resolver()
+
+
+@app.post("/api/v1/portal/session")
+def create_portal_session(body: Annotated[PortalSessionBody, Body()]) -> dict[str, str]:
+    caller = authorize_request(app.current_event, scope="portal")
+    url = open_portal(
+        wiring.project_store(),
+        wiring.customer_store(),
+        wiring.payment_gateway(),
+        project_id=caller.project_id,
+        user_id=validate_user_id(body.user_id),
+        return_url=body.return_url,
+        now=utc_now(),
+    )
+    return {"portal_url": url}
+
+
+lambda_handler = rest_handler(app)

@@ -53,5 +53,22 @@ class DependencyUnavailableError(BillingError):
     """A dependency (DynamoDB, Stripe) did not answer in time or refused; retry later."""
 
 
+class PaymentProviderRejectedError(BillingError):
+    """Stripe refused the request as invalid; its message says why (safe to show)."""
+
+    def __init__(self, message: str, request_id: str | None = None) -> None:
+        super().__init__(message)
+        self.request_id = request_id
+
+
+class PaymentProviderUnavailableError(DependencyUnavailableError):
+    """Stripe failed (5xx: ``status`` 502) or did not answer in time (503); retry later."""
+
+    def __init__(self, message: str, status: int, request_id: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.request_id = request_id
+
+
 class NotImplementedYetError(BillingError):
     """A route exists in the contract but its behaviour is not built yet."""

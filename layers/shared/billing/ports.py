@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Protocol
 
 from billing.domain.api_keys import ApiKeyGrant
+from billing.domain.checkout import CheckoutRequest, CheckoutSession
 from billing.domain.entitlements import EntitlementSource
 from billing.domain.stripe_events import StripeEventEnvelope
 from billing.domain.tenancy import ApiKeyInfo, App, Price, Project
@@ -78,3 +79,30 @@ class PriceStore(Protocol):
 
     def remove(self, stripe_price_id: str, project_id: str) -> None:
         """NotFoundError when that project has no such price."""
+
+
+class CustomerStore(Protocol):
+    def customer_of(self, project_id: str, user_id: str, currency: str) -> str | None:
+        """The Stripe customer of (project, user) in that currency."""
+
+    def any_customer_of(self, project_id: str, user_id: str) -> str | None:
+        """A Stripe customer of (project, user) in any currency (the newest), or None."""
+
+    def remember(
+        self, project_id: str, user_id: str, currency: str, customer_id: str, now: datetime
+    ) -> str:
+        """Store the mapping unless one exists; return the customer that is stored."""
+
+
+class PaymentGateway(Protocol):
+    def create_customer(
+        self, project_id: str, user_id: str, currency: str, idempotency_key: str
+    ) -> str:
+        """A new Stripe customer with metadata project_id/user_id; returns its id."""
+
+    def create_checkout_session(
+        self, request: CheckoutRequest, customer_id: str, idempotency_key: str
+    ) -> CheckoutSession: ...
+
+    def create_portal_session(self, customer_id: str, return_url: str, idempotency_key: str) -> str:
+        """A customer portal session; returns its URL."""

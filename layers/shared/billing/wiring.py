@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from billing.adapters.dynamo.customers import DynamoCustomerStore
 from billing.adapters.dynamo.models import bind_models
 from billing.adapters.dynamo.stores import (
     DynamoApiKeyStore,
@@ -18,6 +19,7 @@ from billing.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from billing.adapters.sqs_queue import SqsEventQueue
+    from billing.adapters.stripe_gateway import StripePaymentGateway
 
 
 _bound: Settings | None = None
@@ -43,6 +45,7 @@ def reset() -> None:
     get_settings.cache_clear()
     dynamo_health_probe.cache_clear()
     webhook_queue.cache_clear()
+    payment_gateway.cache_clear()
 
 
 def api_key_store() -> DynamoApiKeyStore:
@@ -73,6 +76,22 @@ def app_store() -> DynamoAppStore:
 def price_store() -> DynamoPriceStore:
     bound_settings()
     return DynamoPriceStore()
+
+
+def customer_store() -> DynamoCustomerStore:
+    bound_settings()
+    return DynamoCustomerStore()
+
+
+@lru_cache(maxsize=1)
+def payment_gateway() -> StripePaymentGateway:
+    """The Stripe gateway. stripe is imported here, not at module load: only the functions
+    that call Stripe pay for it."""
+    from billing.adapters.stripe_gateway import StripePaymentGateway, build_client
+    from billing.secrets import stripe_secret_key
+
+    settings = get_settings()
+    return StripePaymentGateway(build_client(stripe_secret_key(settings), settings.stripe_api_base))
 
 
 @lru_cache(maxsize=1)

@@ -22,6 +22,7 @@ _STATUS: list[tuple[type[errors.BillingError], HTTPStatus]] = [
     (errors.ConflictError, HTTPStatus.CONFLICT),
     (errors.PayloadTooLargeError, HTTPStatus.REQUEST_ENTITY_TOO_LARGE),
     (errors.InvalidSignatureError, HTTPStatus.BAD_REQUEST),
+    (errors.PaymentProviderRejectedError, HTTPStatus.BAD_REQUEST),
     (errors.DependencyUnavailableError, HTTPStatus.SERVICE_UNAVAILABLE),
     (errors.NotImplementedYetError, HTTPStatus.NOT_IMPLEMENTED),
 ]
@@ -39,20 +40,40 @@ def json_response(
     )
 
 
+def _with_request_id(body: dict[str, Any], request_id: str | None) -> dict[str, Any]:
+    return {**body, "stripe_request_id": request_id} if request_id else body
+
+
+def _client_body(exc: errors.BillingError) -> dict[str, Any]:
+    """The body clients see; only messages written for clients pass through."""
+    match exc:
+        case errors.ValidationError():
+            body: dict[str, Any] = {
+                "message": f"invalid {exc.field}: {exc.reason}",
+                "errors": [{"field": exc.field, "reason": exc.reason}],
+            }
+        case errors.UnauthorizedError():
+            body = {"message": "Unauthorized"}
+        case errors.InvalidSignatureError():
+            body = {"message": f"invalid signature: {exc}"}
+        case errors.PaymentProviderUnavailableError():
+            body = _with_request_id(
+                {"message": "Stripe is unavailable, retry later"}, exc.request_id
+            )
+        case errors.PaymentProviderRejectedError():
+            body = _with_request_id({"message": f"Stripe: {exc}"}, exc.request_id)
+        case errors.DependencyUnavailableError():
+            body = {"message": "service temporarily unavailable, retry later"}
+        case _:
+            body = {"message": str(exc)}
+    return body
+
+
 def error_body(exc: errors.BillingError) -> tuple[int, dict[str, Any]]:
-    """Status and body for a domain error."""
+    """Status and body for a domain error; anything unmapped is a plain 500."""
     status = next((code for kind, code in _STATUS if isinstance(exc, kind)), None)
     if status is None:
         return HTTPStatus.INTERNAL_SERVER_ERROR, {"message": "Internal server error"}
-    if isinstance(exc, errors.ValidationError):
-        return status, {
-            "message": f"invalid {exc.field}: {exc.reason}",
-            "errors": [{"field": exc.field, "reason": exc.reason}],
-        }
-    if isinstance(exc, errors.UnauthorizedError):
-        return status, {"message": "Unauthorized"}
-    if isinstance(exc, errors.InvalidSignatureError):
-        return status, {"message": f"invalid signature: {exc}"}
-    if isinstance(exc, errors.DependencyUnavailableError):
-        return status, {"message": "service temporarily unavailable, retry later"}
-    return status, {"message": str(exc)}
+    if isinstance(exc, errors.PaymentProviderUnavailableError):
+        status = HTTPStatus(exc.status)
+    return status, _client_body(exc)

@@ -169,7 +169,22 @@ class WebhookEventModel(Model):
     expires_at = TTLAttribute()
 
 
+class CustomerModel(Model):
+    """(project, user, currency) -> Stripe customer."""
+
+    class Meta(_Meta):
+        pass
+
+    project_user = UnicodeAttribute(hash_key=True)
+    currency = UnicodeAttribute(range_key=True)
+    stripe_customer_id = UnicodeAttribute()
+    project_id = UnicodeAttribute()
+    user_id = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute(null=True)
+
+
 _TABLES: dict[type[Model], str] = {
+    CustomerModel: "customers_table_name",
     ProjectModel: "projects_table_name",
     ProjectIdCounter: "projects_table_name",
     ApiKeyModel: "api_keys_table_name",
@@ -196,5 +211,5 @@ def transaction() -> TransactWrite:
 
 
 def entitlement_key(project_id: str, user_id: str) -> str:
-    """The partition key of a (project, user) entitlement record."""
+    """The partition key of every (project, user) record: entitlements, customers."""
     return f"{project_id}#{user_id}"

@@ -1,0 +1,34 @@
+"""Request bodies of the API, as pydantic models: the resolver validates them (422 naming the
+field) and documents them. Field names and meanings are API.md's."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ProjectIdField = Field(description="the project, as an integer or a numeric string")
+UserIdField = Field(min_length=1, max_length=128)
+UrlField = Field(min_length=1, max_length=2048)
+
+
+class CheckoutSessionBody(BaseModel):
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    user_id: str = UserIdField
+    project_id: int | str = ProjectIdField
+    price_id: str = Field(min_length=1, max_length=255)
+    mode: Literal["subscription", "payment"]
+    success_url: str = UrlField
+    cancel_url: str = UrlField
+    quantity: int = Field(default=1, ge=1, le=100)
+    trial_days: int | None = Field(default=None, ge=1, le=730)
+    allow_promotion_codes: bool = False
+
+
+class PortalSessionBody(BaseModel):
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    user_id: str = UserIdField
+    project_id: int | str = ProjectIdField
+    return_url: str = UrlField
