@@ -5,7 +5,7 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
 from billing import wiring
-from billing.api.caller import authorize_request
+from billing.api.caller import caller_of
 from billing.api.resolver import build_rest_resolver, rest_handler
 from billing.api.schemas import CheckoutSessionBody
 from billing.domain.checkout import CheckoutRequest
@@ -18,7 +18,7 @@ app = build_rest_resolver()
 
 @app.post("/api/v1/checkout/session")
 def create_checkout_session(body: Annotated[CheckoutSessionBody, Body()]) -> dict[str, str]:
-    caller = authorize_request(app.current_event, scope="checkout")
+    caller = caller_of(app.current_event)
     request = CheckoutRequest(
         project_id=caller.project_id,
         user_id=validate_user_id(body.user_id),
@@ -41,4 +41,4 @@ def create_checkout_session(body: Annotated[CheckoutSessionBody, Body()]) -> dic
     return {"checkout_url": session.url, "session_id": session.session_id}
 
 
-lambda_handler = rest_handler(app)
+lambda_handler = rest_handler(app, scope="checkout")

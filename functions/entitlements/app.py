@@ -5,7 +5,7 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from billing import wiring
-from billing.api.caller import authorize_request
+from billing.api.caller import caller_of
 from billing.api.resolver import build_rest_resolver, rest_handler
 from billing.domain.clock import utc_now
 from billing.domain.ids import validate_user_id
@@ -19,11 +19,11 @@ def get_entitlements(
     user_id: Annotated[str, Query(min_length=1, max_length=128)],
     project_id: Annotated[str, Query(min_length=1, max_length=19)],
 ) -> dict[str, object]:
-    project = authorize_request(app.current_event, scope="entitlements").project_id
+    project = caller_of(app.current_event).project_id
     views = read_entitlements(
         wiring.entitlement_store(), project, validate_user_id(user_id), utc_now()
     )
     return {"entitlements": [view.to_api() for view in views]}
 
 
-lambda_handler = rest_handler(app)
+lambda_handler = rest_handler(app, scope="entitlements")

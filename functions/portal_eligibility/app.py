@@ -5,7 +5,7 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from billing import wiring
-from billing.api.caller import authorize_request
+from billing.api.caller import caller_of
 from billing.api.resolver import build_rest_resolver, rest_handler
 from billing.domain.ids import validate_user_id
 from billing.services.checkout import portal_eligibility
@@ -18,11 +18,11 @@ def get_portal_eligibility(
     user_id: Annotated[str, Query(min_length=1, max_length=128)],
     project_id: Annotated[str, Query(min_length=1, max_length=19)],
 ) -> dict[str, object]:
-    caller = authorize_request(app.current_event, scope="portal")
+    caller = caller_of(app.current_event)
     answer = portal_eligibility(
         wiring.customer_store(), caller.project_id, validate_user_id(user_id)
     )
     return {"eligible": answer.eligible, "reason": answer.reason}
 
 
-lambda_handler = rest_handler(app)
+lambda_handler = rest_handler(app, scope="portal")

@@ -5,7 +5,7 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
 from billing import wiring
-from billing.api.caller import authorize_request
+from billing.api.caller import caller_of
 from billing.api.resolver import build_rest_resolver, rest_handler
 from billing.api.schemas import PortalSessionBody
 from billing.domain.clock import utc_now
@@ -17,7 +17,7 @@ app = build_rest_resolver()
 
 @app.post("/api/v1/portal/session")
 def create_portal_session(body: Annotated[PortalSessionBody, Body()]) -> dict[str, str]:
-    caller = authorize_request(app.current_event, scope="portal")
+    caller = caller_of(app.current_event)
     url = open_portal(
         wiring.project_store(),
         wiring.customer_store(),
@@ -30,4 +30,4 @@ def create_portal_session(body: Annotated[PortalSessionBody, Body()]) -> dict[st
     return {"portal_url": url}
 
 
-lambda_handler = rest_handler(app)
+lambda_handler = rest_handler(app, scope="portal")

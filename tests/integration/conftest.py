@@ -37,12 +37,16 @@ def free_port() -> int:
 
 
 def stack_environment(state_dir: Path, **extra: str) -> dict[str, str]:
-    """The test process's environment without LOCAL_* settings, plus free ports and a state dir."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("LOCAL_")}
+    """The test process's environment without LOCAL_* and STRIPE_* settings (so the Stripe
+    stand-in runs), plus free ports and a state dir."""
+    env = {
+        key: value for key, value in os.environ.items() if not key.startswith(("LOCAL_", "STRIPE_"))
+    }
     env.update(
         LOCAL_GATEWAY_PORT=str(free_port()),
         LOCAL_DYNAMODB_PORT=str(free_port()),
         LOCAL_MOTO_PORT=str(free_port()),
+        LOCAL_STRIPE_PORT=str(free_port()),
         LOCAL_STATE_DIR=str(state_dir),
         **extra,
     )

@@ -77,3 +77,14 @@ def error_body(exc: errors.BillingError) -> tuple[int, dict[str, Any]]:
     if isinstance(exc, errors.PaymentProviderUnavailableError):
         status = HTTPStatus(exc.status)
     return status, _client_body(exc)
+
+
+def proxy_error(exc: errors.BillingError) -> dict[str, Any]:
+    """A domain error as a finished API Gateway proxy response (outside the resolver)."""
+    status, body = error_body(exc)
+    return {
+        "statusCode": int(status),
+        "headers": {"Content-Type": content_types.APPLICATION_JSON},
+        "body": json.dumps(body, separators=(",", ":")),
+        "isBase64Encoded": False,
+    }

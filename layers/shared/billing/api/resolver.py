@@ -13,10 +13,11 @@ from aws_lambda_powertools.event_handler import (
 from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from billing.api.caller import authorize_request
-from billing.api.errors import error_body, json_response
+from billing.api.errors import error_body, json_response, proxy_error
 from billing.errors import BillingError, DependencyUnavailableError, NotImplementedYetError
 from billing.observability import logger
 
@@ -65,11 +66,20 @@ LambdaEvent = dict[str, Any]
 LambdaHandler = Callable[[LambdaEvent, LambdaContext], dict[str, Any]]
 
 
-def rest_handler(app: APIGatewayRestResolver) -> LambdaHandler:
-    """The Lambda entry point of a REST route: structured logs with the request id, then route."""
+def rest_handler(app: APIGatewayRestResolver, scope: str | None = None) -> LambdaHandler:
+    """The Lambda entry point of a REST route: structured logs with the request id, then route.
+
+    With a ``scope``, the caller's tenancy is checked first, before the body is validated: a
+    key of another project gets 403 whatever it sends, and learns nothing from 422s.
+    """
 
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
     def lambda_handler(event: LambdaEvent, context: LambdaContext) -> dict[str, Any]:
+        if scope is not None:
+            try:
+                authorize_request(APIGatewayProxyEvent(event), scope)
+            except BillingError as exc:
+                return proxy_error(exc)
         return app.resolve(event, context)
 
     return lambda_handler
@@ -89,8 +99,7 @@ def not_built_handler(method: str, path: str, *, scope: str, issue: int) -> Lamb
     app = build_rest_resolver()
 
     def not_built() -> Response[str]:
-        authorize_request(app.current_event, scope)
         raise NotImplementedYetError(f"{method} {path} is not built yet (issue #{issue})")
 
     app.route(to_powertools_rule(path), method)(not_built)
-    return rest_handler(app)
+    return rest_handler(app, scope)
