@@ -19,7 +19,13 @@ STACK_NAME = "billing-local"
 DEFAULT_GATEWAY_PORT = 8000
 DEFAULT_DYNAMODB_PORT = 8100
 DEFAULT_MOTO_PORT = 8101
+DEFAULT_STRIPE_PORT = 8102
 DEFAULT_MAX_CONCURRENCY = 4
+WEBHOOK_PATH = "/api/v1/webhooks/stripe"
+# The local Stripe stand-in's credentials: plain test values, not secrets. Workers get them
+# unless the developer set their own (see lambda_runtime.worker_environment).
+STANDIN_SECRET_KEY = "sk_test_local_standin"  # noqa: S105 - a local test value
+STANDIN_WEBHOOK_SECRET = "whsec_local_standin"  # noqa: S105 - a local test value
 
 
 class ConfigError(Exception):
@@ -37,6 +43,7 @@ class LocalConfig:
     gateway_port: int = DEFAULT_GATEWAY_PORT
     dynamodb_port: int = DEFAULT_DYNAMODB_PORT
     moto_port: int = DEFAULT_MOTO_PORT
+    stripe_port: int = DEFAULT_STRIPE_PORT
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY
     authorizer_cache_ttl: int | None = None
     sqs_retry_delay: int = 1
@@ -62,6 +69,29 @@ class LocalConfig:
         return f"http://{host}:{self.gateway_port}"
 
     @property
+    def stripe_standin(self) -> bool:
+        """Run the local Stripe stand-in: yes, unless the developer set a real
+        ``STRIPE_SECRET_KEY``, which means talking to Stripe itself."""
+        return not self.environ.get("STRIPE_SECRET_KEY")
+
+    @property
+    def stripe_standin_url(self) -> str:
+        """The stand-in's API and pages, loopback only (workers get it as STRIPE_API_BASE)."""
+        return f"http://127.0.0.1:{self.stripe_port}"
+
+    @property
+    def stripe_webhook_url(self) -> str:
+        """Where the stand-in sends its events: the gateway's webhook route."""
+        return self.gateway_url + WEBHOOK_PATH
+
+    @property
+    def stripe_webhook_secrets(self) -> list[str]:
+        """What the stand-in signs with: the receiver's STRIPE_WEBHOOK_SECRET (comma-separated
+        during a rotation, one ``v1`` each), else the local default the workers get too."""
+        raw = self.environ.get("STRIPE_WEBHOOK_SECRET") or STANDIN_WEBHOOK_SECRET
+        return [part.strip() for part in raw.split(",") if part.strip()] or [STANDIN_WEBHOOK_SECRET]
+
+    @property
     def pid_file(self) -> Path:
         """Written by ``up``, read by ``down`` and ``status``."""
         return self.state_dir / "stack.pid"
@@ -83,6 +113,7 @@ class LocalConfig:
             gateway_port=_port(env, "LOCAL_GATEWAY_PORT", DEFAULT_GATEWAY_PORT),
             dynamodb_port=_port(env, "LOCAL_DYNAMODB_PORT", DEFAULT_DYNAMODB_PORT),
             moto_port=_port(env, "LOCAL_MOTO_PORT", DEFAULT_MOTO_PORT),
+            stripe_port=_port(env, "LOCAL_STRIPE_PORT", DEFAULT_STRIPE_PORT),
             max_concurrency=_int(env, "LOCAL_MAX_CONCURRENCY", DEFAULT_MAX_CONCURRENCY, 1),
             authorizer_cache_ttl=None
             if ttl is None

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import IO, Any, Protocol
 
 from local import procs
-from local.config import REPO_ROOT, LocalConfig
+from local.config import REPO_ROOT, STANDIN_SECRET_KEY, STANDIN_WEBHOOK_SECRET, LocalConfig
 from local.template import FunctionSpec
 
 LOCAL_CREDENTIAL = "local"
@@ -35,8 +35,8 @@ _REAL_AWS_VARIABLES = (
 )
 # Plain local stand-ins (not secrets); the service prefers them over the SSM parameter names.
 _STRIPE_DEFAULTS = {
-    "STRIPE_SECRET_KEY": "sk_test_local_standin",
-    "STRIPE_WEBHOOK_SECRET": "whsec_local_standin",
+    "STRIPE_SECRET_KEY": STANDIN_SECRET_KEY,
+    "STRIPE_WEBHOOK_SECRET": STANDIN_WEBHOOK_SECRET,
 }
 
 
@@ -72,7 +72,11 @@ class Invoker(Protocol):
 
 
 def worker_environment(spec: FunctionSpec, config: LocalConfig) -> dict[str, str]:
-    """The stack's env + local AWS endpoints + the function's template env (stack env wins)."""
+    """The stack's env + local AWS endpoints + the function's template env (stack env wins).
+
+    With the Stripe stand-in running, STRIPE_API_BASE points at it, unless the developer set
+    STRIPE_API_BASE or LOCAL_PARAM_StripeApiBase themselves.
+    """
     stack_env = config.environ
     env = {key: value for key, value in stack_env.items() if key not in _REAL_AWS_VARIABLES}
     env.update(
@@ -93,9 +97,13 @@ def worker_environment(spec: FunctionSpec, config: LocalConfig) -> dict[str, str
         TZ=":UTC",
     )
     for key, value in _STRIPE_DEFAULTS.items():
-        env.setdefault(key, value)
+        if not env.get(key):  # unset or empty: the stand-in's value
+            env[key] = value
     env.setdefault("PYTHONUNBUFFERED", "1")  # a handler's print() reaches the log at once
     env.update({key: value for key, value in spec.environment.items() if key not in stack_env})
+    chosen = ("STRIPE_API_BASE", "LOCAL_PARAM_StripeApiBase")
+    if config.stripe_standin and not any(key in stack_env for key in chosen):
+        env["STRIPE_API_BASE"] = config.stripe_standin_url
     return env
 
 

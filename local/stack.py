@@ -8,6 +8,7 @@ with the stack (see :mod:`local.procs`); Ctrl-C or SIGTERM stops them in order.
 from __future__ import annotations
 
 import io
+import json
 import logging
 import re
 import shutil
@@ -15,6 +16,8 @@ import signal
 import subprocess
 import sys
 import threading
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
@@ -28,6 +31,7 @@ from local.gateway import Gateway, GatewayServer, serve
 from local.lambda_runtime import LambdaRuntime
 from local.scheduler import ScheduleError, Scheduler, validate_schedules
 from local.sqs_poller import BotoQueue, QueuePoller, SqsPollers
+from local.stripe_standin.server import StandInService
 from local.template import LocalTemplate, TemplateError, load_template
 
 logger = logging.getLogger("local.stack")
@@ -35,6 +39,14 @@ logger = logging.getLogger("local.stack")
 MIN_JAVA = 17
 STARTUP_TIMEOUT = 60.0
 EXIT_PRECONDITION = 2
+# The seed's price, registered in the Stripe stand-in so the demo checkout finds it.
+DEMO_PRICE = {
+    "id": "price_123",
+    "unit_amount": 900,
+    "currency": "usd",
+    "recurring": {"interval": "month", "interval_count": 1},
+    "product_name": "Space Journal Pro",
+}
 
 
 class StartupError(Exception):
@@ -79,6 +91,8 @@ def _port_problems(config: LocalConfig) -> list[str]:
         ("LOCAL_DYNAMODB_PORT", config.dynamodb_port, "127.0.0.1"),
         ("LOCAL_MOTO_PORT", config.moto_port, "127.0.0.1"),
     ]
+    if config.stripe_standin:
+        ports.append(("LOCAL_STRIPE_PORT", config.stripe_port, "127.0.0.1"))
     problems = []
     seen: dict[int, str] = {}
     for variable, port, host in ports:
@@ -117,7 +131,8 @@ def moto_command(port: int) -> list[str]:
 
 
 class Stack:
-    """DynamoDB Local + moto + resources + runtime + poller + scheduler + gateway."""
+    """DynamoDB Local + moto + resources + Stripe stand-in + runtime + poller + scheduler +
+    gateway."""
 
     def __init__(self, config: LocalConfig, template: LocalTemplate) -> None:
         self.config = config
@@ -128,6 +143,7 @@ class Stack:
         self.scheduler = Scheduler(template.schedules, self.runtime, config.schedule_now)
         self.server: GatewayServer | None = None
         self._serving: threading.Thread | None = None
+        self.stripe: StandInService | None = None
 
     def _child(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
         state = self.config.state_dir
@@ -178,9 +194,43 @@ class Stack:
         sqs = resources.sqs_client(self.config.moto_endpoint, self.config.region)
         return resources.create_queues(sqs, self.template.queues)
 
+    def start_stripe_standin(self) -> None:
+        """The local Stripe (in this process, threads only) unless a real key is set; its
+        events go to the gateway's webhook route, which starts answering a little later
+        (the stand-in retries)."""
+        if not self.config.stripe_standin:
+            logger.info("STRIPE_SECRET_KEY is set: no Stripe stand-in, the service talks to Stripe")
+            return
+        self.stripe = StandInService(
+            port=self.config.stripe_port,
+            webhook_url=self.config.stripe_webhook_url,
+            webhook_secrets=self.config.stripe_webhook_secrets,
+        )
+        self.stripe.start()
+
+    def register_demo_price(self) -> None:
+        """The seed's ``price_123`` in the stand-in, through its control endpoint, so the demo
+        checkout works (real Stripe would generate the id; the seed needs this one)."""
+        if self.stripe is None:
+            return
+        request = urllib.request.Request(  # noqa: S310 - the stand-in's own http URL
+            f"{self.stripe.url}/_standin/prices",
+            data=json.dumps(DEMO_PRICE).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 - our URL
+                answer.read()
+        except (urllib.error.URLError, OSError) as exc:
+            problem = f"registering {DEMO_PRICE['id']} in the Stripe stand-in: {exc}"
+            raise StartupError(problem) from exc
+        logger.info("demo seed: %s registered in the Stripe stand-in", DEMO_PRICE["id"])
+
     def seed_demo(self) -> None:
         """The seed's demo project, key and price (LOCAL_SEED_DEMO=1, i.e. `make run SEED=1`),
-        through `billing-admin demo seed`: the same path a person would take."""
+        through `billing-admin demo seed`: the same path a person would take; then the price
+        in the Stripe stand-in."""
         env = {**self.config.environ, "LOCAL_DYNAMODB_PORT": str(self.config.dynamodb_port)}
         result = subprocess.run(
             [sys.executable, "-m", "billing.cli", "demo", "seed"],
@@ -194,6 +244,7 @@ class Stack:
             raise StartupError(f"demo seed failed: {result.stderr.strip()}")
         for line in result.stdout.splitlines():
             logger.info("demo seed: %s", line)
+        self.register_demo_price()
 
     def start_services(self, queue_urls: dict[str, str]) -> None:
         """Poller, scheduler and gateway: from here on, the stack serves."""
@@ -221,7 +272,8 @@ class Stack:
         logger.info("gateway serves %d routes", len(self.template.routes))
 
     def stop(self) -> None:
-        """Gateway, poller and scheduler first, then workers, then the backends."""
+        """Gateway, poller and scheduler first, then workers, the Stripe stand-in, then the
+        backends."""
         if self.server is not None:
             if self._serving is not None and self._serving.is_alive():
                 self.server.shutdown()  # returns once serve_forever has stopped
@@ -229,6 +281,8 @@ class Stack:
         self.pollers.stop()
         self.scheduler.stop()
         self.runtime.close()
+        if self.stripe is not None:
+            self.stripe.stop()
         procs.stop_processes(self.children.values(), grace=5.0)
         for name in self.children:
             (self.config.state_dir / f"{name}.pid").unlink(missing_ok=True)
@@ -284,6 +338,7 @@ def _serve(stack: Stack) -> int:
     try:
         stack.start_backends()
         queue_urls = stack.create_resources()
+        stack.start_stripe_standin()
         if stack.config.seed_demo:
             stack.seed_demo()
         stack.start_services(queue_urls)
@@ -294,9 +349,11 @@ def _serve(stack: Stack) -> int:
         stack.stop()
         return 1
     config = stack.config
+    stripe = f"Stripe stand-in on {stack.stripe.url}" if stack.stripe else "real Stripe"
     print(
         f"billing local stack ready on {config.gateway_url} "
-        f"(DynamoDB Local on :{config.dynamodb_port}, moto on :{config.moto_port}; Ctrl-C stops)",
+        f"(DynamoDB Local on :{config.dynamodb_port}, moto on :{config.moto_port}, {stripe}; "
+        "Ctrl-C stops)",
         flush=True,
     )
     while not stop.wait(1.0):

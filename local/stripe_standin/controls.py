@@ -1,0 +1,142 @@
+"""Test controls under ``/_standin`` (JSON in, JSON out, no API key): what Stripe's
+Dashboard, test clocks and a customer's card would do, on demand.
+
+=========================================  ==========================================
+``POST /_standin/prices``                  register a price with a chosen id
+``POST /_standin/checkout/<id>/pay``       pay a Checkout Session (the Pay button)
+``POST /_standin/checkout/<id>/expire``    let an open session expire
+``POST /_standin/subscriptions/<id>/...``  ``advance``, ``fail_renewal``, ``cancel``
+``POST /_standin/charges/<id>/refund``     refund all, or ``{"amount": N}``
+``GET /_standin/events``                   emitted events and their deliveries
+``GET /_standin/health``                   ``{"status": "ok"}``
+=========================================  ==========================================
+
+See README.md beside this file for bodies, answers and the events each one emits.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from local.stripe_standin.api import Api
+from local.stripe_standin.errors import invalid, missing, unknown
+from local.stripe_standin.events import EventLog
+from local.stripe_standin.flows import Flows
+from local.stripe_standin.store import Obj, Store
+
+_INTERVALS = ("day", "week", "month", "year")
+# JSON field -> accepted Python types (bool is an int in Python: listed where it is wrong).
+_PRICE_FIELDS: Mapping[str, tuple[type, ...]] = {
+    "id": (str,),
+    "unit_amount": (int,),
+    "currency": (str,),
+    "recurring": (dict, type(None)),
+    "product": (str,),
+    "product_name": (str,),
+    "nickname": (str,),
+    "lookup_key": (str,),
+    "metadata": (dict,),
+    "active": (bool,),
+}
+
+
+def json_body(body: bytes) -> dict[str, Any]:
+    """The control's JSON object; an empty body is ``{}``."""
+    if not body.strip():
+        return {}
+    try:
+        value = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise invalid("Invalid JSON body.") from None
+    if not isinstance(value, dict):
+        raise invalid("The JSON body must be an object.")
+    return value
+
+
+def _fields(body: Mapping[str, Any], allowed: Mapping[str, tuple[type, ...]]) -> None:
+    for key, value in body.items():
+        if key not in allowed:
+            raise unknown(key)
+        wrong_bool = isinstance(value, bool) and bool not in allowed[key]
+        if wrong_bool or not isinstance(value, allowed[key]):
+            names = " or ".join(kind.__name__ for kind in allowed[key])
+            raise invalid(f"Invalid {key}: must be {names}", param=key)
+
+
+def _recurring(value: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    _fields(value, {"interval": (str,), "interval_count": (int,)})
+    if value.get("interval") not in _INTERVALS:
+        raise invalid(f"Invalid recurring[interval]: must be one of {', '.join(_INTERVALS)}")
+    count = value.get("interval_count", 1)
+    if count < 1:
+        raise invalid("recurring[interval_count] must be at least 1")
+    return {"interval": value["interval"], "interval_count": count}
+
+
+class Controls:
+    """Handlers of the ``/_standin`` routes."""
+
+    def __init__(self, api: Api, flows: Flows, store: Store, events: EventLog) -> None:
+        self._api = api
+        self._flows = flows
+        self._store = store
+        self._events = events
+
+    def register_price(self, body: Mapping[str, Any]) -> Obj:
+        """``{"id", "unit_amount", "currency", "recurring": {...} | null, ...}`` -> the price."""
+        _fields(body, _PRICE_FIELDS)
+        for required in ("id", "unit_amount", "currency"):
+            if required not in body:
+                raise missing(required)
+        if body["unit_amount"] < 0:
+            raise invalid("unit_amount must be >= 0", param="unit_amount")
+        params = {**body, "recurring": _recurring(body.get("recurring"))}
+        price_id = str(body["id"])
+        product_id = str(body.get("product") or "prod_" + price_id.removeprefix("price_"))
+        return self._api.register_price(price_id, product_id, params)
+
+    def pay_checkout(self, session_id: str, body: Mapping[str, Any]) -> Obj:
+        """Complete a session as the Pay button does; answers the ids it created."""
+        _fields(body, {})
+        return self._flows.complete_checkout(session_id)
+
+    def expire_checkout(self, session_id: str, body: Mapping[str, Any]) -> Obj:
+        """The session expires unpaid (``checkout.session.expired``)."""
+        _fields(body, {})
+        return self._flows.expire_checkout(session_id)
+
+    def advance(self, sub_id: str, body: Mapping[str, Any]) -> Obj:
+        """Renew: next period, paid invoice (or the end of a cancel-at-period-end)."""
+        _fields(body, {})
+        return self._flows.renew(sub_id, paid=True)
+
+    def fail_renewal(self, sub_id: str, body: Mapping[str, Any]) -> Obj:
+        """Renew, but the card is declined: open invoice, ``past_due``."""
+        _fields(body, {})
+        return self._flows.renew(sub_id, paid=False)
+
+    def cancel(self, sub_id: str, body: Mapping[str, Any]) -> Obj:
+        """Cancel now, or ``{"at_period_end": true}``."""
+        _fields(body, {"at_period_end": (bool,)})
+        return self._flows.cancel(sub_id, at_period_end=bool(body.get("at_period_end")))
+
+    def refund(self, charge_id: str, body: Mapping[str, Any]) -> Obj:
+        """Refund what is left of a charge, or ``{"amount": N}`` of it."""
+        _fields(body, {"amount": (int,), "reason": (str,)})
+        return self._flows.refund(charge_id, body.get("amount"), body.get("reason"))
+
+    def events(self, body: Mapping[str, Any]) -> Obj:
+        """Every emitted event, oldest first, with its delivery state."""
+        _fields(body, {})
+        data = [self._events.delivery_report(event) for event in self._store.of_kind("event")]
+        return {"object": "list", "data": data, "has_more": False, "url": "/_standin/events"}
+
+    @staticmethod
+    def health(body: Mapping[str, Any]) -> Obj:
+        """For start-up checks."""
+        _fields(body, {})
+        return {"status": "ok"}

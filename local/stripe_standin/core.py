@@ -1,0 +1,324 @@
+"""The stand-in itself: one object answering Stripe's API, its pages and its test controls.
+
+:meth:`StripeStandIn.handle` takes a request as plain values and returns ``(status, headers,
+body)`` with no socket, so unit tests and the in-process SDK client
+(:mod:`local.stripe_standin.sdk_client`) drive exactly what the HTTP server serves. One lock
+serializes requests: the state is a few dicts, and Stripe's own answers never interleave
+halfway through a change either.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, NamedTuple
+from urllib.parse import urlsplit
+
+from local.stripe_standin import forms
+from local.stripe_standin.api import RESOURCES, Api
+from local.stripe_standin.controls import Controls, json_body
+from local.stripe_standin.errors import StripeError, authentication, idempotency_mismatch
+from local.stripe_standin.errors import unrecognized_url as unrecognized
+from local.stripe_standin.events import NO_REQUEST, EventLog
+from local.stripe_standin.flows import Flows
+from local.stripe_standin.objects import API_VERSION
+from local.stripe_standin.pages import Page, Pages, error_page
+from local.stripe_standin.store import Obj, Store, new_id
+from local.stripe_standin.webhooks import WebhookSender
+
+logger = logging.getLogger("local.stripe_standin")
+
+DEFAULT_BASE_URL = "http://127.0.0.1:8102"
+NO_KEY = (
+    "You did not provide an API key. You need to provide your API key in the Authorization "
+    "header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY'). See "
+    "https://stripe.com/docs/api#authentication for details, or we can help at "
+    "https://support.stripe.com/."
+)
+_KEY_PREFIXES = ("sk_test_", "rk_test_")
+_MASK_KEEP = 4
+
+Area = Literal["api", "page", "control"]
+
+
+class Response(NamedTuple):
+    """What :meth:`StripeStandIn.handle` answers; a plain ``(status, headers, body)`` tuple."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class _Route:
+    method: str
+    pattern: re.Pattern[str]
+    area: Area
+    run: Callable[..., Any]  # (*path groups, params) -> Obj (api, control) or Page (page)
+
+
+@dataclass(frozen=True)
+class _Stored:
+    """An idempotent request's fingerprint and the answer to replay."""
+
+    fingerprint: tuple[str, str, Any]
+    response: Response
+
+
+def _mask(key: str) -> str:
+    return key[:8] + "*" * max(0, len(key) - 8 - _MASK_KEEP) + key[-_MASK_KEEP:]
+
+
+def api_key_of(authorization: str) -> str:
+    """The secret key of a ``Bearer`` or ``Basic`` (``curl -u sk_test_...:``) header."""
+    scheme, _, credential = authorization.strip().partition(" ")
+    if scheme.lower() == "bearer":
+        return credential.strip()
+    if scheme.lower() == "basic":
+        try:
+            return base64.b64decode(credential.strip()).decode("utf-8").partition(":")[0]
+        except (binascii.Error, UnicodeDecodeError):
+            return ""
+    return ""
+
+
+class StripeStandIn:
+    """An in-memory Stripe (test mode); ``webhooks`` sends the events it emits, if given.
+
+    ``base_url`` is where its pages are reachable (Checkout and portal ``url`` fields point
+    there); ``clock`` gives the time in seconds; ``api_key``, when set, is the only key
+    accepted (otherwise any test-mode secret key is).
+    """
+
+    def __init__(
+        self,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        webhooks: WebhookSender | None = None,
+        clock: Callable[[], float] = time.time,
+        api_key: str | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.api_key = api_key
+        self._now = clock
+        self._lock = threading.RLock()
+        self._idempotent: dict[str, _Stored] = {}
+        self.store = Store()
+        self.events = EventLog(self.store, self.now, webhooks)
+        self.flows = Flows(self.store, self.events, self.now, lambda: self.base_url)
+        self.api = Api(self.store, self.events, self.flows, self.now, lambda: self.base_url)
+        self.controls = Controls(self.api, self.flows, self.store, self.events)
+        self.pages = Pages(self.store, self.flows)
+        self._routes = self._route_table()
+
+    def now(self) -> int:
+        """The stand-in's clock, in whole seconds like every Stripe timestamp."""
+        return int(self._now())
+
+    # ------------------------------------------------------------------ conveniences
+    def register_price(
+        self,
+        price_id: str,
+        unit_amount: int,
+        currency: str,
+        recurring: Mapping[str, Any] | None = None,
+        **extra: Any,
+    ) -> Obj:
+        """``POST /_standin/prices`` from Python; ``recurring={"interval": "month"}``."""
+        body = {
+            "id": price_id,
+            "unit_amount": unit_amount,
+            "currency": currency,
+            "recurring": dict(recurring) if recurring is not None else None,
+            **extra,
+        }
+        with self._lock:
+            return self._transaction(lambda: self.controls.register_price(body))
+
+    def pay_checkout(self, session_id: str) -> Obj:
+        """``POST /_standin/checkout/<id>/pay`` from Python: the ids it created."""
+        with self._lock:
+            return self._transaction(lambda: self.flows.complete_checkout(session_id))
+
+    def emitted(self) -> list[Obj]:
+        """Every event emitted so far, oldest first (copies)."""
+        with self._lock:
+            return [self.events.current(event) for event in self.store.of_kind("event")]
+
+    # ------------------------------------------------------------------ requests
+    def handle(
+        self, method: str, path: str, headers: Mapping[str, str], body: bytes = b""
+    ) -> Response:
+        """Answer one request: ``path`` may carry a query string; header names any case."""
+        request_id = new_id("req")
+        lowered = {name.lower(): value for name, value in headers.items()}
+        with self._lock:
+            try:
+                response = self._atomically(method.upper(), path, lowered, body, request_id)
+            except StripeError as exc:
+                response = self._error(exc, request_id, urlsplit(path).path)
+            except Exception as exc:  # a bug here: answer like Stripe's 500, state rolled back
+                logger.exception("%s %s failed", method, path)
+                crash = StripeError(
+                    f"The Stripe stand-in failed: {exc!r}", status=500, type_="api_error"
+                )
+                response = self._error(crash, request_id, urlsplit(path).path)
+            finally:
+                self.events.request = NO_REQUEST
+        response.headers.setdefault("Request-Id", request_id)
+        return response
+
+    def _atomically(
+        self, method: str, path: str, headers: Mapping[str, str], body: bytes, request_id: str
+    ) -> Response:
+        """A request that fails changes nothing and sends no event (reads need no journal)."""
+        if method == "GET":
+            return self._dispatch(method, path, headers, body, request_id)
+        return self._transaction(lambda: self._dispatch(method, path, headers, body, request_id))
+
+    def _transaction[T](self, work: Callable[[], T]) -> T:
+        """Run ``work``; on any exception undo its changes and drop its events."""
+        self.store.begin()
+        self.events.hold()
+        try:
+            result = work()
+        except BaseException:
+            self.store.rollback()
+            self.events.release(send=False)
+            raise
+        self.store.commit()
+        self.events.release(send=True)
+        return result
+
+    def _dispatch(
+        self, method: str, path: str, headers: Mapping[str, str], body: bytes, request_id: str
+    ) -> Response:
+        parts = urlsplit(path)
+        if parts.path.startswith("/v1/"):
+            self._authenticate(headers)
+        route, groups = self._route(method, parts.path)
+        if route.area == "control":
+            params: dict[str, Any] = json_body(body) if method == "POST" else {}
+            params.update(forms.decode(parts.query))
+            return _json(200, route.run(*groups, params))
+        params = forms.decode(body if method == "POST" else parts.query)
+        if route.area == "page":
+            return _page(route.run(*groups, params))
+        key = headers.get("idempotency-key") if method == "POST" else None
+        self.events.request = {"id": request_id, "idempotency_key": key}
+        if key is None:
+            return self._api(route, groups, params)
+        return self._idempotently(key, (method, parts.path, params), route, groups)
+
+    def _api(self, route: _Route, groups: tuple[str, ...], params: dict[str, Any]) -> Response:
+        response = _json(200, route.run(*groups, params))
+        response.headers["Stripe-Version"] = API_VERSION
+        return response
+
+    def _idempotently(
+        self,
+        key: str,
+        fingerprint: tuple[str, str, Any],
+        route: _Route,
+        groups: tuple[str, ...],
+    ) -> Response:
+        """Replay a key's first answer; refuse the key with other parameters (like Stripe,
+        a request refused by validation stores nothing, so it can be fixed and retried)."""
+        stored = self._idempotent.get(key)
+        if stored is not None:
+            if stored.fingerprint != fingerprint:
+                raise idempotency_mismatch(key)
+            replay = Response(
+                stored.response.status, dict(stored.response.headers), stored.response.body
+            )
+            replay.headers["Idempotent-Replayed"] = "true"
+            return replay
+        response = self._api(route, groups, fingerprint[2])
+        response.headers["Idempotency-Key"] = key
+        self._idempotent[key] = _Stored(fingerprint, response)
+        return response
+
+    def _authenticate(self, headers: Mapping[str, str]) -> None:
+        authorization = headers.get("authorization", "")
+        if not authorization.strip():
+            raise authentication(NO_KEY)
+        key = api_key_of(authorization)
+        if not key.startswith(_KEY_PREFIXES) or (self.api_key and key != self.api_key):
+            raise authentication(f"Invalid API Key provided: {_mask(key)}")
+
+    def _route(self, method: str, path: str) -> tuple[_Route, tuple[str, ...]]:
+        for route in self._routes:
+            found = route.pattern.fullmatch(path)
+            if found is not None and route.method == method:
+                return route, found.groups()
+        raise unrecognized(method, path)
+
+    def _error(self, error: StripeError, request_id: str, path: str) -> Response:
+        if not path.startswith(("/v1/", "/_standin/")):
+            return _page(error_page(error))
+        log_url = f"https://dashboard.stripe.com/test/logs/{request_id}?t={self.now()}"
+        return _json(error.status, error.body(log_url))
+
+    # ------------------------------------------------------------------ routes
+    def _route_table(self) -> list[_Route]:
+        api, controls, pages = self.api, self.controls, self.pages
+        collections = "|".join(re.escape(name) for name in RESOURCES)
+        table: list[tuple[str, str, Area, Callable[..., Any]]] = [
+            ("POST", "/v1/customers", "api", api.create_customer),
+            ("POST", "/v1/customers/([^/]+)", "api", api.update_customer),
+            ("POST", "/v1/products", "api", api.create_product),
+            ("POST", "/v1/prices", "api", api.create_price),
+            ("POST", "/v1/checkout/sessions", "api", api.create_checkout_session),
+            ("GET", "/v1/checkout/sessions/([^/]+)/line_items", "api", api.checkout_line_items),
+            ("POST", "/v1/checkout/sessions/([^/]+)/expire", "api", api.expire_checkout_session),
+            ("POST", "/v1/billing_portal/sessions", "api", api.create_portal_session),
+            ("POST", "/v1/subscriptions/([^/]+)", "api", api.update_subscription),
+            ("DELETE", "/v1/subscriptions/([^/]+)", "api", api.cancel_subscription),
+            ("POST", "/v1/refunds", "api", api.create_refund),
+            ("GET", f"/v1/({collections})", "api", api.list_objects),
+            ("GET", f"/v1/({collections})/([^/]+)", "api", api.retrieve),
+            ("GET", "/checkout/([^/]+)", "page", lambda sid, _p: pages.checkout(sid)),
+            ("POST", "/checkout/([^/]+)/pay", "page", lambda sid, _p: pages.pay(sid)),
+            ("GET", "/portal/([^/]+)", "page", lambda pid, _p: pages.portal(pid)),
+            (
+                "POST",
+                "/portal/([^/]+)/subscriptions/([^/]+)/cancel",
+                "page",
+                lambda pid, sid, _p: pages.portal_cancel(pid, sid),
+            ),
+            ("GET", "/receipts/([^/]+)", "page", lambda cid, _p: pages.receipt(cid)),
+            ("POST", "/_standin/prices", "control", controls.register_price),
+            ("POST", "/_standin/checkout/([^/]+)/pay", "control", controls.pay_checkout),
+            ("POST", "/_standin/checkout/([^/]+)/expire", "control", controls.expire_checkout),
+            ("POST", "/_standin/subscriptions/([^/]+)/advance", "control", controls.advance),
+            (
+                "POST",
+                "/_standin/subscriptions/([^/]+)/fail_renewal",
+                "control",
+                controls.fail_renewal,
+            ),
+            ("POST", "/_standin/subscriptions/([^/]+)/cancel", "control", controls.cancel),
+            ("POST", "/_standin/charges/([^/]+)/refund", "control", controls.refund),
+            ("GET", "/_standin/events", "control", controls.events),
+            ("GET", "/_standin/health", "control", controls.health),
+        ]
+        return [_Route(m, re.compile(p), area, run) for m, p, area, run in table]
+
+
+def _json(status: int, body: Obj) -> Response:
+    headers = {"Content-Type": "application/json", "Cache-Control": "no-cache, no-store"}
+    return Response(status, headers, json.dumps(body, indent=2).encode("utf-8"))
+
+
+def _page(page: Page) -> Response:
+    headers = {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"}
+    if page.location is not None:
+        headers["Location"] = page.location
+    return Response(page.status, headers, page.body.encode("utf-8"))

@@ -1,0 +1,85 @@
+"""Every event the stand-in emits: kept for the Events API, and handed to the webhook sender.
+
+An event is stored like any other object (``GET /v1/events/{id}``, ``GET /v1/events``), with a
+deep copy of its object as it was at that moment. Its payload goes to the sender exactly as
+Stripe would send it (pretty-printed JSON), so the signature covers the bytes the receiver gets.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from local.stripe_standin import objects
+from local.stripe_standin.store import Obj, Store
+from local.stripe_standin.webhooks import WebhookSender
+
+NO_REQUEST: Mapping[str, str | None] = {"id": None, "idempotency_key": None}
+
+
+def changed(before: Obj, after: Obj) -> dict[str, Any]:
+    """``previous_attributes``: the old value of each top-level field that changed."""
+    return {key: copy.deepcopy(value) for key, value in before.items() if after.get(key) != value}
+
+
+class EventLog:
+    """Emits events in order; ``request`` names the API request that caused them, if any."""
+
+    def __init__(
+        self, store: Store, clock: Callable[[], int], sender: WebhookSender | None = None
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self.sender = sender
+        self.request: Mapping[str, str | None] = NO_REQUEST
+        self._held: list[tuple[str, bytes]] | None = None
+
+    def hold(self) -> None:
+        """Keep deliveries back until :meth:`release` (the request may still fail)."""
+        self._held = []
+
+    def release(self, *, send: bool) -> None:
+        """Hand held deliveries to the sender (the request succeeded), or drop them."""
+        held, self._held = self._held or [], None
+        if send and self.sender is not None:
+            for event_id, payload in held:
+                self.sender.submit(event_id, payload)
+
+    def emit(self, event_type: str, obj: Obj, previous: Mapping[str, Any] | None = None) -> Obj:
+        """Record the event and queue its delivery; returns the stored event."""
+        event = objects.event(
+            self._clock(),
+            event_type,
+            data_object=obj,
+            previous=previous,
+            request=self.request,
+            pending_webhooks=1 if self.sender is not None else 0,
+        )
+        self._store.put(event)
+        if self.sender is not None:
+            payload = json.dumps(event, indent=2).encode("utf-8")
+            if self._held is not None:
+                self._held.append((event["id"], payload))
+            else:
+                self.sender.submit(event["id"], payload)
+        return event
+
+    def current(self, event: Obj) -> Obj:
+        """An event as the API shows it now: ``pending_webhooks`` drops once delivered."""
+        shown = copy.deepcopy(event)
+        delivery = self.sender.delivery(event["id"]) if self.sender is not None else None
+        shown["pending_webhooks"] = 0 if delivery is None or delivery.status == "delivered" else 1
+        return shown
+
+    def delivery_report(self, event: Obj) -> dict[str, Any]:
+        """One line of ``GET /_standin/events``: the event's id, type and delivery."""
+        delivery = self.sender.delivery(event["id"]) if self.sender is not None else None
+        return {
+            "id": event["id"],
+            "type": event["type"],
+            "created": event["created"],
+            "object_id": event["data"]["object"].get("id"),
+            "delivery": delivery.as_json() if delivery is not None else {"status": "not_sent"},
+        }

@@ -1,0 +1,358 @@
+"""Stripe objects as the API version the SDK pins returns them, built from Stripe's fixtures.
+
+``shapes.json`` holds one example of each resource, copied from Stripe's published
+``fixtures3.json`` with example noise (random amounts, placeholder URLs) replaced by what a
+fresh test-mode object carries. Builders fill in what the stand-in knows, so every object has
+every field a client may read. API version notes: periods live on subscription items, an
+invoice names its subscription under ``parent.subscription_details``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from local.stripe_standin.store import Obj, new_id
+
+API_VERSION = "2026-10-28.endive"
+_SHAPES = Path(__file__).with_name("shapes.json")
+
+
+@cache
+def _shapes() -> Mapping[str, Obj]:
+    loaded: dict[str, Obj] = json.loads(_SHAPES.read_text(encoding="utf-8"))
+    return loaded
+
+
+def template(kind: str) -> Obj:
+    """A fresh copy of the example object of ``kind`` (a key of shapes.json)."""
+    return copy.deepcopy(_shapes()[kind])
+
+
+def customer(created: int, params: Mapping[str, Any]) -> Obj:
+    """``POST /v1/customers``: the parameters the stand-in takes, over the fixture."""
+    obj = template("customer")
+    obj.update(id=new_id("cus"), created=created, invoice_prefix=new_id("")[1:9].upper())
+    for key in ("email", "name", "description", "phone", "metadata", "preferred_locales"):
+        if key in params:
+            obj[key] = params[key]
+    return obj
+
+
+def product(object_id: str, created: int, name: str, params: Mapping[str, Any]) -> Obj:
+    """A product; Stripe lets callers choose its id."""
+    obj = template("product")
+    obj.update(id=object_id, created=created, updated=created, name=name)
+    for key in ("description", "metadata", "active"):
+        if key in params:
+            obj[key] = params[key]
+    return obj
+
+
+def price(object_id: str, created: int, product_id: str, params: Mapping[str, Any]) -> Obj:
+    """A price; ``recurring`` (interval, interval_count) makes it a subscription price."""
+    obj = template("price")
+    amount = int(params["unit_amount"])
+    obj.update(
+        id=object_id,
+        created=created,
+        product=product_id,
+        currency=str(params["currency"]).lower(),
+        unit_amount=amount,
+        unit_amount_decimal=str(amount),
+    )
+    recurring = params.get("recurring")
+    if recurring:
+        obj["type"] = "recurring"
+        obj["recurring"] = {
+            "interval": recurring["interval"],
+            "interval_count": int(recurring.get("interval_count") or 1),
+            "meter": None,
+            "trial_period_days": None,
+            "usage_type": "licensed",
+        }
+    for key in ("nickname", "lookup_key", "metadata", "active"):
+        if key in params:
+            obj[key] = params[key]
+    return obj
+
+
+def plan_of(price_obj: Obj) -> Obj:
+    """The legacy ``plan`` Stripe still puts beside ``price`` on subscription items."""
+    obj = template("plan")
+    recurring = price_obj["recurring"] or {}
+    obj.update(
+        id=price_obj["id"],
+        created=price_obj["created"],
+        currency=price_obj["currency"],
+        amount=price_obj["unit_amount"],
+        amount_decimal=price_obj["unit_amount_decimal"],
+        product=price_obj["product"],
+        nickname=price_obj["nickname"],
+        metadata=copy.deepcopy(price_obj["metadata"]),
+        interval=recurring.get("interval", "month"),
+        interval_count=recurring.get("interval_count", 1),
+        active=price_obj["active"],
+    )
+    return obj
+
+
+def checkout_item(price_obj: Obj, quantity: int, description: str) -> Obj:
+    """One of a Checkout Session's ``line_items`` (shown on expand only)."""
+    amount = price_obj["unit_amount"] * quantity
+    return {
+        "id": new_id("li"),
+        "object": "item",
+        "amount_discount": 0,
+        "amount_subtotal": amount,
+        "amount_tax": 0,
+        "amount_total": amount,
+        "currency": price_obj["currency"],
+        "description": description,
+        "metadata": {},
+        "price": copy.deepcopy(price_obj),
+        "quantity": quantity,
+    }
+
+
+def portal_session(created: int, base_url: str, params: Mapping[str, Any]) -> Obj:
+    """A billing portal session; its ``url`` is the stand-in's own portal page."""
+    obj = template("portal.session")
+    session_id = new_id("bps")
+    obj.update(
+        id=session_id,
+        created=created,
+        customer=params["customer"],
+        return_url=params.get("return_url"),
+        locale=params.get("locale"),
+        configuration=params.get("configuration") or "bpc_standin_default",
+        url=f"{base_url}/portal/{session_id}",
+    )
+    return obj
+
+
+def subscription_item(price_obj: Obj, quantity: int, created: int, period: tuple[int, int]) -> Obj:
+    """An item with its own billing period (API 2025-03-31 and later)."""
+    obj = template("subscription_item")
+    obj.update(
+        id=new_id("si"),
+        created=created,
+        price=copy.deepcopy(price_obj),
+        plan=plan_of(price_obj),
+        quantity=quantity,
+        current_period_start=period[0],
+        current_period_end=period[1],
+    )
+    return obj
+
+
+def subscription(created: int, customer_id: str, item: Obj, metadata: Mapping[str, str]) -> Obj:
+    """A subscription around one item; the caller sets status, trial and latest invoice."""
+    obj = template("subscription")
+    sub_id = new_id("sub")
+    item["subscription"] = sub_id
+    obj.update(
+        id=sub_id,
+        created=created,
+        start_date=created,
+        billing_cycle_anchor=created,
+        customer=customer_id,
+        currency=item["price"]["currency"],
+        metadata=dict(metadata),
+        items={
+            "object": "list",
+            "data": [item],
+            "has_more": False,
+            "total_count": 1,
+            "url": f"/v1/subscription_items?subscription={sub_id}",
+        },
+    )
+    return obj
+
+
+def invoice(created: int, sub: Obj, billing_reason: str, amount: int, label: str) -> Obj:
+    """A finalized invoice for the subscription's current period (one line per item)."""
+    obj = template("invoice")
+    invoice_id = new_id("in")
+    item = sub["items"]["data"][0]
+    period = (item["current_period_start"], item["current_period_end"])
+    obj.update(
+        id=invoice_id,
+        created=created,
+        customer=sub["customer"],
+        currency=sub["currency"],
+        billing_reason=billing_reason,
+        number=f"{invoice_id[3:11].upper()}-0001",
+        period_start=period[0],
+        period_end=period[1],
+        effective_at=created,
+        amount_due=amount,
+        amount_remaining=amount,
+        subtotal=amount,
+        subtotal_excluding_tax=amount,
+        total=amount,
+        total_excluding_tax=amount,
+        parent={
+            "quote_details": None,
+            "subscription_details": {
+                "metadata": copy.deepcopy(sub["metadata"]),
+                "subscription": sub["id"],
+            },
+            "type": "subscription_details",
+        },
+        lines={
+            "object": "list",
+            "data": [invoice_line(invoice_id, sub, item, amount, label)],
+            "has_more": False,
+            "total_count": 1,
+            "url": f"/v1/invoices/{invoice_id}/lines",
+        },
+    )
+    obj["status_transitions"]["finalized_at"] = created
+    return obj
+
+
+def invoice_line(invoice_id: str, sub: Obj, item: Obj, amount: int, label: str) -> Obj:
+    """The line of a subscription invoice, pointing at the subscription item it bills."""
+    obj = template("line_item")
+    price_obj = item["price"]
+    obj.update(
+        id=new_id("il"),
+        invoice=invoice_id,
+        amount=amount,
+        subtotal=amount,
+        currency=price_obj["currency"],
+        quantity=item["quantity"],
+        description=f"{item['quantity']} \N{MULTIPLICATION SIGN} {label}",
+        metadata=copy.deepcopy(sub["metadata"]),
+        period={"start": item["current_period_start"], "end": item["current_period_end"]},
+        parent={
+            "invoice_item_details": None,
+            "subscription_item_details": {
+                "invoice_item": None,
+                "proration": False,
+                "proration_details": {"credited_items": None},
+                "subscription": sub["id"],
+                "subscription_item": item["id"],
+            },
+            "type": "subscription_item_details",
+        },
+        pricing={
+            "price_details": {"price": price_obj["id"], "product": price_obj["product"]},
+            "type": "price_details",
+            "unit_amount_decimal": price_obj["unit_amount_decimal"],
+        },
+    )
+    return obj
+
+
+def invoice_payment(created: int, invoice_obj: Obj, intent_id: str) -> Obj:
+    """How an invoice names the payment intent that paid it (``expand[]=payments``)."""
+    paid = invoice_obj["status"] == "paid"
+    return {
+        "id": new_id("inpay"),
+        "object": "invoice_payment",
+        "amount_paid": invoice_obj["amount_paid"] if paid else None,
+        "amount_requested": invoice_obj["amount_due"],
+        "created": created,
+        "currency": invoice_obj["currency"],
+        "invoice": invoice_obj["id"],
+        "is_default": True,
+        "livemode": False,
+        "payment": {"type": "payment_intent", "payment_intent": intent_id},
+        "status": "paid" if paid else "open",
+        "status_transitions": {"canceled_at": None, "paid_at": created if paid else None},
+    }
+
+
+def payment_intent(created: int, amount: int, currency: str, customer_id: str | None) -> Obj:
+    """A payment intent that succeeded by card (the caller may turn it into a failure)."""
+    obj = template("payment_intent")
+    intent_id = new_id("pi")
+    obj.update(
+        id=intent_id,
+        created=created,
+        amount=amount,
+        amount_received=amount,
+        currency=currency,
+        customer=customer_id,
+        client_secret=f"{intent_id}_secret_{new_id('')[1:]}",
+        payment_method=new_id("pm"),
+    )
+    return obj
+
+
+def charge(created: int, intent: Obj, base_url: str) -> Obj:
+    """The charge of a payment intent, succeeded unless the intent failed."""
+    obj = template("charge")
+    charge_id = new_id("ch")
+    amount = intent["amount"]
+    obj.update(
+        id=charge_id,
+        created=created,
+        amount=amount,
+        amount_captured=amount,
+        currency=intent["currency"],
+        customer=intent["customer"],
+        payment_intent=intent["id"],
+        payment_method=intent["payment_method"],
+        metadata=copy.deepcopy(intent["metadata"]),
+        balance_transaction=new_id("txn"),
+        receipt_url=f"{base_url}/receipts/{charge_id}",
+        refunds={
+            "object": "list",
+            "data": [],
+            "has_more": False,
+            "total_count": 0,
+            "url": f"/v1/charges/{charge_id}/refunds",
+        },
+    )
+    obj["payment_method_details"]["card"]["amount_authorized"] = amount
+    return obj
+
+
+def refund(created: int, charge_obj: Obj, amount: int, reason: str | None) -> Obj:
+    """A succeeded card refund of part or all of a charge."""
+    obj = template("refund")
+    obj.update(
+        id=new_id("re"),
+        created=created,
+        amount=amount,
+        currency=charge_obj["currency"],
+        charge=charge_obj["id"],
+        payment_intent=charge_obj["payment_intent"],
+        payment_method=charge_obj["payment_method"],
+        balance_transaction=new_id("txn"),
+        reason=reason,
+    )
+    return obj
+
+
+def event(
+    created: int,
+    event_type: str,
+    *,
+    data_object: Obj,
+    previous: Mapping[str, Any] | None,
+    request: Mapping[str, str | None],
+    pending_webhooks: int,
+) -> Obj:
+    """An event carrying a full copy of the object; ``previous_attributes`` on updates."""
+    obj = template("event")
+    data: Obj = {"object": copy.deepcopy(data_object)}
+    if previous is not None:
+        data["previous_attributes"] = copy.deepcopy(dict(previous))
+    obj.update(
+        id=new_id("evt"),
+        api_version=API_VERSION,
+        created=created,
+        type=event_type,
+        data=data,
+        request=dict(request),
+        pending_webhooks=pending_webhooks,
+    )
+    return obj
