@@ -8,7 +8,6 @@ with the stack (see :mod:`local.procs`); Ctrl-C or SIGTERM stops them in order.
 from __future__ import annotations
 
 import io
-import json
 import logging
 import re
 import shutil
@@ -16,8 +15,6 @@ import signal
 import subprocess
 import sys
 import threading
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
@@ -39,14 +36,6 @@ logger = logging.getLogger("local.stack")
 MIN_JAVA = 17
 STARTUP_TIMEOUT = 60.0
 EXIT_PRECONDITION = 2
-# The seed's price, registered in the Stripe stand-in so the demo checkout finds it.
-DEMO_PRICE = {
-    "id": "price_123",
-    "unit_amount": 900,
-    "currency": "usd",
-    "recurring": {"interval": "month", "interval_count": 1},
-    "product_name": "Space Journal Pro",
-}
 
 
 class StartupError(Exception):
@@ -208,30 +197,15 @@ class Stack:
         )
         self.stripe.start()
 
-    def register_demo_price(self) -> None:
-        """The seed's ``price_123`` in the stand-in, through its control endpoint, so the demo
-        checkout works (real Stripe would generate the id; the seed needs this one)."""
-        if self.stripe is None:
-            return
-        request = urllib.request.Request(  # noqa: S310 - the stand-in's own http URL
-            f"{self.stripe.url}/_standin/prices",
-            data=json.dumps(DEMO_PRICE).encode(),
-            headers={"Content-Type": "application/json"},
-            method="POST",
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 - our URL
-                answer.read()
-        except (urllib.error.URLError, OSError) as exc:
-            problem = f"registering {DEMO_PRICE['id']} in the Stripe stand-in: {exc}"
-            raise StartupError(problem) from exc
-        logger.info("demo seed: %s registered in the Stripe stand-in", DEMO_PRICE["id"])
-
     def seed_demo(self) -> None:
         """The seed's demo project, key and price (LOCAL_SEED_DEMO=1, i.e. `make run SEED=1`),
-        through `billing-admin demo seed`: the same path a person would take; then the price
-        in the Stripe stand-in."""
-        env = {**self.config.environ, "LOCAL_DYNAMODB_PORT": str(self.config.dynamodb_port)}
+        through `billing-admin demo seed`, the same path a person would take (it registers the
+        price in the Stripe stand-in too, when one runs)."""
+        env = {
+            **self.config.environ,
+            "LOCAL_DYNAMODB_PORT": str(self.config.dynamodb_port),
+            "LOCAL_STRIPE_PORT": str(self.config.stripe_port),
+        }
         result = subprocess.run(
             [sys.executable, "-m", "billing.cli", "demo", "seed"],
             env=env,
@@ -244,7 +218,6 @@ class Stack:
             raise StartupError(f"demo seed failed: {result.stderr.strip()}")
         for line in result.stdout.splitlines():
             logger.info("demo seed: %s", line)
-        self.register_demo_price()
 
     def start_services(self, queue_urls: dict[str, str]) -> None:
         """Poller, scheduler and gateway: from here on, the stack serves."""

@@ -187,14 +187,30 @@ def test_no_table_item_and_no_log_line_holds_a_clear_text_key(
 def test_a_stack_started_with_the_demo_flag_serves_the_seeds_key(tmp_path: Path) -> None:
     """`make run SEED=1` sets LOCAL_SEED_DEMO=1: the seed's curl works with no other step."""
     demo = start_stack(tmp_path / "state", LOCAL_SEED_DEMO="1")
+    headers = {"X-API-Key": "sk_demo_space_journal"}
     try:
         response = requests.get(
             f"{demo.url}/api/v1/entitlements",
             params={"user_id": "user_42", "project_id": "1"},
-            headers={"X-API-Key": "sk_demo_space_journal"},
+            headers=headers,
+            timeout=30,
+        )
+        # price_123 is in the Stripe stand-in too: the demo checkout works as is.
+        checkout = requests.post(
+            f"{demo.url}/api/v1/checkout/session",
+            json={
+                "user_id": "user_42",
+                "project_id": 1,
+                "price_id": "price_123",
+                "mode": "subscription",
+                "success_url": "http://localhost:3000/ok",
+                "cancel_url": "http://localhost:3000/cancel",
+            },
+            headers=headers,
             timeout=30,
         )
     finally:
         demo.stop()
     assert response.status_code == 200, response.text
+    assert checkout.status_code == 200, checkout.text
     assert "demo seed: app with key sk_demo_space_journal: created" in demo.log_text()

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from billing import wiring
-from billing.cli import main
+from billing.cli import demo, main
 from billing.config import Settings, load_settings
 
 
@@ -118,10 +118,21 @@ def test_json_errors_are_machine_readable(cli: None, capsys: pytest.CaptureFixtu
     assert json.loads(err)["error"]["field"] == "name"
 
 
-def test_demo_seed_is_idempotent(cli: None, capsys: pytest.CaptureFixture[str]) -> None:
+def test_demo_seed_is_idempotent(
+    cli: None, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    standins: list[str] = []
+
+    def register_in_standin(url: str) -> str:
+        standins.append(url)
+        return "registered"
+
+    monkeypatch.setenv("LOCAL_STRIPE_PORT", "8765")
+    monkeypatch.setattr(demo, "register_in_standin", register_in_standin)
     assert run(capsys, "demo", "seed")[0] == 0
     code, out, _ = run(capsys, "demo", "seed", "--json")
     assert code == 0
     assert {s["result"] for s in json.loads(out)} == {"already there", "registered"}
+    assert standins == ["http://127.0.0.1:8765"] * 2
     _, apps, _ = run(capsys, "--json", "app", "list", "--project", "1")
     assert len(json.loads(apps)) == 1

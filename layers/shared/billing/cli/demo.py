@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import urllib.error
+import urllib.request
 from datetime import datetime
 
 from billing.domain.api_keys import hash_api_key
@@ -25,10 +28,39 @@ DEMO_PRICE = Price(
 )
 
 
+def register_in_standin(standin_url: str) -> str:
+    """The demo price in the local Stripe stand-in (real Stripe generates price ids; the seed
+    needs ``price_123``), through the stand-in's control endpoint."""
+    body = {
+        "id": DEMO_PRICE.stripe_price_id,
+        "unit_amount": DEMO_PRICE.amount,
+        "currency": DEMO_PRICE.currency,
+        "recurring": {"interval": DEMO_PRICE.interval, "interval_count": 1},
+        "product_name": "Space Journal Pro",
+    }
+    request = urllib.request.Request(  # noqa: S310 - the local stand-in's http URL
+        f"{standin_url}/_standin/prices",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
+            answer.read()
+    except (urllib.error.URLError, OSError):
+        return f"no Stripe stand-in at {standin_url}: skipped"
+    return "registered"
+
+
 def seed(
-    projects: ProjectStore, apps: AppStore, prices: PriceStore, now: datetime
+    projects: ProjectStore,
+    apps: AppStore,
+    prices: PriceStore,
+    now: datetime,
+    standin_url: str | None = None,
 ) -> list[dict[str, str]]:
-    """Create what is missing of the demo set; report each step."""
+    """Create what is missing of the demo set; report each step. With ``standin_url`` (the
+    local stack), the price is registered in the Stripe stand-in too."""
     steps = []
     try:
         tenancy.create_project(
@@ -51,4 +83,7 @@ def seed(
         steps.append({"step": "app with key sk_demo_space_journal", "result": "already there"})
     tenancy.add_price(projects, prices, DEMO_PRICE)
     steps.append({"step": "price_123 -> pro (900 usd a month)", "result": "registered"})
+    if standin_url:
+        result = register_in_standin(standin_url)
+        steps.append({"step": "price_123 in the Stripe stand-in", "result": result})
     return steps

@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 from billing.cli import demo, render
-from billing.cli.target import connect
+from billing.cli.target import LocalTarget, connect
 from billing.domain.clock import utc_now
 from billing.domain.tenancy import Price
 from billing.errors import (
@@ -149,7 +149,8 @@ def price_remove(args: argparse.Namespace) -> Outcome:
 
 
 def demo_seed(args: argparse.Namespace) -> Outcome:
-    steps = demo.seed(project_store(), app_store(), price_store(), utc_now())
+    standin = None if args.stack else LocalTarget().stripe_standin_url
+    steps = demo.seed(project_store(), app_store(), price_store(), utc_now(), standin)
     return Outcome(steps, "\n".join(f"{s['step']}: {s['result']}" for s in steps))
 
 

@@ -30,6 +30,11 @@ class LocalTarget(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore")
 
     dynamodb_port: int = Field(default=8100, validation_alias="LOCAL_DYNAMODB_PORT")
+    stripe_port: int = Field(default=8102, validation_alias="LOCAL_STRIPE_PORT")
+
+    @property
+    def stripe_standin_url(self) -> str:
+        return f"http://127.0.0.1:{self.stripe_port}"
 
 
 def connect(stack: str | None, region: str | None) -> Settings:
