@@ -4,20 +4,19 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pynamodb.exceptions import PutError
-
-from billing.adapters.dynamo.errors import dynamo_errors, is_conditional_check_failure
+from billing.adapters.dynamo.errors import dynamo_errors, get_or_none, save_if
 from billing.adapters.dynamo.models import CustomerModel, entitlement_key
 
 
 class DynamoCustomerStore:
     def customer_of(self, project_id: str, user_id: str, currency: str) -> str | None:
-        try:
-            with dynamo_errors("GetItem customer"):
-                item = CustomerModel.get(entitlement_key(project_id, user_id), currency)
-        except CustomerModel.DoesNotExist:
-            return None
-        return item.stripe_customer_id
+        item = get_or_none(
+            CustomerModel,
+            entitlement_key(project_id, user_id),
+            currency,
+            operation="GetItem customer",
+        )
+        return item.stripe_customer_id if item else None
 
     def any_customer_of(self, project_id: str, user_id: str) -> str | None:
         with dynamo_errors("Query customers"):
@@ -38,12 +37,6 @@ class DynamoCustomerStore:
             user_id=user_id,
             created_at=now,
         )
-        try:
-            with dynamo_errors("PutItem customer"):
-                item.save(condition=CustomerModel.project_user.does_not_exist())
-        except PutError as exc:
-            if not is_conditional_check_failure(exc):
-                raise
-            existing = self.customer_of(project_id, user_id, currency)
-            return existing or customer_id
-        return customer_id
+        if save_if(item, CustomerModel.project_user.does_not_exist(), operation="PutItem customer"):
+            return customer_id
+        return self.customer_of(project_id, user_id, currency) or customer_id

@@ -6,7 +6,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from botocore.exceptions import BotoCoreError
-from pynamodb.exceptions import DoesNotExist, PynamoDBException
+from pynamodb.exceptions import DoesNotExist, PutError, PynamoDBException
+from pynamodb.expressions.condition import Condition
+from pynamodb.models import Model
 
 from billing.errors import DependencyUnavailableError
 
@@ -49,3 +51,26 @@ def dynamo_errors(operation: str) -> Iterator[None]:
         raise DependencyUnavailableError(
             f"DynamoDB {operation} failed: {type(exc).__name__}"
         ) from exc
+
+
+def get_or_none[M: Model](
+    model: type[M], hash_key: str, range_key: str | None = None, *, operation: str
+) -> M | None:
+    """One GetItem; None when there is no such item."""
+    try:
+        with dynamo_errors(operation):
+            return model.get(hash_key, range_key)
+    except model.DoesNotExist:
+        return None
+
+
+def save_if(item: Model, condition: Condition, *, operation: str) -> bool:
+    """A conditional PutItem; False (and nothing written) when the condition refused it."""
+    try:
+        with dynamo_errors(operation):
+            item.save(condition=condition)
+    except PutError as exc:
+        if is_conditional_check_failure(exc):
+            return False
+        raise
+    return True

@@ -6,9 +6,8 @@ from datetime import datetime, timedelta
 from typing import cast
 
 from pynamodb.connection import TableConnection
-from pynamodb.exceptions import PutError
 
-from billing.adapters.dynamo.errors import dynamo_errors, is_conditional_check_failure
+from billing.adapters.dynamo.errors import dynamo_errors, get_or_none, save_if
 from billing.adapters.dynamo.models import (
     ApiKeyModel,
     EntitlementModel,
@@ -25,12 +24,8 @@ PROCESSED_MARK_RETENTION = timedelta(days=35)
 
 class DynamoApiKeyStore:
     def find(self, key_hash: str) -> ApiKeyGrant | None:
-        try:
-            with dynamo_errors("GetItem api key"):
-                item = ApiKeyModel.get(key_hash)
-        except ApiKeyModel.DoesNotExist:
-            return None
-        if item.record_type != "key":
+        item = get_or_none(ApiKeyModel, key_hash, operation="GetItem api key")
+        if item is None or item.record_type != "key":
             return None
         return ApiKeyGrant(
             key_hash=item.key_hash,
@@ -44,10 +39,10 @@ class DynamoApiKeyStore:
 
 class DynamoEntitlementStore:
     def sources_of(self, project_id: str, user_id: str) -> list[EntitlementSource]:
-        try:
-            with dynamo_errors("GetItem entitlements"):
-                item = EntitlementModel.get(entitlement_key(project_id, user_id))
-        except EntitlementModel.DoesNotExist:
+        item = get_or_none(
+            EntitlementModel, entitlement_key(project_id, user_id), operation="GetItem entitlements"
+        )
+        if item is None:
             return []
         return [
             EntitlementSource(
@@ -73,14 +68,9 @@ class DynamoWebhookEventLog:
             processed_at=now,
             expires_at=now + PROCESSED_MARK_RETENTION,
         )
-        try:
-            with dynamo_errors("PutItem webhook event"):
-                mark.save(condition=WebhookEventModel.event_id.does_not_exist())
-        except PutError as exc:
-            if is_conditional_check_failure(exc):
-                return False
-            raise
-        return True
+        return save_if(
+            mark, WebhookEventModel.event_id.does_not_exist(), operation="PutItem webhook event"
+        )
 
 
 class DynamoHealthProbe:

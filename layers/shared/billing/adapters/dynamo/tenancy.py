@@ -5,10 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import cast
 
-from pynamodb.exceptions import DeleteError, PutError, TransactWriteError
+from pynamodb.exceptions import DeleteError, TransactWriteError
 from pynamodb.expressions.condition import Condition
 
-from billing.adapters.dynamo.errors import dynamo_errors, is_conditional_check_failure
+from billing.adapters.dynamo.errors import (
+    dynamo_errors,
+    get_or_none,
+    is_conditional_check_failure,
+    save_if,
+)
 from billing.adapters.dynamo.models import (
     APP_RECORD_PREFIX,
     PROJECT_ID_COUNTER_KEY,
@@ -52,22 +57,12 @@ class DynamoProjectStore:
             created_at=project.created_at,
             updated_at=project.created_at,
         )
-        try:
-            with dynamo_errors("PutItem project"):
-                item.save(condition=ProjectModel.project_id.does_not_exist())
-        except PutError as exc:
-            if is_conditional_check_failure(exc):
-                raise ConflictError(
-                    "project_id", f"project {project.project_id} already exists"
-                ) from None
-            raise
+        if not save_if(item, ProjectModel.project_id.does_not_exist(), operation="PutItem project"):
+            raise ConflictError("project_id", f"project {project.project_id} already exists")
 
     def get(self, project_id: str) -> Project | None:
-        try:
-            with dynamo_errors("GetItem project"):
-                return _project(ProjectModel.get(project_id))
-        except ProjectModel.DoesNotExist:
-            return None
+        item = get_or_none(ProjectModel, project_id, operation="GetItem project")
+        return _project(item) if item else None
 
     def list(self) -> list[Project]:
         """Every project, by id. A Scan: this serves the admin CLI, never a request."""
@@ -88,13 +83,8 @@ class DynamoProjectStore:
             created_at=project.created_at,
             updated_at=now,
         )
-        try:
-            with dynamo_errors("PutItem project"):
-                item.save(condition=ProjectModel.project_id.exists())
-        except PutError as exc:
-            if is_conditional_check_failure(exc):
-                raise NotFoundError(f"project {project.project_id} not found") from None
-            raise
+        if not save_if(item, ProjectModel.project_id.exists(), operation="PutItem project"):
+            raise NotFoundError(f"project {project.project_id} not found")
 
 
 def _api_key_item(
@@ -139,11 +129,8 @@ class DynamoAppStore:
             raise
 
     def get(self, app_id: str) -> App | None:
-        try:
-            with dynamo_errors("GetItem app"):
-                return _app(ApiKeyModel.get(APP_RECORD_PREFIX + app_id))
-        except ApiKeyModel.DoesNotExist:
-            return None
+        item = get_or_none(ApiKeyModel, APP_RECORD_PREFIX + app_id, operation="GetItem app")
+        return _app(item) if item else None
 
     def _items_of(self, project_id: str, app_id: str | None = None) -> list[ApiKeyModel]:
         condition = cast(Condition, ApiKeysByProject.app_id == app_id) if app_id else None
@@ -229,22 +216,12 @@ class DynamoPriceStore:
         same_project = PriceModel.stripe_price_id.does_not_exist() | (
             PriceModel.project_id == price.project_id
         )
-        try:
-            with dynamo_errors("PutItem price"):
-                item.save(condition=same_project)
-        except PutError as exc:
-            if is_conditional_check_failure(exc):
-                raise ConflictError(
-                    "price_id", f"{price.stripe_price_id} belongs to another project"
-                ) from None
-            raise
+        if not save_if(item, same_project, operation="PutItem price"):
+            raise ConflictError("price_id", f"{price.stripe_price_id} belongs to another project")
 
     def get(self, stripe_price_id: str) -> Price | None:
-        try:
-            with dynamo_errors("GetItem price"):
-                return _price(PriceModel.get(stripe_price_id))
-        except PriceModel.DoesNotExist:
-            return None
+        item = get_or_none(PriceModel, stripe_price_id, operation="GetItem price")
+        return _price(item) if item else None
 
     def list(self, project_id: str) -> list[Price]:
         with dynamo_errors("Query prices"):
