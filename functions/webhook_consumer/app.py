@@ -19,26 +19,28 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from billing import wiring
 from billing.domain.clock import utc_now
 from billing.observability import MetricName, get_tracer, logger, metrics
-from billing.services.webhooks import EventOutcome, record_event
+from billing.services.engine import Outcome, apply_event
 
 processor = BatchProcessor(event_type=EventType.SQS)
 tracer = get_tracer()
 
 _OUTCOME_METRIC = {
-    EventOutcome.RECORDED: MetricName.WEBHOOK_RECORDED,
-    EventOutcome.DUPLICATE: MetricName.WEBHOOK_DUPLICATE,
+    Outcome.APPLIED: MetricName.WEBHOOK_APPLIED,
+    Outcome.DUPLICATE: MetricName.WEBHOOK_DUPLICATE,
 }
 
 
 def record_handler(record: SQSRecord) -> str:
     try:
-        outcome = record_event(record.body, wiring.webhook_event_log(), utc_now())
+        outcome = apply_event(record.body, wiring.billing_ledger(), utc_now())
     except Exception:
         logger.exception(
             "event not applied; SQS will retry it", extra={"message_id": record.message_id}
         )
         raise
-    metrics.add_metric(name=_OUTCOME_METRIC[outcome], unit=MetricUnit.Count, value=1)
+    metric = _OUTCOME_METRIC.get(outcome, MetricName.WEBHOOK_RECORDED)
+    metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
+    logger.info("event processed", extra={"outcome": outcome.value})
     return outcome.value
 
 

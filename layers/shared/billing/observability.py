@@ -25,6 +25,7 @@ class MetricName:
     WEBHOOK_ACCEPTED = "WebhookEventsAccepted"
     WEBHOOK_REJECTED = "WebhookEventsRejected"
     WEBHOOK_ENQUEUE_FAILED = "WebhookEnqueueFailures"
+    WEBHOOK_APPLIED = "WebhookEventsApplied"
     WEBHOOK_RECORDED = "WebhookEventsRecorded"
     WEBHOOK_DUPLICATE = "WebhookEventsDuplicate"
     RECONCILIATION_RUNS = "ReconciliationRuns"

@@ -129,7 +129,9 @@ def marks() -> dict[str, str]:
 def test_the_consumer_records_each_event_once(aws: dict[str, str]) -> None:
     event = load_event("webhook_consumer.json")
     assert invoke("webhook_consumer", event) == {"batchItemFailures": []}
-    assert marks() == {"evt_1QExample0001": "received", "evt_1QExample0002": "received"}
+    # A subscription event of a mapped user is applied; an invoice without a subscription is
+    # recorded as ignored.
+    assert marks() == {"evt_1QExample0001": "applied", "evt_1QExample0002": "ignored"}
     # A replay (Stripe delivers at least once) is acknowledged and changes nothing.
     assert invoke("webhook_consumer", event) == {"batchItemFailures": []}
     assert len(marks()) == 2
@@ -139,4 +141,41 @@ def test_a_poison_message_fails_alone(aws: dict[str, str]) -> None:
     good = json.dumps(STRIPE_EVENT)
     result = invoke("webhook_consumer", sqs_batch(good, "not json", good))
     assert result == {"batchItemFailures": [{"itemIdentifier": "msg-1"}]}
-    assert marks() == {STRIPE_EVENT["id"]: "received"}
+    assert marks() == {STRIPE_EVENT["id"]: "applied"}
+
+
+def test_a_crash_mid_batch_loses_no_event_and_applies_each_once(
+    aws: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from billing.adapters.dynamo.ledger import DynamoBillingLedger
+    from tests.support import stripe_events as se
+
+    bodies = [
+        se.event(
+            "customer.subscription.created",
+            se.subscription(f"sub_{n}", metadata={"project_id": "1", "user_id": f"user_{n}"}),
+            1_790_000_000,
+            event_id=f"evt_batch_{n}",
+        )
+        for n in range(3)
+    ]
+    real_commit = DynamoBillingLedger.commit
+    commits: list[str] = []
+
+    def crash_on_second(self: DynamoBillingLedger, change: Any, now: Any) -> bool:
+        commits.append(change.event.event_id)
+        if len(commits) == 2:
+            raise RuntimeError("injected crash")
+        return real_commit(self, change, now)
+
+    monkeypatch.setattr(DynamoBillingLedger, "commit", crash_on_second)
+    first = invoke("webhook_consumer", sqs_batch(*bodies))
+    assert first == {"batchItemFailures": [{"itemIdentifier": "msg-1"}]}
+    assert marks() == {"evt_batch_0": "applied", "evt_batch_2": "applied"}
+
+    # SQS redelivers the failed message (here: the whole batch again, the worst case).
+    again = invoke("webhook_consumer", sqs_batch(*bodies))
+    assert again == {"batchItemFailures": []}
+    assert marks() == {f"evt_batch_{n}": "applied" for n in range(3)}
+    assert commits.count("evt_batch_1") == 2
+    assert commits.count("evt_batch_0") == 1  # a replay is a duplicate: no second commit

@@ -31,6 +31,8 @@ class EntitlementSource:
     valid_to: datetime | None
     in_force: bool = True
     reason: str | None = None
+    # Why the source stops once ``valid_to`` passes (a lapsed grace period is not an expiry).
+    expiry_reason: str = "expired"
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,7 @@ def evaluate(sources: list[EntitlementSource], now: datetime) -> list[Entitlemen
         if active and now < item.valid_from:
             active, reason = False, "not_yet_valid"
         elif active and item.valid_to is not None and now >= item.valid_to:
-            active, reason = False, "expired"
+            active, reason = False, item.expiry_reason
         views.append(
             EntitlementView(
                 feature_code=item.feature_code,

@@ -139,6 +139,7 @@ class EntitlementSourceAttribute(MapAttribute[str, Any]):
     valid_to = UTCDateTimeAttribute(null=True)
     in_force = BooleanAttribute(default=True)
     reason = UnicodeAttribute(null=True)
+    expiry_reason = UnicodeAttribute(null=True)
 
 
 class EntitlementModel(Model):
@@ -165,8 +166,17 @@ class WebhookEventModel(Model):
     event_type = UnicodeAttribute()
     created = NumberAttribute()
     outcome = UnicodeAttribute()
+    stripe_object_id = UnicodeAttribute(null=True)
     processed_at = UTCDateTimeAttribute()
     expires_at = TTLAttribute()
+
+
+class CustomersByStripeId(GlobalSecondaryIndex["CustomerModel"]):  # type: ignore[no-untyped-call]
+    class Meta:
+        index_name = "by_stripe_customer"
+        projection = AllProjection()
+
+    stripe_customer_id = UnicodeAttribute(hash_key=True)
 
 
 class CustomerModel(Model):
@@ -174,6 +184,8 @@ class CustomerModel(Model):
 
     class Meta(_Meta):
         pass
+
+    by_stripe_customer = CustomersByStripeId()
 
     project_user = UnicodeAttribute(hash_key=True)
     currency = UnicodeAttribute(range_key=True)
@@ -183,7 +195,38 @@ class CustomerModel(Model):
     created_at = UTCDateTimeAttribute(null=True)
 
 
+class StripeObjectsByProject(GlobalSecondaryIndex["StripeObjectModel"]):  # type: ignore[no-untyped-call]
+    """A project's billing facts; with a ``<user_id>#`` prefix, one user's."""
+
+    class Meta:
+        index_name = "by_project"
+        projection = AllProjection()
+
+    project_id = UnicodeAttribute(hash_key=True)
+    object_sort = UnicodeAttribute(range_key=True)
+
+
+class StripeObjectModel(Model):
+    """A billing fact (subscription or purchase) by Stripe id, with its version watermark:
+    the ``created`` time of the newest event applied to it."""
+
+    class Meta(_Meta):
+        pass
+
+    stripe_id = UnicodeAttribute(hash_key=True)
+    kind = UnicodeAttribute()
+    project_id = UnicodeAttribute()
+    user_id = UnicodeAttribute()
+    object_sort = UnicodeAttribute()
+    version = NumberAttribute()
+    fact = UnicodeAttribute()
+    updated_at = UTCDateTimeAttribute(null=True)
+
+    by_project = StripeObjectsByProject()
+
+
 _TABLES: dict[type[Model], str] = {
+    StripeObjectModel: "stripe_objects_table_name",
     CustomerModel: "customers_table_name",
     ProjectModel: "projects_table_name",
     ProjectIdCounter: "projects_table_name",

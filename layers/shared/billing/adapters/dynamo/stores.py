@@ -2,24 +2,36 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import cast
 
 from pynamodb.connection import TableConnection
 
-from billing.adapters.dynamo.errors import dynamo_errors, get_or_none, save_if
+from billing.adapters.dynamo.errors import dynamo_errors, get_or_none
 from billing.adapters.dynamo.models import (
     ApiKeyModel,
     EntitlementModel,
-    WebhookEventModel,
+    EntitlementSourceAttribute,
     entitlement_key,
 )
 from billing.domain.api_keys import ApiKeyGrant
 from billing.domain.entitlements import EntitlementSource, SourceKind
-from billing.domain.stripe_events import StripeEventEnvelope
 
 # Stripe retries a delivery for 3 days and its Events API keeps 30: keep marks a bit longer.
 PROCESSED_MARK_RETENTION = timedelta(days=35)
+
+
+def source_from_item(item: EntitlementSourceAttribute) -> EntitlementSource:
+    return EntitlementSource(
+        feature_code=item.feature_code,
+        source=cast(SourceKind, item.source),
+        source_id=item.source_id,
+        valid_from=item.valid_from,
+        valid_to=item.valid_to,
+        in_force=bool(item.in_force),
+        reason=item.reason,
+        expiry_reason=item.expiry_reason or "expired",
+    )
 
 
 class DynamoApiKeyStore:
@@ -44,33 +56,7 @@ class DynamoEntitlementStore:
         )
         if item is None:
             return []
-        return [
-            EntitlementSource(
-                feature_code=s.feature_code,
-                source=cast(SourceKind, s.source),
-                source_id=s.source_id,
-                valid_from=s.valid_from,
-                valid_to=s.valid_to,
-                in_force=bool(s.in_force),
-                reason=s.reason,
-            )
-            for s in item.sources
-        ]
-
-
-class DynamoWebhookEventLog:
-    def record_once(self, event: StripeEventEnvelope, outcome: str, now: datetime) -> bool:
-        mark = WebhookEventModel(
-            event.event_id,
-            event_type=event.event_type,
-            created=event.created,
-            outcome=outcome,
-            processed_at=now,
-            expires_at=now + PROCESSED_MARK_RETENTION,
-        )
-        return save_if(
-            mark, WebhookEventModel.event_id.does_not_exist(), operation="PutItem webhook event"
-        )
+        return [source_from_item(s) for s in item.sources]
 
 
 class DynamoHealthProbe:

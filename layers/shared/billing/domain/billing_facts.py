@@ -1,0 +1,247 @@
+"""Billing facts kept from Stripe's objects, and how each event changes them.
+
+A fact is the service's own copy of one Stripe object (a subscription, or a one-time purchase
+keyed by its payment intent) with the tenancy it belongs to and a version watermark: the
+``created`` time of the newest event applied. Stripe delivers at least once and in any order,
+so an event older than the watermark never wins, and on a tie the more final status wins.
+
+Stripe's quirks, written down:
+- periods live on subscription items (``items.data[].current_period_end``) since 2025-03-31;
+  older payloads carry ``current_period_end`` on the subscription: both are read;
+- an invoice names its subscription under ``parent.subscription_details.subscription`` (older:
+  ``invoice.subscription``), and its period on ``lines.data[].period.end``;
+- ``customer.subscription.deleted`` is a cancellation, whatever ``status`` says;
+- an ``invoice.paid`` for a subscription that already ended never revives it;
+- a subscription's own payment intents carry no checkout metadata: they are not purchases.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+from billing.domain.stripe_events import StripeEventEnvelope
+
+PurchaseStatus = Literal["pending", "paid", "failed", "refunded", "disputed"]
+ENDED_STATUSES = frozenset({"canceled", "unpaid", "incomplete_expired"})
+# On a tie of event times, the more final state wins (Stripe cannot go back from these).
+_SUBSCRIPTION_RANK = {"incomplete": 0, "trialing": 1, "active": 1, "past_due": 2, "paused": 2}
+_PURCHASE_RANK = {"pending": 0, "failed": 1, "paid": 2, "disputed": 3, "refunded": 4}
+
+
+@dataclass(frozen=True)
+class Owner:
+    project_id: str
+    user_id: str
+
+
+@dataclass(frozen=True)
+class SubscriptionFact:
+    stripe_id: str
+    owner: Owner
+    customer_id: str | None
+    status: str
+    price_ids: tuple[str, ...]
+    started_at: int
+    period_end: int | None
+    cancel_at_period_end: bool
+    trial_end: int | None
+    payment_failed_at: int | None
+    version: int
+
+    kind: Literal["subscription"] = "subscription"
+
+    @property
+    def rank(self) -> int:
+        return 9 if self.status in ENDED_STATUSES else _SUBSCRIPTION_RANK.get(self.status, 1)
+
+
+@dataclass(frozen=True)
+class PurchaseFact:
+    stripe_id: str
+    owner: Owner
+    customer_id: str | None
+    price_id: str
+    amount: int
+    currency: str
+    status: PurchaseStatus
+    paid_at: int | None
+    amount_refunded: int
+    version: int
+
+    kind: Literal["purchase"] = "purchase"
+
+    @property
+    def rank(self) -> int:
+        return _PURCHASE_RANK[self.status]
+
+
+Fact = SubscriptionFact | PurchaseFact
+
+
+def supersedes(new: Fact, old: Fact | None) -> bool:
+    """Whether ``new`` may replace ``old``: newer event, or the same second and not less final."""
+    if old is None:
+        return True
+    if new.version != old.version:
+        return new.version > old.version
+    return new.rank >= old.rank
+
+
+# ---------------------------------------------------------------------- reading Stripe objects
+def _str(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and isinstance(value.get("id"), str):
+        return str(value["id"])  # an expanded object
+    return None
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def owner_from_metadata(metadata: Any) -> Owner | None:
+    """The tenancy the service wrote into metadata at checkout, if present."""
+    if not isinstance(metadata, dict):
+        return None
+    project_id, user_id = metadata.get("project_id"), metadata.get("user_id")
+    if isinstance(project_id, str) and isinstance(user_id, str) and project_id and user_id:
+        return Owner(project_id, user_id)
+    return None
+
+
+def subscription_items(subscription: dict[str, Any]) -> tuple[tuple[str, ...], int | None]:
+    """Price ids and the period end: from the items (current API) or the top level (older)."""
+    items = (subscription.get("items") or {}).get("data") or []
+    prices: list[str] = []
+    ends: list[int] = []
+    for item in items:
+        price_id = _str(item.get("price")) or _str(item.get("plan"))
+        if price_id:
+            prices.append(price_id)
+        end = _int(item.get("current_period_end"))
+        if end is not None:
+            ends.append(end)
+    if not prices:
+        legacy = _str(subscription.get("plan"))
+        prices = [legacy] if legacy else []
+    top = _int(subscription.get("current_period_end"))
+    period_end = max(ends) if ends else top
+    return tuple(dict.fromkeys(prices)), period_end
+
+
+def invoice_subscription_id(invoice: dict[str, Any]) -> str | None:
+    details = ((invoice.get("parent") or {}).get("subscription_details")) or {}
+    return _str(details.get("subscription")) or _str(invoice.get("subscription"))
+
+
+def invoice_period_end(invoice: dict[str, Any]) -> int | None:
+    ends = [
+        end
+        for line in (invoice.get("lines") or {}).get("data") or []
+        if (end := _int((line.get("period") or {}).get("end"))) is not None
+    ]
+    return max(ends) if ends else _int(invoice.get("period_end"))
+
+
+def invoice_owner(invoice: dict[str, Any]) -> Owner | None:
+    """The subscription's metadata as the invoice copies it (current API)."""
+    details = ((invoice.get("parent") or {}).get("subscription_details")) or {}
+    return owner_from_metadata(details.get("metadata"))
+
+
+# ---------------------------------------------------------------------- events -> facts
+def subscription_fact(
+    event: StripeEventEnvelope, owner: Owner, old: SubscriptionFact | None
+) -> SubscriptionFact:
+    """The subscription as this event shows it, keeping what only earlier events knew."""
+    sub = event.data_object
+    prices, period_end = subscription_items(sub)
+    status = str(sub.get("status") or "incomplete")
+    if event.event_type == "customer.subscription.deleted":
+        status = "canceled"
+    failed_at = old.payment_failed_at if old else None
+    if status == "past_due" and failed_at is None:
+        failed_at = event.created  # the failed invoice's event may come later, or never
+    if status in ("active", "trialing"):
+        failed_at = None
+    return SubscriptionFact(
+        stripe_id=str(sub["id"]),
+        owner=owner,
+        customer_id=_str(sub.get("customer")),
+        status=status,
+        price_ids=prices or (old.price_ids if old else ()),
+        started_at=_int(sub.get("start_date")) or _int(sub.get("created")) or event.created,
+        period_end=period_end if period_end is not None else (old.period_end if old else None),
+        cancel_at_period_end=bool(sub.get("cancel_at_period_end")),
+        trial_end=_int(sub.get("trial_end")),
+        payment_failed_at=failed_at,
+        version=event.created,
+    )
+
+
+def invoice_paid(event: StripeEventEnvelope, old: SubscriptionFact) -> SubscriptionFact:
+    """A paid invoice extends the period and ends a payment failure, unless the subscription
+    has already ended (a late ``invoice.paid`` never revives access)."""
+    if old.status in ENDED_STATUSES:
+        return replace(old, version=max(old.version, event.created))
+    end = invoice_period_end(event.data_object)
+    return replace(
+        old,
+        status="active" if old.status == "past_due" else old.status,
+        period_end=max(filter(None, (old.period_end, end)), default=None),
+        payment_failed_at=None,
+        version=event.created,
+    )
+
+
+def invoice_failed(event: StripeEventEnvelope, old: SubscriptionFact) -> SubscriptionFact:
+    """A failed renewal starts the grace period (from the first failure, not each retry)."""
+    if old.status in ENDED_STATUSES:
+        return replace(old, version=max(old.version, event.created))
+    failed_at = old.payment_failed_at or event.created
+    status = "past_due" if old.status in ("active", "trialing") else old.status
+    return replace(old, status=status, payment_failed_at=failed_at, version=event.created)
+
+
+def purchase_fact(
+    payment_intent_id: str,
+    owner: Owner,
+    price_id: str,
+    *,
+    amount: int,
+    currency: str,
+    status: PurchaseStatus,
+    customer_id: str | None,
+    event: StripeEventEnvelope,
+    old: PurchaseFact | None,
+) -> PurchaseFact:
+    paid_at = old.paid_at if old and old.paid_at else None
+    if status == "paid" and paid_at is None:
+        paid_at = event.created
+    return PurchaseFact(
+        stripe_id=payment_intent_id,
+        owner=owner,
+        customer_id=customer_id or (old.customer_id if old else None),
+        price_id=price_id,
+        amount=amount,
+        currency=currency,
+        status=status,
+        paid_at=paid_at,
+        amount_refunded=old.amount_refunded if old else 0,
+        version=event.created,
+    )
+
+
+def refunded(event: StripeEventEnvelope, old: PurchaseFact) -> PurchaseFact:
+    """A full refund ends the purchase's access; a partial one only records the amount."""
+    charge = event.data_object
+    amount_refunded = _int(charge.get("amount_refunded")) or 0
+    full = bool(charge.get("refunded")) or amount_refunded >= old.amount > 0
+    return replace(
+        old,
+        amount_refunded=max(amount_refunded, old.amount_refunded),
+        status="refunded" if full else old.status,
+        version=event.created,
+    )

@@ -1,0 +1,211 @@
+"""The entitlement engine: apply one Stripe event, at most once, order-safe, in one transaction.
+
+Dispatch is by event type through a small registry of per-object handlers; each returns the
+new fact, or an outcome saying why nothing changes (and the event is still recorded, so
+reconciliation can find what could not be mapped). A concurrent change to the same fact or
+entitlement record makes the transaction fail its conditions: the event is planned again
+from fresh reads, and after a few tries left to SQS to retry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from billing.domain import billing_facts as facts
+from billing.domain.billing_facts import Fact, Owner, PurchaseFact, SubscriptionFact
+from billing.domain.entitlement_rules import derive_sources
+from billing.domain.ledger import LedgerChange
+from billing.domain.stripe_events import StripeEventEnvelope, parse_event
+from billing.errors import DependencyUnavailableError
+from billing.ports import BillingLedger
+
+MAX_ATTEMPTS = 4
+
+
+class Outcome(StrEnum):
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"
+    STALE = "stale"  # older than what was applied to that object
+    UNMAPPED = "unmapped"  # no project/user known for it: left to reconciliation
+    UNKNOWN_OBJECT = "unknown_object"  # about an object the service has no fact of
+    IGNORED = "ignored"  # handled type, nothing for entitlements in it
+    UNHANDLED = "unhandled"  # a type the service does not handle
+
+
+Plan = Fact | Outcome
+Handler = Callable[[StripeEventEnvelope, BillingLedger], Plan]
+
+
+def _owner(ledger: BillingLedger, metadata: Any, customer: Any) -> Owner | None:
+    owner = facts.owner_from_metadata(metadata)
+    if owner is None and isinstance(customer, str):
+        owner = ledger.owner_of_customer(customer)
+    return owner
+
+
+def _on_subscription(event: StripeEventEnvelope, ledger: BillingLedger) -> Plan:
+    sub = event.data_object
+    old = ledger.fact(str(sub.get("id")))
+    owner = _owner(ledger, sub.get("metadata"), sub.get("customer")) or (old.owner if old else None)
+    if owner is None:
+        return Outcome.UNMAPPED
+    previous = old if isinstance(old, SubscriptionFact) else None
+    return facts.subscription_fact(event, owner, previous)
+
+
+def _on_invoice(event: StripeEventEnvelope, ledger: BillingLedger) -> Plan:
+    subscription_id = facts.invoice_subscription_id(event.data_object)
+    if subscription_id is None:
+        return Outcome.IGNORED  # a one-off invoice: no subscription to extend
+    old = ledger.fact(subscription_id)
+    if not isinstance(old, SubscriptionFact):
+        return Outcome.UNKNOWN_OBJECT  # the subscription's own events will bring it
+    if event.event_type == "invoice.payment_failed":
+        return facts.invoice_failed(event, old)
+    return facts.invoice_paid(event, old)
+
+
+def _purchase(
+    event: StripeEventEnvelope,
+    ledger: BillingLedger,
+    *,
+    payment_intent: Any,
+    status: facts.PurchaseStatus,
+    amount: Any,
+    currency: Any,
+) -> Plan:
+    obj = event.data_object
+    metadata = obj.get("metadata") or {}
+    price_id = metadata.get("price_id") if isinstance(metadata, dict) else None
+    if not isinstance(payment_intent, str) or not isinstance(price_id, str):
+        return Outcome.IGNORED  # not a checkout purchase (e.g. a subscription's payment)
+    old = ledger.fact(payment_intent)
+    owner = _owner(ledger, metadata, obj.get("customer"))
+    if owner is None:
+        return Outcome.UNMAPPED
+    previous = old if isinstance(old, PurchaseFact) else None
+    if status == "failed" and previous is not None and previous.status != "pending":
+        return Outcome.STALE  # a payment that succeeded cannot fail afterwards
+    return facts.purchase_fact(
+        payment_intent,
+        owner,
+        price_id,
+        amount=amount if isinstance(amount, int) else 0,
+        currency=str(currency or ""),
+        status=status,
+        customer_id=obj.get("customer") if isinstance(obj.get("customer"), str) else None,
+        event=event,
+        old=previous,
+    )
+
+
+def _on_checkout(event: StripeEventEnvelope, ledger: BillingLedger) -> Plan:
+    session = event.data_object
+    if session.get("mode") != "payment":
+        return Outcome.IGNORED  # subscriptions are followed through their own events
+    status: facts.PurchaseStatus = "pending"
+    if event.event_type == "checkout.session.async_payment_failed":
+        status = "failed"
+    elif session.get("payment_status") in ("paid", "no_payment_required"):
+        status = "paid"
+    return _purchase(
+        event,
+        ledger,
+        payment_intent=session.get("payment_intent"),
+        status=status,
+        amount=session.get("amount_total"),
+        currency=session.get("currency"),
+    )
+
+
+def _on_payment_intent(event: StripeEventEnvelope, ledger: BillingLedger) -> Plan:
+    intent = event.data_object
+    status: facts.PurchaseStatus = (
+        "paid" if event.event_type == "payment_intent.succeeded" else "failed"
+    )
+    return _purchase(
+        event,
+        ledger,
+        payment_intent=intent.get("id"),
+        status=status,
+        amount=intent.get("amount"),
+        currency=intent.get("currency"),
+    )
+
+
+def _on_refund(event: StripeEventEnvelope, ledger: BillingLedger) -> Plan:
+    old = ledger.fact(str(event.data_object.get("payment_intent")))
+    if not isinstance(old, PurchaseFact):
+        return Outcome.UNKNOWN_OBJECT
+    return facts.refunded(event, old)
+
+
+HANDLERS: dict[str, Handler] = {
+    "customer.subscription.created": _on_subscription,
+    "customer.subscription.updated": _on_subscription,
+    "customer.subscription.deleted": _on_subscription,
+    "customer.subscription.paused": _on_subscription,
+    "customer.subscription.resumed": _on_subscription,
+    "invoice.payment_succeeded": _on_invoice,
+    "invoice.paid": _on_invoice,
+    "invoice.payment_failed": _on_invoice,
+    "checkout.session.completed": _on_checkout,
+    "checkout.session.async_payment_succeeded": _on_checkout,
+    "checkout.session.async_payment_failed": _on_checkout,
+    "payment_intent.succeeded": _on_payment_intent,
+    "payment_intent.payment_failed": _on_payment_intent,
+    "charge.refunded": _on_refund,
+}
+
+
+def plan(event: StripeEventEnvelope, ledger: BillingLedger) -> Plan:
+    """The new fact this event makes, or why it makes none."""
+    handler = HANDLERS.get(event.event_type)
+    if handler is None:
+        return Outcome.UNHANDLED
+    planned = handler(event, ledger)
+    if isinstance(planned, Outcome):
+        return planned
+    if not facts.supersedes(planned, ledger.fact(planned.stripe_id)):
+        return Outcome.STALE
+    return planned
+
+
+def _change(event: StripeEventEnvelope, fact: Fact, ledger: BillingLedger) -> LedgerChange:
+    """The fact, and the user's entitlement record rebuilt from all of their facts."""
+    others = [f for f in ledger.facts_of(fact.owner) if f.stripe_id != fact.stripe_id]
+    all_facts = [*others, fact]
+    price_ids = {
+        p
+        for f in all_facts
+        for p in (f.price_ids if isinstance(f, SubscriptionFact) else (f.price_id,))
+    }
+    stored, record_version = ledger.entitlement_record(fact.owner)
+    sources = derive_sources(
+        all_facts,
+        ledger.price_terms(price_ids),
+        ledger.grace_period_days(fact.owner.project_id),
+        manual=stored,
+    )
+    previous = ledger.fact(fact.stripe_id)
+    return LedgerChange(
+        event, fact, previous.version if previous else None, sources, record_version
+    )
+
+
+def apply_event(raw_event: str, ledger: BillingLedger, now: datetime) -> Outcome:
+    """Apply a queued event at most once. A body that is not a Stripe event raises
+    ValidationError, so SQS retries it and it ends in the DLQ."""
+    event = parse_event(raw_event)
+    for _ in range(MAX_ATTEMPTS):
+        if ledger.is_processed(event.event_id):
+            return Outcome.DUPLICATE
+        planned = plan(event, ledger)
+        if isinstance(planned, Outcome):
+            return planned if ledger.record(event, planned, now) else Outcome.DUPLICATE
+        if ledger.commit(_change(event, planned, ledger), now):
+            return Outcome.APPLIED
+    raise DependencyUnavailableError(f"event {event.event_id}: concurrent changes, retry later")

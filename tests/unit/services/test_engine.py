@@ -1,0 +1,246 @@
+"""The entitlement engine on moto tables, with events built from Stripe's fixtures."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from billing import wiring
+from billing.adapters.dynamo.models import EntitlementModel, WebhookEventModel
+from billing.domain.entitlements import EntitlementView
+from billing.domain.tenancy import Price
+from billing.services import engine, tenancy
+from billing.services.engine import Outcome
+from billing.services.entitlements import read_entitlements
+from tests.support import stripe_events as se
+
+T0 = 1_790_000_000  # event times (epoch seconds)
+PERIOD_END = T0 + 30 * 86_400
+NOW = datetime.fromtimestamp(T0 + 60, UTC)
+
+
+@pytest.fixture
+def ledger(aws: dict[str, str]) -> Any:
+    projects, prices = wiring.project_store(), wiring.price_store()
+    tenancy.create_project(projects, name="space_journal", project_id=1, now=NOW)
+    prices.put(Price("price_pro", "1", ("pro",), 900, "usd", "month"))
+    prices.put(Price("price_export", "1", ("export",), 300, "usd", "month"))
+    prices.put(Price("price_life", "1", ("lifetime",), 4900, "usd", "one_time"))
+    prices.put(Price("price_pass", "1", ("pass",), 1000, "usd", "one_time", access_days=7))
+    return wiring.billing_ledger()
+
+
+def sub(sub_id: str = "sub_1", **fields: Any) -> dict[str, Any]:
+    """A subscription of user_42 whose current period ends at PERIOD_END."""
+    return se.subscription(sub_id, **{"period_end": PERIOD_END, **fields})
+
+
+def apply(ledger: Any, event_type: str, obj: dict[str, Any], created: int, **kw: Any) -> Outcome:
+    return engine.apply_event(se.event(event_type, obj, created, **kw), ledger, NOW)
+
+
+def views(at: datetime) -> dict[tuple[str, str], EntitlementView]:
+    found = read_entitlements(wiring.entitlement_store(), "1", "user_42", at)
+    return {(v.feature_code, v.source): v for v in found}
+
+
+def view(feature: str, at: datetime, source: str = "subscription") -> EntitlementView:
+    return views(at)[(feature, source)]
+
+
+def at(epoch: int) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+def test_a_new_subscription_grants_its_feature_until_the_period_end(ledger: Any) -> None:
+    assert apply(ledger, "customer.subscription.created", sub(), T0) == Outcome.APPLIED
+    pro = view("pro", at(T0 + 60))
+    assert pro.active
+    assert pro.source_id == "sub_1"
+    assert pro.valid_to is not None and pro.valid_to >= at(PERIOD_END)
+    assert not view("pro", at(PERIOD_END + 3 * 3600)).active
+
+
+def test_the_same_event_twice_changes_nothing_the_second_time(ledger: Any) -> None:
+    raw = se.event("customer.subscription.created", sub(), T0)
+    assert engine.apply_event(raw, ledger, NOW) == Outcome.APPLIED
+    version = EntitlementModel.get("1#user_42").version
+    assert engine.apply_event(raw, ledger, NOW) == Outcome.DUPLICATE
+    assert EntitlementModel.get("1#user_42").version == version
+
+
+def test_deleted_arriving_before_an_older_updated_keeps_the_cancellation(ledger: Any) -> None:
+    apply(ledger, "customer.subscription.created", sub(), T0)
+    apply(ledger, "customer.subscription.deleted", sub(status="canceled"), T0 + 20)
+    late = apply(ledger, "customer.subscription.updated", sub(), T0 + 10)
+    assert late == Outcome.STALE
+    pro = view("pro", at(T0 + 60))
+    assert (pro.active, pro.reason) == (False, "canceled")
+
+
+def test_on_a_tie_the_more_final_state_wins(ledger: Any) -> None:
+    apply(ledger, "customer.subscription.deleted", sub(status="canceled"), T0)
+    assert apply(ledger, "customer.subscription.updated", sub(), T0) == Outcome.STALE
+    assert not view("pro", at(T0)).active
+
+
+def test_past_due_keeps_access_for_the_grace_period_then_not(ledger: Any) -> None:
+    apply(ledger, "customer.subscription.created", sub(), T0)
+    failed = T0 + 100
+    apply(ledger, "invoice.payment_failed", se.invoice(period_end=PERIOD_END), failed)
+    apply(ledger, "customer.subscription.updated", sub(status="past_due"), failed + 1)
+    assert view("pro", at(failed + 2 * 86_400)).active  # inside the 3-day grace
+    lapsed = view("pro", at(failed + 3 * 86_400 + 1))
+    assert (lapsed.active, lapsed.reason) == (False, "past_due_grace_expired")
+
+
+def test_the_projects_grace_period_is_used(ledger: Any) -> None:
+    tenancy.update_project(wiring.project_store(), 1, grace_period_days=1, now=NOW)
+    apply(ledger, "customer.subscription.created", sub(), T0)
+    apply(ledger, "customer.subscription.updated", sub(status="past_due"), T0 + 100)
+    assert not view("pro", at(T0 + 100 + 86_400 + 1)).active
+
+
+def test_a_paid_renewal_extends_and_clears_the_failure(ledger: Any) -> None:
+    apply(ledger, "customer.subscription.created", sub(), T0)
+    apply(ledger, "invoice.payment_failed", se.invoice(period_end=PERIOD_END), T0 + 100)
+    next_end = PERIOD_END + 30 * 86_400
+    apply(ledger, "invoice.payment_succeeded", se.invoice(period_end=next_end), T0 + 200)
+    assert view("pro", at(PERIOD_END + 86_400)).active
+    assert view("pro", at(T0 + 100 + 5 * 86_400)).active  # past the grace: paid now
+
+
+def test_cancel_at_period_end_keeps_access_until_exactly_the_period_end(ledger: Any) -> None:
+    subscription = sub(cancel_at_period_end=True)
+    apply(ledger, "customer.subscription.updated", subscription, T0)
+    assert view("pro", at(PERIOD_END - 1)).active
+    ended = view("pro", at(PERIOD_END))
+    assert (ended.active, ended.reason) == (False, "canceled")
+
+
+def test_a_trial_grants_access_until_the_trial_ends(ledger: Any) -> None:
+    trial_end = T0 + 14 * 86_400
+    apply(
+        ledger,
+        "customer.subscription.created",
+        sub(status="trialing", trial_end=trial_end),
+        T0,
+    )
+    assert view("pro", at(trial_end - 60)).active
+    assert not view("pro", at(trial_end + 3 * 3600)).active
+
+
+def test_two_prices_grant_two_features(ledger: Any) -> None:
+    subscription = sub(prices=("price_pro", "price_export"))
+    apply(ledger, "customer.subscription.created", subscription, T0)
+    found = views(at(T0 + 60))
+    assert found[("pro", "subscription")].active
+    assert found[("export", "subscription")].active
+
+
+def test_older_stripe_shapes_are_read_too(ledger: Any) -> None:
+    apply(ledger, "customer.subscription.created", sub(legacy=True), T0)
+    assert view("pro", at(PERIOD_END - 60)).active
+    next_end = PERIOD_END + 30 * 86_400
+    apply(ledger, "invoice.payment_succeeded", se.invoice(period_end=next_end, legacy=True), T0 + 5)
+    assert view("pro", at(PERIOD_END + 86_400)).active
+
+
+def test_a_late_invoice_paid_never_revives_an_ended_subscription(ledger: Any) -> None:
+    apply(ledger, "customer.subscription.deleted", sub(status="canceled"), T0)
+    apply(ledger, "invoice.paid", se.invoice(period_end=PERIOD_END + 86_400), T0 + 10)
+    assert not view("pro", at(T0 + 60)).active
+
+
+def test_a_one_time_purchase_ends_with_a_full_refund_not_a_partial_one(ledger: Any) -> None:
+    session = se.checkout_session()
+    assert apply(ledger, "checkout.session.completed", session, T0) == Outcome.APPLIED
+    assert apply(ledger, "payment_intent.succeeded", se.payment_intent(), T0) == Outcome.APPLIED
+    lifetime = view("lifetime", at(T0 + 60), "purchase")
+    assert (lifetime.active, lifetime.valid_to) == (True, None)
+    apply(ledger, "charge.refunded", se.charge(amount_refunded=1000), T0 + 10)
+    assert view("lifetime", at(T0 + 60), "purchase").active
+    apply(ledger, "charge.refunded", se.charge(amount_refunded=4900), T0 + 20)
+    refunded = view("lifetime", at(T0 + 60), "purchase")
+    assert (refunded.active, refunded.reason) == (False, "refunded")
+
+
+def test_a_purchase_with_an_access_duration_expires(ledger: Any) -> None:
+    session = se.checkout_session(payment_intent="pi_pass", price_id="price_pass", amount=1000)
+    apply(ledger, "checkout.session.completed", session, T0)
+    assert view("pass", at(T0 + 6 * 86_400), "purchase").active
+    assert not view("pass", at(T0 + 7 * 86_400), "purchase").active
+
+
+def test_a_failed_payment_grants_nothing(ledger: Any) -> None:
+    apply(ledger, "payment_intent.payment_failed", se.payment_intent("pi_2"), T0)
+    failed = view("lifetime", at(T0), "purchase")
+    assert (failed.active, failed.reason) == (False, "payment_failed")
+
+
+def test_a_subscriptions_own_payment_intent_is_not_a_purchase(ledger: Any) -> None:
+    outcome = apply(ledger, "payment_intent.succeeded", se.payment_intent(price_id=None), T0)
+    assert outcome == Outcome.IGNORED
+
+
+def test_an_event_of_no_known_user_is_recorded_for_reconciliation(ledger: Any) -> None:
+    orphan = sub("sub_orphan", metadata={}, customer="cus_unknown")
+    outcome = apply(ledger, "customer.subscription.created", orphan, T0, event_id="evt_orphan")
+    assert outcome == Outcome.UNMAPPED
+    mark = WebhookEventModel.get("evt_orphan")
+    assert (mark.outcome, mark.stripe_object_id) == ("unmapped", "sub_orphan")
+
+
+def test_the_customer_mapping_finds_the_user_when_metadata_is_missing(ledger: Any) -> None:
+    wiring.customer_store().remember("1", "user_42", "usd", "cus_known", NOW)
+    subscription = sub(metadata={}, customer="cus_known")
+    assert apply(ledger, "customer.subscription.created", subscription, T0) == Outcome.APPLIED
+    assert view("pro", at(T0 + 60)).active
+
+
+def test_unhandled_types_are_acknowledged_and_recorded(ledger: Any) -> None:
+    outcome = apply(ledger, "customer.created", {"id": "cus_9"}, T0, event_id="evt_other")
+    assert outcome == Outcome.UNHANDLED
+    assert WebhookEventModel.get("evt_other").outcome == "unhandled"
+
+
+def test_a_concurrent_change_is_planned_again_from_fresh_reads(
+    ledger: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    commit = ledger.commit
+    attempts: list[Any] = []
+
+    def commit_refused_once(change: Any, now: datetime) -> bool:
+        attempts.append(change)
+        return len(attempts) > 1 and bool(commit(change, now))
+
+    monkeypatch.setattr(ledger, "commit", commit_refused_once)
+    assert apply(ledger, "customer.subscription.created", sub(), T0) == Outcome.APPLIED
+    assert len(attempts) == 2
+    assert view("pro", at(T0 + 60)).active
+
+
+def test_manual_grants_survive_billing_events(ledger: Any) -> None:
+    from billing.adapters.dynamo.models import EntitlementSourceAttribute
+
+    EntitlementModel(
+        "1#user_42",
+        project_id="1",
+        user_id="user_42",
+        sources=[
+            EntitlementSourceAttribute(  # type: ignore[no-untyped-call]
+                feature_code="beta",
+                source="manual",
+                source_id="grant_1",
+                valid_from=NOW - timedelta(days=1),
+                in_force=True,
+            )
+        ],
+        version=1,
+    ).save()
+    apply(ledger, "customer.subscription.created", sub(), T0)
+    found = views(at(T0 + 60))
+    assert found[("beta", "manual")].active
+    assert found[("pro", "subscription")].active
