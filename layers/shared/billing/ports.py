@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Protocol
 
 from billing.domain.api_keys import ApiKeyGrant
+from billing.domain.billing_facts import Fact, Owner
 from billing.domain.checkout import CheckoutRequest, CheckoutSession
+from billing.domain.dead_letters import DeadLetter
+from billing.domain.entitlement_rules import PriceTerms
 from billing.domain.entitlements import EntitlementSource
+from billing.domain.ledger import LedgerChange
 from billing.domain.stripe_events import StripeEventEnvelope
 from billing.domain.tenancy import ApiKeyInfo, App, Price, Project
 
@@ -20,11 +25,6 @@ class ApiKeyStore(Protocol):
 class EntitlementStore(Protocol):
     def sources_of(self, project_id: str, user_id: str) -> list[EntitlementSource]:
         """Every stored source of (project, user); empty when none. One read."""
-
-
-class WebhookEventLog(Protocol):
-    def record_once(self, event: StripeEventEnvelope, outcome: str, now: datetime) -> bool:
-        """Record an event by id; False (and nothing written) when it was already recorded."""
 
 
 class EventQueue(Protocol):
@@ -106,3 +106,46 @@ class PaymentGateway(Protocol):
 
     def create_portal_session(self, customer_id: str, return_url: str, idempotency_key: str) -> str:
         """A customer portal session; returns its URL."""
+
+
+class BillingLedger(Protocol):
+    """What the entitlement engine reads and writes; ``commit`` is one transaction."""
+
+    def is_processed(self, event_id: str) -> bool: ...
+
+    def owner_of_customer(self, customer_id: str) -> Owner | None: ...
+
+    def fact(self, stripe_id: str) -> Fact | None: ...
+
+    def facts_of(self, owner: Owner) -> list[Fact]: ...
+
+    def entitlement_record(self, owner: Owner) -> tuple[list[EntitlementSource], int]:
+        """The stored sources of (project, user) and the record's version (0: no record)."""
+
+    def price_terms(self, price_ids: Iterable[str]) -> dict[str, PriceTerms]: ...
+
+    def grace_period_days(self, project_id: str) -> int: ...
+
+    def commit(self, change: LedgerChange, now: datetime) -> bool:
+        """Write the processed mark, the fact and the entitlement record together, each
+        conditional on what was read; False when a condition refused it (nothing written)."""
+
+    def record(self, event: StripeEventEnvelope, outcome: str, now: datetime) -> bool:
+        """Only the processed mark (events that change nothing); False if already there."""
+
+
+class DeadLetters(Protocol):
+    """The webhook dead-letter queue, for operators."""
+
+    def approximate_count(self) -> int:
+        """About how many messages wait (visible) in the queue."""
+
+    def peek(self, limit: int) -> list[DeadLetter]:
+        """Up to ``limit`` messages, left in the queue (each read adds one to its receive
+        count, nothing else changes)."""
+
+    def redrive(
+        self, limit: int, to_queue_url: str, progress: Callable[[int], None] | None = None
+    ) -> int:
+        """Move up to ``limit`` messages to ``to_queue_url`` (send first, then delete: a crash
+        duplicates, never loses); return how many moved."""

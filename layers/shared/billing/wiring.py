@@ -6,19 +6,19 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from billing.adapters.dynamo.customers import DynamoCustomerStore
+from billing.adapters.dynamo.ledger import DynamoBillingLedger
 from billing.adapters.dynamo.models import bind_models
 from billing.adapters.dynamo.stores import (
     DynamoApiKeyStore,
     DynamoEntitlementStore,
     DynamoHealthProbe,
-    DynamoWebhookEventLog,
 )
 from billing.adapters.dynamo.tenancy import DynamoAppStore, DynamoPriceStore, DynamoProjectStore
 from billing.config import Settings, get_settings
 from billing.errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from billing.adapters.sqs_queue import SqsEventQueue
+    from billing.adapters.sqs_queue import DeadLetterQueue, SqsEventQueue
     from billing.adapters.stripe_gateway import StripePaymentGateway
 
 
@@ -58,9 +58,9 @@ def entitlement_store() -> DynamoEntitlementStore:
     return DynamoEntitlementStore()
 
 
-def webhook_event_log() -> DynamoWebhookEventLog:
+def billing_ledger() -> DynamoBillingLedger:
     bound_settings()
-    return DynamoWebhookEventLog()
+    return DynamoBillingLedger()
 
 
 def project_store() -> DynamoProjectStore:
@@ -112,3 +112,15 @@ def webhook_queue() -> SqsEventQueue:
     if not settings.webhook_queue_url:
         raise ConfigurationError("WEBHOOK_QUEUE_URL is not set")
     return SqsEventQueue(settings.webhook_queue_url, sqs_client(settings.aws_region))
+
+
+def dead_letter_queue() -> DeadLetterQueue:
+    """The webhook dead-letter queue (``billing-admin dlq``), for the bound target: a deployed
+    stack's output or the local moto server. boto3 is imported here, as in webhook_queue().
+    Not cached: the CLI builds it once per command, after choosing its target."""
+    from billing.adapters.sqs_queue import DeadLetterQueue, sqs_client
+
+    settings = bound_settings()
+    if not settings.webhook_dlq_url:
+        raise ConfigurationError("WEBHOOK_DLQ_URL is not set")
+    return DeadLetterQueue(settings.webhook_dlq_url, sqs_client(settings.aws_region))

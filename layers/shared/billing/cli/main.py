@@ -1,5 +1,7 @@
 """``billing-admin``: projects, apps (API keys) and prices, instead of hand-written SQL.
 
+Also the webhook dead-letter queue: ``dlq list`` shows what failed, ``dlq redrive`` replays it.
+
 Works against the local stack by default (DynamoDB Local on LOCAL_DYNAMODB_PORT) and against
 a deployed stack with ``--stack NAME`` (its outputs name the tables; the usual AWS credentials
 apply). ``--json`` prints machine-readable output. Errors name the field and exit non-zero:
@@ -29,9 +31,16 @@ from billing.errors import (
     ValidationError,
 )
 from billing.services import tenancy
-from billing.wiring import app_store, price_store, project_store
+from billing.wiring import (
+    app_store,
+    bound_settings,
+    dead_letter_queue,
+    price_store,
+    project_store,
+)
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_UNAVAILABLE = 0, 1, 2, 3
+PROGRESS_EVERY = 10  # dlq redrive prints a progress line per this many moved messages
 
 
 @dataclass(frozen=True)
@@ -154,6 +163,45 @@ def demo_seed(args: argparse.Namespace) -> Outcome:
     return Outcome(steps, "\n".join(f"{s['step']}: {s['result']}" for s in steps))
 
 
+# ---------------------------------------------------------------------- dead letters
+def _limit(value: int) -> int:
+    if value < 1:
+        raise ValidationError("limit", "must be at least 1")
+    return value
+
+
+def dlq_list(args: argparse.Namespace) -> Outcome:
+    letters = dead_letter_queue().peek(_limit(args.limit))
+    lines = [render.dead_letter_line(d, args.show_body) for d in letters]
+    text = "\n".join(lines) or "no messages in the dead-letter queue"
+    return Outcome([render.dead_letter(d, args.show_body) for d in letters], text)
+
+
+def dlq_redrive(args: argparse.Namespace) -> Outcome:
+    limit = _limit(args.limit)
+    target = bound_settings().webhook_queue_url
+    if not target:
+        raise ConfigurationError("WEBHOOK_QUEUE_URL is not set")
+    queue = dead_letter_queue()
+    if not args.yes:
+        would_move = min(queue.approximate_count(), limit)
+        return Outcome(
+            {"dry_run": True, "would_move": would_move, "moved": 0},
+            f"would move {would_move} message(s) from the dead-letter queue to the webhook "
+            "queue; run again with --yes to move them",
+        )
+
+    def progress(moved: int) -> None:
+        if moved % PROGRESS_EVERY == 0 and not args.json:
+            print(f"moved {moved} ...", file=sys.stderr, flush=True)
+
+    moved = queue.redrive(limit, target, progress)
+    return Outcome(
+        {"dry_run": False, "would_move": moved, "moved": moved},
+        f"moved {moved} message(s) from the dead-letter queue to the webhook queue",
+    )
+
+
 # ---------------------------------------------------------------------- parser
 def _common_options() -> argparse.ArgumentParser:
     """Options accepted after the command too (``billing-admin project list --json``)."""
@@ -246,15 +294,39 @@ def _price_commands(groups: Any) -> None:
     remove.set_defaults(command=price_remove)
 
 
+def _dlq_commands(groups: Any) -> None:
+    dlq = groups.add_parser("dlq", help="the webhook dead-letter queue")
+    actions = dlq.add_subparsers(required=True)
+    listing = actions.add_parser(
+        "list",
+        parents=[_COMMON],
+        help="show dead-lettered events (ids and types; each listing counts as a receive)",
+    )
+    listing.add_argument("--limit", type=int, default=20, help="at most this many (default 20)")
+    listing.add_argument(
+        "--show-body", action="store_true", help="print each body too (Stripe event data)"
+    )
+    listing.set_defaults(command=dlq_list)
+    redrive = actions.add_parser(
+        "redrive",
+        parents=[_COMMON],
+        help="move dead-lettered events back to the webhook queue (dry run without --yes)",
+    )
+    redrive.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
+    redrive.add_argument("--yes", action="store_true", help="move them (default: only count)")
+    redrive.set_defaults(command=dlq_redrive)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="billing-admin", description=__doc__.split("\n")[0])
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("--stack", help="a deployed stack's name (default: the local stack)")
     parser.add_argument("--region", help="AWS region of --stack")
-    groups = parser.add_subparsers(required=True, metavar="{project,app,price,demo}")
+    groups = parser.add_subparsers(required=True, metavar="{project,app,price,demo,dlq}")
     _project_commands(groups)
     _app_commands(groups)
     _price_commands(groups)
+    _dlq_commands(groups)
     demo_parser = groups.add_parser("demo", help="the seed's demo data").add_subparsers(
         required=True
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from billing.domain.clock import to_iso
+from billing.domain.dead_letters import DeadLetter
 from billing.domain.tenancy import ApiKeyInfo, App, Price, Project
 from billing.services.tenancy import IssuedKey, Rotation
 
@@ -110,3 +111,30 @@ def price_line(item: Price) -> str:
         terms = f"one-time, {item.access_days} days" if item.access_days else "one-time, no end"
     features = ",".join(item.feature_codes)
     return f"{item.stripe_price_id} -> {features}: {item.amount} {item.currency} {terms}"
+
+
+def dead_letter(item: DeadLetter, show_body: bool = False) -> dict[str, Any]:
+    """Ids and types only: the body is a Stripe event (customer data), shown on request."""
+    shown: dict[str, Any] = {
+        "message_id": item.message_id,
+        "stripe_event_id": item.stripe_event_id,
+        "stripe_event_type": item.stripe_event_type,
+        "receive_count": item.receive_count,
+        "first_received_at": to_iso(item.first_received_at) if item.first_received_at else None,
+        "body_size": item.body_size,
+    }
+    if show_body:
+        shown["body"] = item.body
+    return shown
+
+
+def dead_letter_line(item: DeadLetter, show_body: bool = False) -> str:
+    event = " ".join(
+        (item.stripe_event_id or "(no event id)", item.stripe_event_type or "(no event type)")
+    )
+    first = to_iso(item.first_received_at) if item.first_received_at else "?"
+    line = (
+        f"{item.message_id} {event}: {item.receive_count} receives since {first}, "
+        f"{item.body_size} bytes"
+    )
+    return f"{line}\n  body: {item.body}" if show_body else line

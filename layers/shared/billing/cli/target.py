@@ -23,6 +23,9 @@ _OUTPUT_SETTINGS = {
     "WebhookDeadLetterQueueUrl": "webhook_dlq_url",
 }
 
+# moto's default account: the local stack's queue URLs carry it.
+_LOCAL_ACCOUNT_ID = "123456789012"
+
 
 class LocalTarget(BaseSettings):
     """Where the local stack listens (the same variables `make run` reads)."""
@@ -30,11 +33,20 @@ class LocalTarget(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore")
 
     dynamodb_port: int = Field(default=8100, validation_alias="LOCAL_DYNAMODB_PORT")
+    moto_port: int = Field(default=8101, validation_alias="LOCAL_MOTO_PORT")
     stripe_port: int = Field(default=8102, validation_alias="LOCAL_STRIPE_PORT")
 
     @property
     def stripe_standin_url(self) -> str:
         return f"http://127.0.0.1:{self.stripe_port}"
+
+    @property
+    def moto_url(self) -> str:
+        """The moto server (SQS): the local stack's queues are named after their logical ids."""
+        return f"http://127.0.0.1:{self.moto_port}"
+
+    def queue_url(self, name: str) -> str:
+        return f"{self.moto_url}/{_LOCAL_ACCOUNT_ID}/{name}"
 
 
 def connect(stack: str | None, region: str | None) -> Settings:
@@ -53,9 +65,15 @@ def connect(stack: str | None, region: str | None) -> Settings:
         if region:
             updates["aws_region"] = region
     else:
-        port = LocalTarget().dynamodb_port
-        updates = {"dynamodb_endpoint_url": f"http://127.0.0.1:{port}"}
-        # DynamoDB Local accepts any credentials but botocore insists on some.
+        local = LocalTarget()
+        updates = {
+            "dynamodb_endpoint_url": f"http://127.0.0.1:{local.dynamodb_port}",
+            "webhook_queue_url": local.queue_url("WebhookQueue"),
+            "webhook_dlq_url": local.queue_url("WebhookDeadLetterQueue"),
+        }
+        # SQS clients (billing.adapters.sqs_queue) follow this variable to the moto server.
+        os.environ.setdefault("AWS_ENDPOINT_URL_SQS", local.moto_url)
+        # DynamoDB Local and moto accept any credentials but botocore insists on some.
         os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
         os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
     return use_settings(settings.model_copy(update=updates))
