@@ -21,7 +21,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup build lint typecheck test test-unit test-integration validate run up down seed \
+.PHONY: help setup build lint typecheck test test-unit test-integration test-acceptance validate run up down seed webhook \
 	invoke deploy bench bench-coldstart clean
 
 help: ## List the targets
@@ -71,6 +71,10 @@ test-integration: setup ## Integration tests over HTTP against the local stack
 	@mkdir -p $(REPORTS)
 	$(PY) -m pytest tests/integration -m integration --junitxml=$(REPORTS)/integration.xml
 
+test-acceptance: setup ## Acceptance: localstripe drives subscriptions through the local stack
+	@mkdir -p $(REPORTS)
+	$(PY) -m pytest tests/acceptance -m acceptance --junitxml=$(REPORTS)/acceptance.xml
+
 validate: $(SAM_VENV)/.installed ## sam validate --lint
 	$(SAM) validate --lint
 
@@ -80,7 +84,7 @@ build: $(SAM_VENV)/.installed $(VENV)/.installed ## sam build, then compile byte
 	$(PY) -m compileall -q -j 0 --invalidation-mode unchecked-hash .aws-sam/build
 	@du -sh .aws-sam/build/* | sort -h | tail -n 5
 
-test: setup lint typecheck test-unit test-integration validate build ## Everything CI runs
+test: setup lint typecheck test-unit test-integration test-acceptance validate build ## Everything CI runs
 	@echo "==> make test: all green"
 
 # SEED=1 also loads the seed's demo data (project 1, key sk_demo_space_journal, price_123).
@@ -99,6 +103,10 @@ down: $(VENV)/.installed ## Stop the background local stack
 invoke: setup ## Run one function against the local stack: make invoke FN=HealthFunction EVENT=events/health.json
 	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=<LogicalId> EVENT=events/<file>.json" >&2; exit 2; }
 	$(PY) -m local invoke $(FN) $(EVENT)
+
+webhook: $(VENV)/.installed ## Sign a Stripe event and POST it to the running stack: make webhook EVENT=events/stripe/payment_intent.succeeded.json
+	@test -n "$(EVENT)" || { echo "usage: make webhook EVENT=events/stripe/<file>.json" >&2; exit 2; }
+	$(PY) -m local webhook $(EVENT)
 
 deploy: build ## sam deploy with samconfig.toml (first time: .venv-sam/bin/sam deploy --guided)
 	$(SAM) deploy

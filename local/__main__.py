@@ -1,4 +1,4 @@
-"""``python -m local run|up|down|status|invoke FN EVENT_FILE`` (see README and the Makefile)."""
+"""``python -m local run|up|down|status|invoke FN EVENT|webhook EVENT`` (README, Makefile)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,13 @@ def _parser() -> argparse.ArgumentParser:
     invoke = commands.add_parser("invoke", help="run one function with an event file")
     invoke.add_argument("function", help="logical id in template.yaml, e.g. HealthFunction")
     invoke.add_argument("event_file", help="JSON event (events/*.json), or - for stdin")
+    webhook = commands.add_parser(
+        "webhook", help="sign a Stripe event like Stripe does and POST it to the running stack"
+    )
+    webhook.add_argument("event_file", help="a Stripe event (events/stripe/*.json)")
+    webhook.add_argument(
+        "--new-id", action="store_true", help="give it a fresh event id (else a replay)"
+    )
     return parser
 
 
@@ -35,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
         return stack.run(config)
     if args.command == "invoke":
         return control.invoke(config, args.function, args.event_file)
+    if args.command == "webhook":
+        return control.send_webhook(config, args.event_file, new_id=args.new_id)
     command = {"up": control.up, "down": control.down, "status": control.status}[args.command]
     return command(config)
 

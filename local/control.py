@@ -7,13 +7,16 @@ against the process's command line so a recycled pid is never signalled.
 
 from __future__ import annotations
 
+import hmac
 import json
 import os
 import signal
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +27,7 @@ from local.template import TemplateError, load_template
 
 UP_TIMEOUT = 60.0
 HTTP_OK = 200
+HTTP_MULTIPLE_CHOICES = 300
 DOWN_GRACE = 20.0
 EXIT_USAGE = 2
 
@@ -180,3 +184,38 @@ def invoke(config: LocalConfig, function_id: str, event_file: str) -> int:
         return 0
     print(json.dumps(result.error, indent=2), file=sys.stderr)
     return 1
+
+
+def send_webhook(config: LocalConfig, event_file: str, *, new_id: bool = False) -> int:
+    """The seed's webhook replay helper: sign a Stripe event with the stack's webhook secret,
+    at the current time, and POST it to the gateway's receiver. Exit 0 on a 2xx."""
+    try:
+        event = _read_event(event_file)
+    except (OSError, ValueError) as exc:
+        print(f"cannot read the event {event_file}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if new_id:
+        event["id"] = f"evt_local_{uuid.uuid4().hex[:20]}"
+    payload = json.dumps(event).encode()
+    secret = config.stripe_webhook_secrets[0]
+    timestamp = int(time.time())
+    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + payload, "sha256")
+    request = urllib.request.Request(  # noqa: S310 - the local gateway's http URL
+        f"{config.gateway_url}/api/v1/webhooks/stripe",
+        data=payload,
+        headers={
+            "Content-Type": "application/json",
+            "Stripe-Signature": f"t={timestamp},v1={digest.hexdigest()}",
+        },
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310
+            status, body = answer.status, answer.read().decode()
+    except urllib.error.HTTPError as exc:
+        status, body = exc.code, exc.read().decode()
+    except (urllib.error.URLError, OSError) as exc:
+        print(f"the stack does not answer at {config.gateway_url}: {exc}", file=sys.stderr)
+        return 1
+    print(f"{status} {body}")
+    return 0 if HTTP_OK <= status < HTTP_MULTIPLE_CHOICES else 1
