@@ -1,0 +1,230 @@
+"""localstripe (a third-party, stateful Stripe fake from PyPI) and a local stack wired to it.
+
+The stack gets localstripe as its Stripe (STRIPE_SECRET_KEY set, so no stand-in of its own);
+localstripe gets the stack's webhook route, signing with the stack's STRIPE_WEBHOOK_SECRET.
+One localstripe and one stack per test module; every process is stopped at teardown.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from tests.integration.conftest import RunningStack, free_port, start_stack, wait_for
+
+SECRET_KEY = "sk_test_acceptance"
+WEBHOOK_SECRET = "whsec_acceptance"
+PROJECT_ID = "1"
+FEATURE = "pro"
+# localstripe (API 2017-08-15) has no /v1/prices: a plan with a price-like id stands in for it,
+# and the subscription events carry it as `plan.id` (top level and on each item).
+PRICE_ID = "price_acceptance_pro"
+WEBHOOK_PATH = "/api/v1/webhooks/stripe"
+BILLING_ADMIN = Path(sys.executable).with_name("billing-admin")
+START_TIMEOUT = 30.0
+
+# localstripe's own `localstripe --port N` listens on every interface ([::]) and keeps its
+# state in the fixed file /tmp/localstripe.pickle, shared by every run on the machine. This
+# launcher serves the same aiohttp app on loopback only, with that persistence switched off.
+_LAUNCHER = """
+import logging, sys
+from aiohttp import web
+from localstripe.resources import store
+from localstripe.server import app
+store.dump_to_disk = lambda: None
+access = logging.getLogger("aiohttp.access")
+access.setLevel(logging.DEBUG)
+access.addHandler(logging.StreamHandler())
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=access, print=None)
+"""
+
+
+@dataclass
+class LocalStripe:
+    """One localstripe process and its API, called as stripe-python would (form-encoded)."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def call(self, method: str, path: str, fields: Mapping[str, str] | None = None) -> Any:
+        """One API request; fails the test with localstripe's answer unless it is a 2xx."""
+        response = requests.request(
+            method,
+            f"{self.url}{path}",
+            params=fields if method == "GET" else None,
+            data=None if method == "GET" else fields,
+            headers={"Authorization": f"Bearer {SECRET_KEY}"},
+            timeout=10,
+        )
+        assert response.ok, f"localstripe {method} {path}: {response.status_code} {response.text}"
+        return response.json()
+
+    def register_webhook(self, name: str, url: str, secret: str) -> None:
+        """Have localstripe send every event, signed with ``secret``, to ``url``."""
+        response = requests.post(
+            f"{self.url}/_config/webhooks/{name}",
+            data={"url": url, "secret": secret},
+            timeout=10,
+        )
+        assert response.ok, f"localstripe webhook config: {response.status_code} {response.text}"
+
+    def answers(self) -> bool:
+        """True once the API answers (or the process is gone: nothing to wait for then)."""
+        if self.process.poll() is not None:
+            return True
+        try:
+            probe = requests.get(
+                f"{self.url}/v1/customers",
+                headers={"Authorization": f"Bearer {SECRET_KEY}"},
+                timeout=2,
+            )
+        except requests.RequestException:
+            return False
+        return probe.status_code == 200
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_localstripe(state_dir: Path) -> LocalStripe:
+    """Start localstripe on a free loopback port and wait until it answers (or fail)."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    log = state_dir / "localstripe.log"
+    port = free_port()
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-c", _LAUNCHER, str(port)],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    stripe = LocalStripe(process, port, log)
+    if not wait_for(stripe.answers, START_TIMEOUT) or process.poll() is not None:
+        stripe.stop()
+        pytest.fail(f"localstripe did not come up:\n{stripe.log_text()[-3000:]}")
+    return stripe
+
+
+def admin(stack: RunningStack, *argv: str) -> Any:
+    """Run the installed billing-admin against this stack; return its --json output."""
+    result = subprocess.run(
+        [str(BILLING_ADMIN), "--json", *argv],
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, f"billing-admin {' '.join(argv)}: {result.stderr}"
+    return json.loads(result.stdout)
+
+
+@dataclass
+class Acceptance:
+    """A stack whose Stripe is localstripe, with project 1, an app key and PRICE_ID → FEATURE."""
+
+    stack: RunningStack
+    stripe: LocalStripe
+    api_key: str
+
+    def entitlements(self, user_id: str) -> list[dict[str, Any]]:
+        response = requests.get(
+            f"{self.stack.url}/api/v1/entitlements",
+            params={"user_id": user_id, "project_id": PROJECT_ID},
+            headers={"X-API-Key": self.api_key},
+            timeout=30,
+        )
+        assert response.status_code == 200, response.text
+        entitlements: list[dict[str, Any]] = response.json()["entitlements"]
+        return entitlements
+
+    def feature_active(self, user_id: str, feature: str) -> bool:
+        return any(
+            item.get("feature_code") == feature and item.get("active") is True
+            for item in self.entitlements(user_id)
+        )
+
+    def recorded_events(self) -> dict[str, str]:
+        """event id → event type of every event the stack's consumer recorded."""
+        pages = self.stack.dynamodb().get_paginator("scan").paginate(TableName="WebhookEventsTable")
+        return {
+            item["event_id"]["S"]: item["event_type"]["S"]
+            for page in pages
+            for item in page["Items"]
+        }
+
+    def report(self, user_id: str) -> str:
+        """What a failed assertion should show: both sides of the webhook and the result."""
+        return "\n".join(
+            [
+                f"entitlements of {user_id}: {self.entitlements(user_id)}",
+                f"recorded events: {sorted(self.recorded_events().values())}",
+                f"localstripe log:\n{self.stripe.log_text()[-2000:]}",
+                f"stack log:\n{self.stack.log_text()[-4000:]}",
+            ]
+        )
+
+
+def _set_up(stack: RunningStack, stripe: LocalStripe) -> Acceptance:
+    """The project, its key and price with billing-admin; the same price in localstripe."""
+    stripe.register_webhook("stack", f"{stack.url}{WEBHOOK_PATH}", WEBHOOK_SECRET)
+    admin(stack, "project", "create", "--id", PROJECT_ID, "--name", "accept")
+    api_key = admin(stack, "app", "create", "--project", PROJECT_ID, "--name", "accept")["api_key"]
+    product = stripe.call("POST", "/v1/products", {"name": "Acceptance Pro"})["id"]
+    stripe.call(
+        "POST",
+        "/v1/plans",
+        {
+            "id": PRICE_ID,
+            "product": product,
+            "amount": "900",
+            "currency": "usd",
+            "interval": "month",
+        },
+    )
+    admin(
+        stack,
+        *("price", "add", "--project", PROJECT_ID, "--price", PRICE_ID, "--feature", FEATURE),
+        *("--amount", "900", "--currency", "usd", "--interval", "month"),
+    )
+    return Acceptance(stack=stack, stripe=stripe, api_key=str(api_key))
+
+
+@pytest.fixture(scope="module")
+def acceptance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Acceptance]:
+    """localstripe, then a stack pointed at it, then the setup; stopped in reverse order."""
+    state = tmp_path_factory.mktemp("acceptance")
+    with contextlib.ExitStack() as running:
+        stripe = start_localstripe(state / "localstripe")
+        running.callback(stripe.stop)
+        stack = start_stack(
+            state / "state",
+            STRIPE_SECRET_KEY=SECRET_KEY,
+            STRIPE_API_BASE=stripe.url,
+            STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
+        )
+        running.callback(stack.stop)
+        yield _set_up(stack, stripe)
