@@ -79,6 +79,25 @@ def test_bad_signatures_get_400_and_nothing_is_queued(
     assert response["statusCode"] == 400
     assert json_body(response)["message"].startswith("invalid signature")
     assert queued(aws["WebhookQueue"]) == []
+    assert marks() == {}
+
+
+def test_a_tampered_body_gets_400_and_nothing_is_queued(aws: dict[str, str]) -> None:
+    body = json.dumps(STRIPE_EVENT).encode()
+    header = signed(body)
+    tampered = body.replace(b'"status": "active"', b'"status": "canceled"')
+    assert tampered != body
+    response = delivery(tampered, header)
+    assert response["statusCode"] == 400
+    assert queued(aws["WebhookQueue"]) == []
+    assert marks() == {}
+
+
+def test_a_signed_body_that_is_not_json_gets_400(aws: dict[str, str]) -> None:
+    body = b"<xml>not json</xml>"
+    response = delivery(body, signed(body))
+    assert response["statusCode"] == 400
+    assert queued(aws["WebhookQueue"]) == []
 
 
 def test_a_signed_body_that_is_not_an_event_gets_400(aws: dict[str, str]) -> None:

@@ -244,3 +244,37 @@ def test_manual_grants_survive_billing_events(ledger: Any) -> None:
     found = views(at(T0 + 60))
     assert found[("beta", "manual")].active
     assert found[("pro", "subscription")].active
+
+
+def test_a_subscription_checkout_is_followed_through_the_subscriptions_events(
+    ledger: Any,
+) -> None:
+    session = se.checkout_session(mode="subscription")
+    assert apply(ledger, "checkout.session.completed", session, T0) == Outcome.IGNORED
+
+
+def test_a_delayed_payment_grants_when_it_succeeds_and_not_when_it_fails(ledger: Any) -> None:
+    pending = se.checkout_session(payment_intent="pi_async", payment_status="unpaid")
+    assert apply(ledger, "checkout.session.completed", pending, T0) == Outcome.APPLIED
+    waiting = view("lifetime", at(T0 + 1), "purchase")
+    assert (waiting.active, waiting.reason) == (False, "payment_pending")
+    paid = se.checkout_session(payment_intent="pi_async")
+    apply(ledger, "checkout.session.async_payment_succeeded", paid, T0 + 10)
+    assert view("lifetime", at(T0 + 11), "purchase").active
+
+    other = se.checkout_session(payment_intent="pi_async2", payment_status="unpaid")
+    apply(ledger, "checkout.session.completed", other, T0)
+    apply(ledger, "checkout.session.async_payment_failed", other, T0 + 10)
+    found = {
+        v.source_id: (v.active, v.reason)
+        for v in read_entitlements(wiring.entitlement_store(), "1", "user_42", at(T0 + 11))
+    }
+    assert found == {"pi_async": (True, None), "pi_async2": (False, "payment_failed")}
+
+
+def test_a_paused_subscription_grants_nothing_until_resumed(ledger: Any) -> None:
+    apply(ledger, "customer.subscription.paused", sub(status="paused"), T0)
+    paused = view("pro", at(T0 + 1))
+    assert (paused.active, paused.reason) == (False, "paused")
+    apply(ledger, "customer.subscription.resumed", sub(), T0 + 10)
+    assert view("pro", at(T0 + 11)).active
