@@ -1,11 +1,16 @@
-"""GET /api/v1/entitlements: the hot read path. One GetItem; no Stripe, no X-Ray SDK."""
+"""GET /api/v1/entitlements: the hot read path. One GetItem; no Stripe, no X-Ray SDK.
+
+Answers carry an ETag; a client sending it back in If-None-Match gets 304.
+"""
 
 from typing import Annotated
 
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from billing import wiring
 from billing.api.caller import caller_of
+from billing.api.etag import with_etag
 from billing.api.resolver import build_rest_resolver, rest_handler
 from billing.domain.clock import utc_now
 from billing.domain.ids import validate_user_id
@@ -18,12 +23,12 @@ app = build_rest_resolver()
 def get_entitlements(
     user_id: Annotated[str, Query(min_length=1, max_length=128)],
     project_id: Annotated[str, Query(min_length=1, max_length=19)],
-) -> dict[str, object]:
+) -> Response[str]:
     project = caller_of(app.current_event).project_id
     views = read_entitlements(
         wiring.entitlement_store(), project, validate_user_id(user_id), utc_now()
     )
-    return {"entitlements": [view.to_api() for view in views]}
+    return with_etag(app.current_event, {"entitlements": [view.to_api() for view in views]})
 
 
 lambda_handler = rest_handler(app, scope="entitlements")

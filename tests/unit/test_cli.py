@@ -136,3 +136,43 @@ def test_demo_seed_is_idempotent(
     assert standins == ["http://127.0.0.1:8765"] * 2
     _, apps, _ = run(capsys, "--json", "app", "list", "--project", "1")
     assert len(json.loads(apps)) == 1
+
+
+def test_grant_revoke_and_audit_from_the_command_line(
+    cli: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(capsys, "project", "create", "--name", "p", "--id", "1")
+    who = ["--project", "1", "--user", "user_42", "--feature", "pro", "--by", "ops@example.com"]
+    code, out, _ = run(capsys, "grant", *who, "--reason", "beta tester", "--json")
+    assert code == 0
+    assert json.loads(out)["created"] is True
+    code, out, _ = run(capsys, "grant", *who, "--reason", "beta tester")
+    assert (code, out.startswith("already granted")) == (0, True)
+    assert run(capsys, "revoke", *who, "--reason", "beta over")[0] == 0
+    status, _, err = run(capsys, "revoke", *who, "--reason", "again")
+    assert status == 1 and "no active grant" in err
+    code, out, _ = run(capsys, "audit", "--project", "1", "--user", "user_42", "--json")
+    assert [i["reason"] for i in json.loads(out)["items"]] == ["beta over", "beta tester"]
+
+
+def test_a_grant_ending_in_the_past_is_refused(
+    cli: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(capsys, "project", "create", "--name", "p", "--id", "1")
+    status, _, err = run(
+        capsys,
+        "grant",
+        "--project",
+        "1",
+        "--user",
+        "u",
+        "--feature",
+        "pro",
+        "--by",
+        "ops",
+        "--reason",
+        "r",
+        "--valid-to",
+        "2020-01-01T00:00:00Z",
+    )
+    assert status == 2 and "valid_to" in err

@@ -36,6 +36,7 @@ def modules_loaded_by(function: str) -> list[str]:
     ("function", "allowed"),
     [
         ("entitlements", set()),
+        ("entitlement_check", set()),
         ("api_key_authorizer", set()),
         ("health", set()),
         ("webhook_receiver", {"boto3"}),

@@ -70,6 +70,7 @@ class Settings(BaseSettings):
     webhook_events_table_name: str = Field(
         default="WebhookEventsTable", validation_alias="WEBHOOK_EVENTS_TABLE_NAME"
     )
+    audit_table_name: str = Field(default="AuditTable", validation_alias="AUDIT_TABLE_NAME")
     webhook_queue_url: str | None = Field(default=None, validation_alias="WEBHOOK_QUEUE_URL")
     webhook_dlq_url: str | None = Field(default=None, validation_alias="WEBHOOK_DLQ_URL")
 

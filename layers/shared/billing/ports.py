@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from billing.domain.api_keys import ApiKeyGrant
 from billing.domain.billing_facts import Fact, Owner
@@ -12,6 +12,7 @@ from billing.domain.checkout import CheckoutRequest, CheckoutSession
 from billing.domain.dead_letters import DeadLetter
 from billing.domain.entitlement_rules import PriceTerms
 from billing.domain.entitlements import EntitlementSource
+from billing.domain.grants import AuditEntry
 from billing.domain.ledger import LedgerChange
 from billing.domain.stripe_events import StripeEventEnvelope
 from billing.domain.tenancy import ApiKeyInfo, App, Price, Project
@@ -149,3 +150,16 @@ class DeadLetters(Protocol):
     ) -> int:
         """Move up to ``limit`` messages to ``to_queue_url`` (send first, then delete: a crash
         duplicates, never loses); return how many moved."""
+
+
+class GrantStore(Protocol):
+    def read(self, project_id: str, user_id: str) -> tuple[list[EntitlementSource], int]:
+        """The (project, user) record's sources and version (0: none)."""
+
+    def write(self, sources: list[EntitlementSource], version_read: int, entry: AuditEntry) -> bool:
+        """The record and its audit entry in one transaction; False if the record changed."""
+
+    def audit(
+        self, project_id: str, user_id: str, limit: int, cursor: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Audit entries newest first, and the cursor of the next page (None at the end)."""

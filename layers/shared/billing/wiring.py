@@ -6,6 +6,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from billing.adapters.dynamo.customers import DynamoCustomerStore
+from billing.adapters.dynamo.grants import DynamoGrantStore
 from billing.adapters.dynamo.ledger import DynamoBillingLedger
 from billing.adapters.dynamo.models import bind_models
 from billing.adapters.dynamo.stores import (
@@ -76,6 +77,11 @@ def app_store() -> DynamoAppStore:
 def price_store() -> DynamoPriceStore:
     bound_settings()
     return DynamoPriceStore()
+
+
+def grant_store() -> DynamoGrantStore:
+    bound_settings()
+    return DynamoGrantStore()
 
 
 def customer_store() -> DynamoCustomerStore:

@@ -3,6 +3,7 @@ field) and documents them. Field names and meanings are API.md's."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -32,3 +33,29 @@ class PortalSessionBody(BaseModel):
     user_id: str = UserIdField
     project_id: int | str = ProjectIdField
     return_url: str = UrlField
+
+
+FeatureCodeField = Field(min_length=1, max_length=64)
+ActorField = Field(min_length=1, max_length=128)
+ReasonField = Field(min_length=1, max_length=500)
+
+
+class GrantBody(BaseModel):
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    user_id: str = UserIdField
+    project_id: int | str = ProjectIdField
+    feature_code: str = FeatureCodeField
+    granted_by: str = ActorField
+    reason: str = ReasonField
+    valid_to: datetime | None = None
+
+
+class RevokeBody(BaseModel):
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    user_id: str = UserIdField
+    project_id: int | str = ProjectIdField
+    feature_code: str = FeatureCodeField
+    revoked_by: str = ActorField
+    reason: str = ReasonField

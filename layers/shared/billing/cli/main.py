@@ -15,12 +15,14 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from billing.cli import demo, render
 from billing.cli.target import LocalTarget, connect
 from billing.domain.clock import utc_now
+from billing.domain.grants import GrantRequest
+from billing.domain.ids import normalize_project_id, validate_user_id
 from billing.domain.tenancy import Price
 from billing.errors import (
     BillingError,
@@ -30,11 +32,12 @@ from billing.errors import (
     NotFoundError,
     ValidationError,
 )
-from billing.services import tenancy
+from billing.services import grants, tenancy
 from billing.wiring import (
     app_store,
     bound_settings,
     dead_letter_queue,
+    grant_store,
     price_store,
     project_store,
 )
@@ -155,6 +158,61 @@ def price_remove(args: argparse.Namespace) -> Outcome:
     tenancy.remove_price(price_store(), args.project, args.price)
     removed = {"price_id": args.price, "project_id": str(args.project), "removed": True}
     return Outcome(removed, f"removed {args.price} from project {args.project}")
+
+
+# ---------------------------------------------------------------------- support overrides
+CLI_APP_ID = "billing-admin"
+
+
+def _grant_request(args: argparse.Namespace) -> GrantRequest:
+    return GrantRequest(
+        project_id=normalize_project_id(args.project, "project"),
+        user_id=validate_user_id(args.user),
+        feature_code=args.feature,
+        actor=args.by,
+        reason=args.reason,
+        valid_to=_iso_time(args.valid_to) if getattr(args, "valid_to", None) else None,
+    )
+
+
+def _iso_time(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise ValidationError("valid_to", "must be ISO 8601, e.g. 2026-12-31T23:59:59Z") from None
+
+
+def grant_command(args: argparse.Namespace) -> Outcome:
+    source, created = grants.grant(
+        project_store(), grant_store(), _grant_request(args), app_id=CLI_APP_ID, now=utc_now()
+    )
+    data = render.manual_source(source, args.user, created=created)
+    state = "granted" if created else "already granted (nothing changed)"
+    return Outcome(data, f"{state}: {render.manual_source_line(source, args.user)}")
+
+
+def revoke_command(args: argparse.Namespace) -> Outcome:
+    source = grants.revoke(
+        project_store(), grant_store(), _grant_request(args), app_id=CLI_APP_ID, now=utc_now()
+    )
+    return Outcome(
+        render.manual_source(source, args.user, created=False),
+        f"revoked: {render.manual_source_line(source, args.user)}",
+    )
+
+
+def audit_command(args: argparse.Namespace) -> Outcome:
+    entries, cursor = grants.audit_trail(
+        grant_store(),
+        normalize_project_id(args.project, "project"),
+        validate_user_id(args.user),
+        limit=args.limit,
+        cursor=args.cursor,
+    )
+    lines = [render.audit_line(e) for e in entries] or ["no changes"]
+    if cursor:
+        lines.append(f"more: --cursor {cursor}")
+    return Outcome({"items": entries, "next_cursor": cursor}, "\n".join(lines))
 
 
 def demo_seed(args: argparse.Namespace) -> Outcome:
@@ -317,16 +375,41 @@ def _dlq_commands(groups: Any) -> None:
     redrive.set_defaults(command=dlq_redrive)
 
 
+def _support_commands(groups: Any) -> None:
+    for name, command, helptext in (
+        ("grant", grant_command, "give a user a feature by hand (audited)"),
+        ("revoke", revoke_command, "end a user's manual grant of a feature (audited)"),
+    ):
+        parser = groups.add_parser(name, parents=[_COMMON], help=helptext)
+        parser.add_argument("--project", required=True)
+        parser.add_argument("--user", required=True)
+        parser.add_argument("--feature", required=True)
+        parser.add_argument("--by", required=True, help="who does it (email, name)")
+        parser.add_argument("--reason", required=True)
+        if name == "grant":
+            parser.add_argument("--valid-to", help="ISO 8601 end (default: no end)")
+        parser.set_defaults(command=command)
+    audit = groups.add_parser("audit", parents=[_COMMON], help="a user's support changes")
+    audit.add_argument("--project", required=True)
+    audit.add_argument("--user", required=True)
+    audit.add_argument("--limit", type=int, default=50)
+    audit.add_argument("--cursor")
+    audit.set_defaults(command=audit_command)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="billing-admin", description=__doc__.split("\n")[0])
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("--stack", help="a deployed stack's name (default: the local stack)")
     parser.add_argument("--region", help="AWS region of --stack")
-    groups = parser.add_subparsers(required=True, metavar="{project,app,price,demo,dlq}")
+    groups = parser.add_subparsers(
+        required=True, metavar="{project,app,price,grant,revoke,audit,dlq,demo}"
+    )
     _project_commands(groups)
     _app_commands(groups)
     _price_commands(groups)
     _dlq_commands(groups)
+    _support_commands(groups)
     demo_parser = groups.add_parser("demo", help="the seed's demo data").add_subparsers(
         required=True
     )

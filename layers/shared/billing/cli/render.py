@@ -6,6 +6,7 @@ from typing import Any
 
 from billing.domain.clock import to_iso
 from billing.domain.dead_letters import DeadLetter
+from billing.domain.entitlements import EntitlementSource
 from billing.domain.tenancy import ApiKeyInfo, App, Price, Project
 from billing.services.tenancy import IssuedKey, Rotation
 
@@ -138,3 +139,29 @@ def dead_letter_line(item: DeadLetter, show_body: bool = False) -> str:
         f"{item.body_size} bytes"
     )
     return f"{line}\n  body: {item.body}" if show_body else line
+
+
+def manual_source(source: EntitlementSource, user_id: str, *, created: bool) -> dict[str, Any]:
+    return {
+        "user_id": user_id,
+        "feature_code": source.feature_code,
+        "source": "manual",
+        "source_id": source.source_id,
+        "active": source.in_force,
+        "reason": source.reason,
+        "valid_from": to_iso(source.valid_from),
+        "valid_to": to_iso(source.valid_to) if source.valid_to else None,
+        "created": created,
+    }
+
+
+def manual_source_line(source: EntitlementSource, user_id: str) -> str:
+    until = f" until {to_iso(source.valid_to)}" if source.valid_to else ""
+    return f"{source.feature_code} for {user_id} ({source.source_id}{until})"
+
+
+def audit_line(entry: dict[str, Any]) -> str:
+    return (
+        f"{entry['at']} {entry['action']} {entry['feature_code']} by {entry['actor']}: "
+        f"{entry['reason']}"
+    )

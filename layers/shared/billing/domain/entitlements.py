@@ -84,3 +84,12 @@ def evaluate(sources: list[EntitlementSource], now: datetime) -> list[Entitlemen
             )
         )
     return views
+
+
+def check_feature(views: list[EntitlementView], feature_code: str) -> dict[str, object]:
+    """The hot single check: is the feature active, and until when (None: no end)."""
+    active = [v for v in views if v.feature_code == feature_code and v.active]
+    valid_to = None
+    if active and all(v.valid_to is not None for v in active):
+        valid_to = to_iso(max(v.valid_to for v in active if v.valid_to is not None))
+    return {"feature_code": feature_code, "active": bool(active), "valid_to": valid_to}

@@ -20,16 +20,17 @@ from billing.adapters.dynamo.errors import (
 )
 from billing.adapters.dynamo.models import (
     CustomerModel,
-    EntitlementModel,
-    EntitlementSourceAttribute,
     PriceModel,
     ProjectModel,
     StripeObjectModel,
     WebhookEventModel,
-    entitlement_key,
     transaction,
 )
-from billing.adapters.dynamo.stores import PROCESSED_MARK_RETENTION, source_from_item
+from billing.adapters.dynamo.stores import (
+    PROCESSED_MARK_RETENTION,
+    entitlement_record,
+    read_entitlement_record,
+)
 from billing.domain.billing_facts import Fact, Owner, PurchaseFact, SubscriptionFact
 from billing.domain.entitlement_rules import PriceTerms
 from billing.domain.entitlements import EntitlementSource
@@ -78,19 +79,6 @@ def _mark(
     )
 
 
-def _source_attribute(source: EntitlementSource) -> EntitlementSourceAttribute:
-    return EntitlementSourceAttribute(  # type: ignore[no-untyped-call]
-        feature_code=source.feature_code,
-        source=source.source,
-        source_id=source.source_id,
-        valid_from=source.valid_from,
-        valid_to=source.valid_to,
-        in_force=source.in_force,
-        reason=source.reason,
-        expiry_reason=source.expiry_reason,
-    )
-
-
 class DynamoBillingLedger:
     def is_processed(self, event_id: str) -> bool:
         return get_or_none(WebhookEventModel, event_id, operation="GetItem event") is not None
@@ -112,11 +100,7 @@ class DynamoBillingLedger:
             return [fact_from_json(item.fact) for item in items]
 
     def entitlement_record(self, owner: Owner) -> tuple[list[EntitlementSource], int]:
-        key = entitlement_key(owner.project_id, owner.user_id)
-        item = get_or_none(EntitlementModel, key, operation="GetItem entitlements")
-        if item is None:
-            return [], 0
-        return [source_from_item(s) for s in item.sources], int(item.version)
+        return read_entitlement_record(owner.project_id, owner.user_id)
 
     def price_terms(self, price_ids: Iterable[str]) -> dict[str, PriceTerms]:
         ids = sorted(set(price_ids))
@@ -138,23 +122,13 @@ class DynamoBillingLedger:
 
     def commit(self, change: LedgerChange, now: datetime) -> bool:
         fact, owner = change.fact, change.fact.owner
-        record = EntitlementModel(
-            entitlement_key(owner.project_id, owner.user_id),
-            project_id=owner.project_id,
-            user_id=owner.user_id,
-            sources=[_source_attribute(s) for s in change.sources],
-            version=change.record_version + 1,
-            updated_at=now,
+        record, record_condition = entitlement_record(
+            owner.project_id, owner.user_id, change.sources, change.record_version, now
         )
         fact_condition = (
             StripeObjectModel.stripe_id.does_not_exist()
             if change.previous_version is None
             else StripeObjectModel.version == change.previous_version
-        )
-        record_condition = (
-            EntitlementModel.project_user.does_not_exist()
-            if change.record_version == 0
-            else EntitlementModel.version == change.record_version
         )
         try:
             with dynamo_errors("TransactWriteItems event"), transaction() as write:

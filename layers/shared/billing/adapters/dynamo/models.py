@@ -225,7 +225,26 @@ class StripeObjectModel(Model):
     by_project = StripeObjectsByProject()
 
 
+class AuditModel(Model):
+    """One support change (grant/revoke) of (project, user); never updated or deleted."""
+
+    class Meta(_Meta):
+        pass
+
+    project_user = UnicodeAttribute(hash_key=True)
+    at_id = UnicodeAttribute(range_key=True)  # "<ISO time>#<unique>": newest last
+    action = UnicodeAttribute()
+    feature_code = UnicodeAttribute()
+    actor = UnicodeAttribute()
+    reason = UnicodeAttribute()
+    at = UTCDateTimeAttribute()
+    app_id = UnicodeAttribute()
+    before = UnicodeAttribute(null=True)  # JSON of the manual source before
+    after = UnicodeAttribute(null=True)
+
+
 _TABLES: dict[type[Model], str] = {
+    AuditModel: "audit_table_name",
     StripeObjectModel: "stripe_objects_table_name",
     CustomerModel: "customers_table_name",
     ProjectModel: "projects_table_name",

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import cast
 
 from pynamodb.connection import TableConnection
+from pynamodb.expressions.condition import Condition
 
 from billing.adapters.dynamo.errors import dynamo_errors, get_or_none
 from billing.adapters.dynamo.models import (
@@ -32,6 +33,53 @@ def source_from_item(item: EntitlementSourceAttribute) -> EntitlementSource:
         reason=item.reason,
         expiry_reason=item.expiry_reason or "expired",
     )
+
+
+def source_to_item(source: EntitlementSource) -> EntitlementSourceAttribute:
+    return EntitlementSourceAttribute(  # type: ignore[no-untyped-call]
+        feature_code=source.feature_code,
+        source=source.source,
+        source_id=source.source_id,
+        valid_from=source.valid_from,
+        valid_to=source.valid_to,
+        in_force=source.in_force,
+        reason=source.reason,
+        expiry_reason=source.expiry_reason,
+    )
+
+
+def entitlement_record(
+    project_id: str,
+    user_id: str,
+    sources: list[EntitlementSource],
+    version_read: int,
+    now: datetime,
+) -> tuple[EntitlementModel, Condition]:
+    """The rewritten (project, user) record, and the condition that it is still as read
+    (optimistic locking: a concurrent writer makes the transaction fail, not lose an update)."""
+    record = EntitlementModel(
+        entitlement_key(project_id, user_id),
+        project_id=project_id,
+        user_id=user_id,
+        sources=[source_to_item(s) for s in sources],
+        version=version_read + 1,
+        updated_at=now,
+    )
+    condition = (
+        EntitlementModel.project_user.does_not_exist()
+        if version_read == 0
+        else EntitlementModel.version == version_read
+    )
+    return record, condition
+
+
+def read_entitlement_record(project_id: str, user_id: str) -> tuple[list[EntitlementSource], int]:
+    """The stored sources of (project, user) and the record's version (0: no record)."""
+    key = entitlement_key(project_id, user_id)
+    item = get_or_none(EntitlementModel, key, operation="GetItem entitlements")
+    if item is None:
+        return [], 0
+    return [source_from_item(s) for s in item.sources], int(item.version)
 
 
 class DynamoApiKeyStore:

@@ -1,0 +1,33 @@
+"""GET /api/v1/entitlements/check: one feature, for hot paths. One GetItem, no Stripe."""
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Query
+
+from billing import wiring
+from billing.api.caller import caller_of
+from billing.api.etag import with_etag
+from billing.api.resolver import build_rest_resolver, rest_handler
+from billing.domain.clock import utc_now
+from billing.domain.entitlements import check_feature
+from billing.domain.ids import validate_user_id
+from billing.services.entitlements import read_entitlements
+
+app = build_rest_resolver()
+
+
+@app.get("/api/v1/entitlements/check")
+def check_entitlement(
+    user_id: Annotated[str, Query(min_length=1, max_length=128)],
+    project_id: Annotated[str, Query(min_length=1, max_length=19)],
+    feature_code: Annotated[str, Query(min_length=1, max_length=64)],
+) -> Response[str]:
+    project = caller_of(app.current_event).project_id
+    views = read_entitlements(
+        wiring.entitlement_store(), project, validate_user_id(user_id), utc_now()
+    )
+    return with_etag(app.current_event, check_feature(views, feature_code))
+
+
+lambda_handler = rest_handler(app, scope="entitlements")

@@ -1,0 +1,88 @@
+"""Grant and revoke access by hand, leaving an audit trail; read the trail."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from billing.domain.entitlements import EntitlementSource
+from billing.domain.grants import (
+    Action,
+    AuditEntry,
+    GrantRequest,
+    apply_grant,
+    apply_revoke,
+    validate_request,
+)
+from billing.errors import DependencyUnavailableError, ValidationError
+from billing.ports import GrantStore, ProjectStore
+
+MAX_ATTEMPTS = 4
+MAX_AUDIT_PAGE = 100
+
+
+def _ensure_project(projects: ProjectStore, project_id: str) -> None:
+    if projects.get(project_id) is None:
+        raise ValidationError("project_id", f"project {project_id} does not exist")
+
+
+def _change(
+    store: GrantStore,
+    request: GrantRequest,
+    *,
+    action: Action,
+    app_id: str,
+    now: datetime,
+) -> tuple[EntitlementSource, bool]:
+    """Apply and record one change; (the manual source after, whether anything changed).
+
+    Read, change, write conditionally on what was read; a concurrent writer makes the write
+    fail and the change is made again on fresh data, so no update is lost.
+    """
+    for _ in range(MAX_ATTEMPTS):
+        sources, version = store.read(request.project_id, request.user_id)
+        if action == "grant":
+            new_sources, before, after = apply_grant(sources, request, now)
+        else:
+            new_sources, before, after = apply_revoke(sources, request, now)
+        if before is after:
+            return after, False  # the same grant again: one grant
+        entry = AuditEntry(
+            project_id=request.project_id,
+            user_id=request.user_id,
+            action=action,
+            feature_code=request.feature_code,
+            actor=request.actor,
+            reason=request.reason,
+            at=now,
+            app_id=app_id,
+            before=before,
+            after=after,
+        )
+        if store.write(new_sources, version, entry):
+            return after, True
+    raise DependencyUnavailableError("the entitlements changed concurrently; retry")
+
+
+def grant(
+    projects: ProjectStore, store: GrantStore, request: GrantRequest, *, app_id: str, now: datetime
+) -> tuple[EntitlementSource, bool]:
+    checked = validate_request(request, now, "grant")
+    _ensure_project(projects, checked.project_id)
+    return _change(store, checked, action="grant", app_id=app_id, now=now)
+
+
+def revoke(
+    projects: ProjectStore, store: GrantStore, request: GrantRequest, *, app_id: str, now: datetime
+) -> EntitlementSource:
+    checked = validate_request(request, now, "revoke")
+    _ensure_project(projects, checked.project_id)
+    return _change(store, checked, action="revoke", app_id=app_id, now=now)[0]
+
+
+def audit_trail(
+    store: GrantStore, project_id: str, user_id: str, *, limit: int, cursor: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    if not 1 <= limit <= MAX_AUDIT_PAGE:
+        raise ValidationError("limit", f"must be 1-{MAX_AUDIT_PAGE}")
+    return store.audit(project_id, user_id, limit, cursor)
