@@ -278,3 +278,30 @@ def test_a_paused_subscription_grants_nothing_until_resumed(ledger: Any) -> None
     assert (paused.active, paused.reason) == (False, "paused")
     apply(ledger, "customer.subscription.resumed", sub(), T0 + 10)
     assert view("pro", at(T0 + 11)).active
+
+
+def test_applying_an_event_reads_each_thing_once_and_writes_once(
+    ledger: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import botocore.client
+
+    calls: list[str] = []
+    original = botocore.client.BaseClient._make_api_call  # type: ignore[attr-defined]
+
+    def counting(self: Any, operation: str, params: Any) -> Any:
+        calls.append(operation)
+        return original(self, operation, params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", counting)
+    assert apply(ledger, "customer.subscription.created", sub(), T0) == Outcome.APPLIED
+    assert sorted(calls) == sorted(
+        [
+            "GetItem",  # processed mark
+            "GetItem",  # the subscription's fact
+            "Query",  # the user's other facts
+            "GetItem",  # the entitlement record
+            "BatchGetItem",  # the prices' features
+            "GetItem",  # the project's grace period
+            "TransactWriteItems",  # mark + fact + record
+        ]
+    )

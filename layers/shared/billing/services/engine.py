@@ -9,14 +9,15 @@ from fresh reads, and after a few tries left to SQS to retry.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from billing.domain import billing_facts as facts
 from billing.domain.billing_facts import Fact, Owner, PurchaseFact, SubscriptionFact
-from billing.domain.entitlement_rules import derive_sources
+from billing.domain.entitlement_rules import PriceTerms, derive_sources
+from billing.domain.entitlements import EntitlementSource
 from billing.domain.ledger import LedgerChange
 from billing.domain.stripe_events import StripeEventEnvelope, parse_event
 from billing.errors import DependencyUnavailableError
@@ -161,6 +162,44 @@ HANDLERS: dict[str, Handler] = {
 }
 
 
+class _OneAttempt:
+    """The ledger for one planning attempt: each fact is read once however many rules ask
+    (a retry after a refused commit starts a new attempt, so it reads afresh)."""
+
+    def __init__(self, ledger: BillingLedger) -> None:
+        self._ledger = ledger
+        self._facts: dict[str, Fact | None] = {}
+
+    def fact(self, stripe_id: str) -> Fact | None:
+        if stripe_id not in self._facts:
+            self._facts[stripe_id] = self._ledger.fact(stripe_id)
+        return self._facts[stripe_id]
+
+    def is_processed(self, event_id: str) -> bool:
+        return self._ledger.is_processed(event_id)
+
+    def owner_of_customer(self, customer_id: str) -> Owner | None:
+        return self._ledger.owner_of_customer(customer_id)
+
+    def facts_of(self, owner: Owner) -> list[Fact]:
+        return self._ledger.facts_of(owner)
+
+    def entitlement_record(self, owner: Owner) -> tuple[list[EntitlementSource], int]:
+        return self._ledger.entitlement_record(owner)
+
+    def price_terms(self, price_ids: Iterable[str]) -> dict[str, PriceTerms]:
+        return self._ledger.price_terms(price_ids)
+
+    def grace_period_days(self, project_id: str) -> int:
+        return self._ledger.grace_period_days(project_id)
+
+    def commit(self, change: LedgerChange, now: datetime) -> bool:
+        return self._ledger.commit(change, now)
+
+    def record(self, event: StripeEventEnvelope, outcome: str, now: datetime) -> bool:
+        return self._ledger.record(event, outcome, now)
+
+
 def plan(event: StripeEventEnvelope, ledger: BillingLedger) -> Plan:
     """The new fact this event makes, or why it makes none."""
     handler = HANDLERS.get(event.event_type)
@@ -203,9 +242,10 @@ def apply_event(raw_event: str, ledger: BillingLedger, now: datetime) -> Outcome
     for _ in range(MAX_ATTEMPTS):
         if ledger.is_processed(event.event_id):
             return Outcome.DUPLICATE
-        planned = plan(event, ledger)
+        attempt = _OneAttempt(ledger)
+        planned = plan(event, attempt)
         if isinstance(planned, Outcome):
             return planned if ledger.record(event, planned, now) else Outcome.DUPLICATE
-        if ledger.commit(_change(event, planned, ledger), now):
+        if ledger.commit(_change(event, planned, attempt), now):
             return Outcome.APPLIED
     raise DependencyUnavailableError(f"event {event.event_id}: concurrent changes, retry later")
