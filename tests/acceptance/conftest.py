@@ -8,7 +8,6 @@ One localstripe and one stack per test module; every process is stopped at teard
 from __future__ import annotations
 
 import contextlib
-import json
 import signal
 import subprocess
 import sys
@@ -30,7 +29,6 @@ FEATURE = "pro"
 # and the subscription events carry it as `plan.id` (top level and on each item).
 PRICE_ID = "price_acceptance_pro"
 WEBHOOK_PATH = "/api/v1/webhooks/stripe"
-BILLING_ADMIN = Path(sys.executable).with_name("billing-admin")
 START_TIMEOUT = 30.0
 
 # localstripe's own `localstripe --port N` listens on every interface ([::]) and keeps its
@@ -128,20 +126,6 @@ def start_localstripe(state_dir: Path) -> LocalStripe:
     return stripe
 
 
-def admin(stack: RunningStack, *argv: str) -> Any:
-    """Run the installed billing-admin against this stack; return its --json output."""
-    result = subprocess.run(
-        [str(BILLING_ADMIN), "--json", *argv],
-        env=stack.env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, f"billing-admin {' '.join(argv)}: {result.stderr}"
-    return json.loads(result.stdout)
-
-
 @dataclass
 class Acceptance:
     """A stack whose Stripe is localstripe, with project 1, an app key and PRICE_ID → FEATURE."""
@@ -191,8 +175,8 @@ class Acceptance:
 def _set_up(stack: RunningStack, stripe: LocalStripe) -> Acceptance:
     """The project, its key and price with billing-admin; the same price in localstripe."""
     stripe.register_webhook("stack", f"{stack.url}{WEBHOOK_PATH}", WEBHOOK_SECRET)
-    admin(stack, "project", "create", "--id", PROJECT_ID, "--name", "accept")
-    api_key = admin(stack, "app", "create", "--project", PROJECT_ID, "--name", "accept")["api_key"]
+    stack.admin("project", "create", "--id", PROJECT_ID, "--name", "accept")
+    api_key = stack.admin("app", "create", "--project", PROJECT_ID, "--name", "accept")["api_key"]
     product = stripe.call("POST", "/v1/products", {"name": "Acceptance Pro"})["id"]
     stripe.call(
         "POST",
@@ -205,8 +189,7 @@ def _set_up(stack: RunningStack, stripe: LocalStripe) -> Acceptance:
             "interval": "month",
         },
     )
-    admin(
-        stack,
+    stack.admin(
         *("price", "add", "--project", PROJECT_ID, "--price", PRICE_ID, "--feature", FEATURE),
         *("--amount", "900", "--currency", "usd", "--interval", "month"),
     )

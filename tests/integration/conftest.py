@@ -6,6 +6,7 @@ that variable, which is how tests find them in /proc afterwards.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
 START_TIMEOUT = 90.0
+BILLING_ADMIN = Path(sys.executable).with_name("billing-admin")
 
 
 def free_port() -> int:
@@ -113,6 +115,19 @@ class RunningStack:
             aws_access_key_id="local",
             aws_secret_access_key="local",
         )
+
+    def admin(self, *argv: str) -> Any:
+        """Run the installed billing-admin against this stack; return its --json output."""
+        result = subprocess.run(
+            [str(BILLING_ADMIN), "--json", *argv],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, f"billing-admin {' '.join(argv)}: {result.stderr}"
+        return json.loads(result.stdout)
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")

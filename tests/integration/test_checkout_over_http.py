@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -20,22 +18,8 @@ from tests.integration.conftest import RunningStack, free_port, start_stack
 
 pytestmark = pytest.mark.integration
 
-BILLING_ADMIN = Path(sys.executable).with_name("billing-admin")
 PROJECT, FOREIGN_PROJECT = "201", "202"
 ORIGIN = "https://app.example.com"
-
-
-def admin(stack: RunningStack, *argv: str) -> Any:
-    result = subprocess.run(
-        [str(BILLING_ADMIN), "--json", *argv],
-        env=stack.env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
 
 
 def standin_url(stack: RunningStack) -> str:
@@ -45,8 +29,7 @@ def standin_url(stack: RunningStack) -> str:
 def register_price(stack: RunningStack, project: str, price_id: str, recurring: bool) -> None:
     """The same price in the service (billing-admin) and in the stand-in (as in Stripe)."""
     terms = ["--interval", "month"] if recurring else ["--one-time"]
-    admin(
-        stack,
+    stack.admin(
         "price",
         "add",
         "--project",
@@ -110,12 +93,12 @@ class Shop:
 
 @pytest.fixture(scope="module")
 def shop(stack: RunningStack) -> Shop:
-    admin(stack, "project", "create", "--id", PROJECT, "--name", "shop", "--origin", ORIGIN)
-    admin(stack, "project", "create", "--id", FOREIGN_PROJECT, "--name", "elsewhere")
+    stack.admin("project", "create", "--id", PROJECT, "--name", "shop", "--origin", ORIGIN)
+    stack.admin("project", "create", "--id", FOREIGN_PROJECT, "--name", "elsewhere")
     register_price(stack, PROJECT, "price_it_monthly", recurring=True)
     register_price(stack, PROJECT, "price_it_lifetime", recurring=False)
     register_price(stack, FOREIGN_PROJECT, "price_it_foreign", recurring=True)
-    key = admin(stack, "app", "create", "--project", PROJECT, "--name", "shop")["api_key"]
+    key = stack.admin("app", "create", "--project", PROJECT, "--name", "shop")["api_key"]
     return Shop(stack, key)
 
 
@@ -217,7 +200,7 @@ def broken_stripe_stack(tmp_path: Path) -> Iterator[tuple[RunningStack, str]]:
     stack = start_stack(
         tmp_path / "state", STRIPE_SECRET_KEY="sk_test_broken", STRIPE_API_BASE=base
     )
-    admin(stack, "demo", "seed")
+    stack.admin("demo", "seed")
     try:
         yield stack, base
     finally:

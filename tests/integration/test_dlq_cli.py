@@ -4,21 +4,16 @@ is listed, and a valid event redriven from the DLQ is recorded (the replay after
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.integration.conftest import RunningStack, start_stack, wait_for
 
 pytestmark = pytest.mark.integration
-
-BILLING_ADMIN = Path(sys.executable).with_name("billing-admin")
 
 
 @pytest.fixture
@@ -27,20 +22,6 @@ def dlq_stack(tmp_path: Path) -> Iterator[RunningStack]:
     running = start_stack(tmp_path / "state")
     yield running
     running.stop()
-
-
-def billing_admin(stack: RunningStack, *args: str) -> Any:
-    """Run the installed command against the stack; its --json output, parsed."""
-    result = subprocess.run(
-        [str(BILLING_ADMIN), *args, "--json"],
-        env=stack.env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return json.loads(result.stdout)
 
 
 def test_list_shows_a_dead_letter_and_redrive_replays_a_valid_event(
@@ -60,7 +41,7 @@ def test_list_shows_a_dead_letter_and_redrive_replays_a_valid_event(
     # The poller retries every second; SQS dead-letters it on the receive after the 5th.
     assert wait_for(dead_lettered, 60, 0.5), dlq_stack.log_text()[-3000:]
 
-    (listed,) = billing_admin(dlq_stack, "dlq", "list")
+    (listed,) = dlq_stack.admin("dlq", "list")
     assert listed["message_id"] == poison_id  # SQS keeps the id when it dead-letters
     assert listed["stripe_event_id"] is None
     assert listed["receive_count"] >= 5
@@ -85,15 +66,15 @@ def test_list_shows_a_dead_letter_and_redrive_replays_a_valid_event(
             "stripe_event_type": {"DataType": "String", "StringValue": "customer.created"},
         },
     )
-    listed_ids = {item["stripe_event_id"] for item in billing_admin(dlq_stack, "dlq", "list")}
+    listed_ids = {item["stripe_event_id"] for item in dlq_stack.admin("dlq", "list")}
     assert listed_ids == {None, event_id}
 
-    assert billing_admin(dlq_stack, "dlq", "redrive") == {
+    assert dlq_stack.admin("dlq", "redrive") == {
         "dry_run": True,
         "would_move": 2,
         "moved": 0,
     }
-    assert billing_admin(dlq_stack, "dlq", "redrive", "--yes")["moved"] == 2
+    assert dlq_stack.admin("dlq", "redrive", "--yes")["moved"] == 2
 
     dynamodb = dlq_stack.dynamodb()
     key = {"event_id": {"S": event_id}}

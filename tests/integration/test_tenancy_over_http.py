@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
@@ -18,22 +16,7 @@ from tests.integration.conftest import RunningStack, start_stack
 
 pytestmark = pytest.mark.integration
 
-BILLING_ADMIN = Path(sys.executable).with_name("billing-admin")
 PROJECT, OTHER_PROJECT = "101", "102"
-
-
-def admin(stack: RunningStack, *argv: str) -> Any:
-    """Run the installed billing-admin against this stack; return its --json output."""
-    result = subprocess.run(
-        [str(BILLING_ADMIN), "--json", *argv],
-        env=stack.env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
 
 
 def send(
@@ -59,10 +42,10 @@ class Tenants:
 @pytest.fixture(scope="module")
 def tenants(stack: RunningStack) -> Tenants:
     for project in (PROJECT, OTHER_PROJECT):
-        admin(stack, "project", "create", "--name", f"matrix_{project}", "--id", project)
-    key = admin(stack, "app", "create", "--project", PROJECT, "--name", "matrix")["api_key"]
-    inactive = admin(stack, "app", "create", "--project", PROJECT, "--name", "gone")
-    admin(stack, "app", "deactivate", inactive["app_id"])
+        stack.admin("project", "create", "--name", f"matrix_{project}", "--id", project)
+    key = stack.admin("app", "create", "--project", PROJECT, "--name", "matrix")["api_key"]
+    inactive = stack.admin("app", "create", "--project", PROJECT, "--name", "gone")
+    stack.admin("app", "deactivate", inactive["app_id"])
     return Tenants(key=key, inactive_key=inactive["api_key"])
 
 
@@ -107,9 +90,8 @@ def test_every_authenticated_route_lets_the_right_key_through(
 
 
 def test_the_seeds_setup_with_billing_admin_then_the_seeds_curl(stack: RunningStack) -> None:
-    admin(stack, "project", "create", "--name", "space_journal", "--id", "1")
-    admin(
-        stack,
+    stack.admin("project", "create", "--name", "space_journal", "--id", "1")
+    stack.admin(
         "app",
         "create",
         "--project",
@@ -119,8 +101,7 @@ def test_the_seeds_setup_with_billing_admin_then_the_seeds_curl(stack: RunningSt
         "--import-key",
         "sk_demo_space_journal",
     )
-    admin(
-        stack,
+    stack.admin(
         "price",
         "add",
         "--project",
@@ -157,10 +138,10 @@ def test_the_seeds_setup_with_billing_admin_then_the_seeds_curl(stack: RunningSt
 
 
 def test_rotation_over_http_keeps_old_keys_for_the_overlap_only(stack: RunningStack) -> None:
-    keep = admin(stack, "app", "create", "--project", PROJECT, "--name", "rotate_keep")
-    drop = admin(stack, "app", "create", "--project", PROJECT, "--name", "rotate_drop")
-    kept = admin(stack, "app", "rotate", keep["app_id"], "--overlap-hours", "1")
-    dropped = admin(stack, "app", "rotate", drop["app_id"], "--overlap-hours", "0")
+    keep = stack.admin("app", "create", "--project", PROJECT, "--name", "rotate_keep")
+    drop = stack.admin("app", "create", "--project", PROJECT, "--name", "rotate_drop")
+    kept = stack.admin("app", "rotate", keep["app_id"], "--overlap-hours", "1")
+    dropped = stack.admin("app", "rotate", drop["app_id"], "--overlap-hours", "0")
     route = next(r for r in AUTHENTICATED_ROUTES if r.path == "/api/v1/entitlements")
     assert send(stack, route, PROJECT, keep["api_key"]).status_code == 200
     assert send(stack, route, PROJECT, kept["api_key"]).status_code == 200
