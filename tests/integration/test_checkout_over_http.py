@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 import requests
 
+from billing.adapters.stripe_gateway import READ_TIMEOUT_SECONDS
 from tests.integration.conftest import RunningStack, free_port, start_stack
 
 pytestmark = pytest.mark.integration
@@ -172,7 +174,8 @@ def test_the_portal_and_eligibility_follow_the_first_checkout(shop: Shop) -> Non
 
 # ------------------------------------------------------------------ Stripe failing
 class BrokenStripe(BaseHTTPRequestHandler):
-    """Answers 500 to everything, or drops the connection (``mode`` = "500" | "drop")."""
+    """Answers 500 to everything, drops the connection, or answers too late for the
+    gateway's read timeout (``mode`` = "500" | "drop" | "slow")."""
 
     mode = "500"
 
@@ -180,6 +183,8 @@ class BrokenStripe(BaseHTTPRequestHandler):
         if BrokenStripe.mode == "drop":
             self.connection.close()
             return
+        if BrokenStripe.mode == "slow":
+            time.sleep(READ_TIMEOUT_SECONDS + 1)
         body = json.dumps({"error": {"type": "api_error", "message": "boom"}}).encode()
         self.send_response(500)
         self.send_header("Content-Type", "application/json")
@@ -208,7 +213,7 @@ def broken_stripe_stack(tmp_path: Path) -> Iterator[tuple[RunningStack, str]]:
         server.shutdown()
 
 
-@pytest.mark.parametrize(("mode", "status"), [("500", 502), ("drop", 503)])
+@pytest.mark.parametrize(("mode", "status"), [("500", 502), ("drop", 503), ("slow", 503)])
 def test_stripe_failing_gives_502_or_503_and_stores_nothing(
     broken_stripe_stack: tuple[RunningStack, str], mode: str, status: int
 ) -> None:

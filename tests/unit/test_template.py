@@ -129,6 +129,8 @@ def policy_tables(function_id: str) -> dict[str, set[str]]:
     for policy in functions()[function_id]["Properties"].get("Policies", []):
         assert isinstance(policy, dict), f"{function_id}: managed policy {policy!r}"
         ((name, args),) = policy.items()
+        if name == "Statement":
+            continue
         if "TableName" in args:
             found.setdefault(name, set()).add(args["TableName"]["Ref"])
         else:
@@ -156,10 +158,29 @@ def test_hot_path_functions_get_only_the_access_they_use(
     assert policy_tables(function_id) == expected
 
 
-def test_no_function_has_a_statement_or_managed_policy_of_its_own() -> None:
+def test_no_function_has_a_managed_policy_or_a_wildcard() -> None:
     for function_id in functions():
         for policy in functions()[function_id]["Properties"].get("Policies", []):
-            assert isinstance(policy, dict) and "Statement" not in policy, function_id
+            assert isinstance(policy, dict), function_id
+            for statement in policy.get("Statement", []):
+                assert statement["Resource"] != "*", function_id
+                assert all(not a.endswith("*") for a in statement["Action"]), function_id
+
+
+@pytest.mark.parametrize("function_id", ["AdminGrantFunction", "AdminRevokeFunction"])
+def test_the_audit_trail_can_only_be_appended_to(function_id: str) -> None:
+    statements = [
+        statement
+        for policy in functions()[function_id]["Properties"]["Policies"]
+        for statement in policy.get("Statement", [])
+    ]
+    assert statements == [
+        {
+            "Effect": "Allow",
+            "Action": ["dynamodb:PutItem"],
+            "Resource": {"Fn::GetAtt": ["AuditTable", "Arn"]},
+        }
+    ]
 
 
 def test_secrets_are_ssm_parameter_names_not_values() -> None:
