@@ -50,10 +50,15 @@ class SubscriptionFact:
     version: int
 
     kind: Literal["subscription"] = "subscription"
+    quantities: tuple[int, ...] = ()  # per price, in price_ids order
+    ended_at: int | None = None
 
     @property
     def rank(self) -> int:
         return 9 if self.status in ENDED_STATUSES else _SUBSCRIPTION_RANK.get(self.status, 1)
+
+    def quantity_of(self, index: int) -> int:
+        return self.quantities[index] if index < len(self.quantities) else 1
 
 
 @dataclass(frozen=True)
@@ -70,13 +75,35 @@ class PurchaseFact:
     version: int
 
     kind: Literal["purchase"] = "purchase"
+    refunds: tuple[tuple[int, int], ...] = ()  # (when, amount) of each refund
 
     @property
     def rank(self) -> int:
         return _PURCHASE_RANK[self.status]
 
 
-Fact = SubscriptionFact | PurchaseFact
+@dataclass(frozen=True)
+class PaymentFact:
+    """A paid subscription invoice: money in, for revenue (access follows the subscription)."""
+
+    stripe_id: str  # the invoice
+    owner: Owner
+    subscription_id: str
+    amount: int
+    currency: str
+    paid_at: int
+    version: int
+
+    kind: Literal["payment"] = "payment"
+    amount_refunded: int = 0
+    refunds: tuple[tuple[int, int], ...] = ()
+
+    @property
+    def rank(self) -> int:
+        return 0
+
+
+Fact = SubscriptionFact | PurchaseFact | PaymentFact
 
 
 def supersedes(new: Fact, old: Fact | None) -> bool:
@@ -111,24 +138,28 @@ def owner_from_metadata(metadata: Any) -> Owner | None:
     return None
 
 
-def subscription_items(subscription: dict[str, Any]) -> tuple[tuple[str, ...], int | None]:
-    """Price ids and the period end: from the items (current API) or the top level (older)."""
+def subscription_items(
+    subscription: dict[str, Any],
+) -> tuple[tuple[str, ...], tuple[int, ...], int | None]:
+    """Price ids, their quantities and the period end: from the items (current API) or the
+    top level (older)."""
     items = (subscription.get("items") or {}).get("data") or []
-    prices: list[str] = []
+    quantities: dict[str, int] = {}
     ends: list[int] = []
     for item in items:
         price_id = _str(item.get("price")) or _str(item.get("plan"))
         if price_id:
-            prices.append(price_id)
+            quantities[price_id] = quantities.get(price_id, 0) + (_int(item.get("quantity")) or 1)
         end = _int(item.get("current_period_end"))
         if end is not None:
             ends.append(end)
-    if not prices:
+    if not quantities:
         legacy = _str(subscription.get("plan"))
-        prices = [legacy] if legacy else []
+        if legacy:
+            quantities[legacy] = _int(subscription.get("quantity")) or 1
     top = _int(subscription.get("current_period_end"))
     period_end = max(ends) if ends else top
-    return tuple(dict.fromkeys(prices)), period_end
+    return tuple(quantities), tuple(quantities.values()), period_end
 
 
 def invoice_subscription_id(invoice: dict[str, Any]) -> str | None:
@@ -157,10 +188,13 @@ def subscription_fact(
 ) -> SubscriptionFact:
     """The subscription as this event shows it, keeping what only earlier events knew."""
     sub = event.data_object
-    prices, period_end = subscription_items(sub)
+    prices, quantities, period_end = subscription_items(sub)
     status = str(sub.get("status") or "incomplete")
     if event.event_type == "customer.subscription.deleted":
         status = "canceled"
+    ended_at = None
+    if status in ENDED_STATUSES:
+        ended_at = (old.ended_at if old else None) or _int(sub.get("ended_at")) or event.created
     failed_at = old.payment_failed_at if old else None
     if status == "past_due" and failed_at is None:
         failed_at = event.created  # the failed invoice's event may come later, or never
@@ -172,6 +206,8 @@ def subscription_fact(
         customer_id=_str(sub.get("customer")),
         status=status,
         price_ids=prices or (old.price_ids if old else ()),
+        quantities=quantities or (old.quantities if old else ()),
+        ended_at=ended_at,
         started_at=_int(sub.get("start_date")) or _int(sub.get("created")) or event.created,
         period_end=period_end if period_end is not None else (old.period_end if old else None),
         cancel_at_period_end=bool(sub.get("cancel_at_period_end")),
@@ -234,14 +270,34 @@ def purchase_fact(
     )
 
 
-def refunded(event: StripeEventEnvelope, old: PurchaseFact) -> PurchaseFact:
-    """A full refund ends the purchase's access; a partial one only records the amount."""
-    charge = event.data_object
-    amount_refunded = _int(charge.get("amount_refunded")) or 0
-    full = bool(charge.get("refunded")) or amount_refunded >= old.amount > 0
-    return replace(
-        old,
-        amount_refunded=max(amount_refunded, old.amount_refunded),
-        status="refunded" if full else old.status,
+def invoice_payment(
+    event: StripeEventEnvelope, owner: Owner, subscription_id: str
+) -> PaymentFact | None:
+    """The money a paid subscription invoice brought in (None for a zero invoice: a trial)."""
+    invoice = event.data_object
+    amount = _int(invoice.get("amount_paid")) or 0
+    if amount <= 0:
+        return None
+    return PaymentFact(
+        stripe_id=str(invoice["id"]),
+        owner=owner,
+        subscription_id=subscription_id,
+        amount=amount,
+        currency=str(invoice.get("currency") or ""),
+        paid_at=event.created,
         version=event.created,
     )
+
+
+def refunded[P: (PurchaseFact, PaymentFact)](event: StripeEventEnvelope, old: P) -> P:
+    """Record a refund (each one, with its time, for revenue). A full refund ends a purchase's
+    access; a partial one does not."""
+    charge = event.data_object
+    amount_refunded = max(_int(charge.get("amount_refunded")) or 0, old.amount_refunded)
+    refund = amount_refunded - old.amount_refunded
+    refunds = (*old.refunds, (event.created, refund)) if refund > 0 else old.refunds
+    changed = replace(old, amount_refunded=amount_refunded, refunds=refunds, version=event.created)
+    full = bool(charge.get("refunded")) or amount_refunded >= old.amount > 0
+    if isinstance(changed, PurchaseFact) and full:
+        return replace(changed, status="refunded")
+    return changed

@@ -121,6 +121,6 @@ def derive_sources(
     for fact in facts:
         if isinstance(fact, SubscriptionFact):
             sources.extend(subscription_sources(fact, prices, grace_days))
-        else:
+        elif isinstance(fact, PurchaseFact):
             sources.extend(purchase_sources(fact, prices))
     return sources

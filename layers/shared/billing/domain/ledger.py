@@ -4,19 +4,30 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from billing.domain.billing_facts import Fact
+from billing.domain.billing_facts import Fact, Owner
 from billing.domain.entitlements import EntitlementSource
 from billing.domain.stripe_events import StripeEventEnvelope
 
 
 @dataclass(frozen=True)
-class LedgerChange:
-    """The event's processed mark, the fact it changed (``previous_version`` is what was read:
-    None when the fact is new) and the (project, user) entitlement record rewritten from it
-    (``record_version`` read: 0 when there was none)."""
+class FactChange:
+    """A fact to write, and the version it had when read (None: it is new)."""
 
-    event: StripeEventEnvelope
     fact: Fact
     previous_version: int | None
+
+
+@dataclass(frozen=True)
+class LedgerChange:
+    """The event's processed mark, the facts it changed (one object's, and for a paid invoice
+    the payment too; all of one user) and the (project, user) entitlement record rewritten
+    from them (``record_version`` read: 0 when there was none)."""
+
+    event: StripeEventEnvelope
+    facts: tuple[FactChange, ...]
     sources: list[EntitlementSource]
     record_version: int
+
+    @property
+    def owner(self) -> Owner:
+        return self.facts[0].fact.owner

@@ -15,10 +15,16 @@ from enum import StrEnum
 from typing import Any
 
 from billing.domain import billing_facts as facts
-from billing.domain.billing_facts import Fact, Owner, PurchaseFact, SubscriptionFact
+from billing.domain.billing_facts import (
+    Fact,
+    Owner,
+    PaymentFact,
+    PurchaseFact,
+    SubscriptionFact,
+)
 from billing.domain.entitlement_rules import PriceTerms, derive_sources
 from billing.domain.entitlements import EntitlementSource
-from billing.domain.ledger import LedgerChange
+from billing.domain.ledger import FactChange, LedgerChange
 from billing.domain.stripe_events import StripeEventEnvelope, parse_event
 from billing.errors import DependencyUnavailableError
 from billing.ports import BillingLedger
@@ -36,7 +42,7 @@ class Outcome(StrEnum):
     UNHANDLED = "unhandled"  # a type the service does not handle
 
 
-Plan = Fact | Outcome
+Plan = list[Fact] | Outcome
 Handler = Callable[[StripeEventEnvelope, BillingLedger], Plan]
 
 
@@ -54,7 +60,7 @@ def _on_subscription(event: StripeEventEnvelope, ledger: BillingLedger) -> Plan:
     if owner is None:
         return Outcome.UNMAPPED
     previous = old if isinstance(old, SubscriptionFact) else None
-    return facts.subscription_fact(event, owner, previous)
+    return [facts.subscription_fact(event, owner, previous)]
 
 
 def _on_invoice(event: StripeEventEnvelope, ledger: BillingLedger) -> Plan:
@@ -65,8 +71,9 @@ def _on_invoice(event: StripeEventEnvelope, ledger: BillingLedger) -> Plan:
     if not isinstance(old, SubscriptionFact):
         return Outcome.UNKNOWN_OBJECT  # the subscription's own events will bring it
     if event.event_type == "invoice.payment_failed":
-        return facts.invoice_failed(event, old)
-    return facts.invoice_paid(event, old)
+        return [facts.invoice_failed(event, old)]
+    payment = facts.invoice_payment(event, old.owner, subscription_id)
+    return [facts.invoice_paid(event, old), *([payment] if payment else [])]
 
 
 def _purchase(
@@ -90,17 +97,19 @@ def _purchase(
     previous = old if isinstance(old, PurchaseFact) else None
     if status == "failed" and previous is not None and previous.status != "pending":
         return Outcome.STALE  # a payment that succeeded cannot fail afterwards
-    return facts.purchase_fact(
-        payment_intent,
-        owner,
-        price_id,
-        amount=amount if isinstance(amount, int) else 0,
-        currency=str(currency or ""),
-        status=status,
-        customer_id=obj.get("customer") if isinstance(obj.get("customer"), str) else None,
-        event=event,
-        old=previous,
-    )
+    return [
+        facts.purchase_fact(
+            payment_intent,
+            owner,
+            price_id,
+            amount=amount if isinstance(amount, int) else 0,
+            currency=str(currency or ""),
+            status=status,
+            customer_id=obj.get("customer") if isinstance(obj.get("customer"), str) else None,
+            event=event,
+            old=previous,
+        )
+    ]
 
 
 def _on_checkout(event: StripeEventEnvelope, ledger: BillingLedger) -> Plan:
@@ -138,10 +147,16 @@ def _on_payment_intent(event: StripeEventEnvelope, ledger: BillingLedger) -> Pla
 
 
 def _on_refund(event: StripeEventEnvelope, ledger: BillingLedger) -> Plan:
-    old = ledger.fact(str(event.data_object.get("payment_intent")))
-    if not isinstance(old, PurchaseFact):
-        return Outcome.UNKNOWN_OBJECT
-    return facts.refunded(event, old)
+    """A refund of a purchase (by its payment intent) or of a subscription invoice (by the
+    charge's ``invoice``, which only older API versions carry)."""
+    charge = event.data_object
+    for key in (charge.get("payment_intent"), charge.get("invoice")):
+        old = ledger.fact(key) if isinstance(key, str) else None
+        if isinstance(old, PurchaseFact):
+            return [facts.refunded(event, old)]
+        if isinstance(old, PaymentFact):
+            return [facts.refunded(event, old)]
+    return Outcome.UNKNOWN_OBJECT
 
 
 HANDLERS: dict[str, Handler] = {
@@ -208,31 +223,33 @@ def plan(event: StripeEventEnvelope, ledger: BillingLedger) -> Plan:
     planned = handler(event, ledger)
     if isinstance(planned, Outcome):
         return planned
-    if not facts.supersedes(planned, ledger.fact(planned.stripe_id)):
-        return Outcome.STALE
-    return planned
+    fresh = [f for f in planned if facts.supersedes(f, ledger.fact(f.stripe_id))]
+    return fresh or Outcome.STALE
 
 
-def _change(event: StripeEventEnvelope, fact: Fact, ledger: BillingLedger) -> LedgerChange:
-    """The fact, and the user's entitlement record rebuilt from all of their facts."""
-    others = [f for f in ledger.facts_of(fact.owner) if f.stripe_id != fact.stripe_id]
-    all_facts = [*others, fact]
-    price_ids = {
-        p
-        for f in all_facts
-        for p in (f.price_ids if isinstance(f, SubscriptionFact) else (f.price_id,))
-    }
-    stored, record_version = ledger.entitlement_record(fact.owner)
+def _price_ids(fact: Fact) -> tuple[str, ...]:
+    if isinstance(fact, SubscriptionFact):
+        return fact.price_ids
+    return (fact.price_id,) if isinstance(fact, PurchaseFact) else ()
+
+
+def _change(event: StripeEventEnvelope, changed: list[Fact], ledger: BillingLedger) -> LedgerChange:
+    """The facts, and the user's entitlement record rebuilt from all of their facts."""
+    owner = changed[0].owner
+    ids = {f.stripe_id for f in changed}
+    all_facts = [*(f for f in ledger.facts_of(owner) if f.stripe_id not in ids), *changed]
+    stored, record_version = ledger.entitlement_record(owner)
     sources = derive_sources(
         all_facts,
-        ledger.price_terms(price_ids),
-        ledger.grace_period_days(fact.owner.project_id),
+        ledger.price_terms({p for f in all_facts for p in _price_ids(f)}),
+        ledger.grace_period_days(owner.project_id),
         manual=stored,
     )
-    previous = ledger.fact(fact.stripe_id)
-    return LedgerChange(
-        event, fact, previous.version if previous else None, sources, record_version
-    )
+    fact_changes = []
+    for fact in changed:
+        previous = ledger.fact(fact.stripe_id)
+        fact_changes.append(FactChange(fact, previous.version if previous else None))
+    return LedgerChange(event, tuple(fact_changes), sources, record_version)
 
 
 def apply_event(raw_event: str, ledger: BillingLedger, now: datetime) -> Outcome:

@@ -31,7 +31,13 @@ from billing.adapters.dynamo.stores import (
     entitlement_record,
     read_entitlement_record,
 )
-from billing.domain.billing_facts import Fact, Owner, PurchaseFact, SubscriptionFact
+from billing.domain.billing_facts import (
+    Fact,
+    Owner,
+    PaymentFact,
+    PurchaseFact,
+    SubscriptionFact,
+)
 from billing.domain.entitlement_rules import PriceTerms
 from billing.domain.entitlements import EntitlementSource
 from billing.domain.ledger import LedgerChange
@@ -46,9 +52,16 @@ def fact_to_json(fact: Fact) -> str:
 def fact_from_json(text: str) -> Fact:
     data: dict[str, Any] = json.loads(text)
     data["owner"] = Owner(**data["owner"])
-    if data["kind"] == "subscription":
-        data["price_ids"] = tuple(data["price_ids"])
+    for name in ("price_ids", "quantities"):
+        if name in data:
+            data[name] = tuple(data[name])
+    if "refunds" in data:
+        data["refunds"] = tuple(tuple(r) for r in data["refunds"])
+    kind = data["kind"]
+    if kind == "subscription":
         return SubscriptionFact(**data)
+    if kind == "payment":
+        return PaymentFact(**data)
     return PurchaseFact(**data)
 
 
@@ -121,22 +134,23 @@ class DynamoBillingLedger:
         return int(project.grace_period_days) if project else DEFAULT_GRACE_PERIOD_DAYS
 
     def commit(self, change: LedgerChange, now: datetime) -> bool:
-        fact, owner = change.fact, change.fact.owner
+        owner = change.owner
         record, record_condition = entitlement_record(
             owner.project_id, owner.user_id, change.sources, change.record_version, now
-        )
-        fact_condition = (
-            StripeObjectModel.stripe_id.does_not_exist()
-            if change.previous_version is None
-            else StripeObjectModel.version == change.previous_version
         )
         try:
             with dynamo_errors("TransactWriteItems event"), transaction() as write:
                 write.save(
-                    _mark(change.event, "applied", now, fact.stripe_id),
+                    _mark(change.event, "applied", now, change.facts[0].fact.stripe_id),
                     condition=WebhookEventModel.event_id.does_not_exist(),
                 )
-                write.save(_fact_item(fact, now), condition=fact_condition)
+                for item in change.facts:
+                    condition = (
+                        StripeObjectModel.stripe_id.does_not_exist()
+                        if item.previous_version is None
+                        else StripeObjectModel.version == item.previous_version
+                    )
+                    write.save(_fact_item(item.fact, now), condition=condition)
                 write.save(record, condition=record_condition)
         except TransactWriteError as exc:
             if is_conditional_check_failure(exc):
