@@ -53,6 +53,7 @@ def subscription(
     trial_end: int | None = None,
     start: int = 1_700_000_000,
     legacy: bool = False,
+    quantities: tuple[int, ...] = (),
 ) -> dict[str, Any]:
     sub = fixture("subscription")
     template = sub["items"]["data"][0]
@@ -63,6 +64,7 @@ def subscription(
         item["price"]["id"] = price_id
         item["plan"]["id"] = price_id
         item.update(current_period_start=start, current_period_end=period_end)
+        item["quantity"] = quantities[index] if index < len(quantities) else 1
         if legacy:
             del item["current_period_start"], item["current_period_end"]
         items.append(item)
@@ -76,6 +78,8 @@ def subscription(
         trial_end=trial_end,
         start_date=start,
         created=start,
+        ended_at=None,
+        canceled_at=None,
     )
     if legacy:  # before 2025-03-31: the period on the subscription, one plan
         sub.update(current_period_start=start, current_period_end=period_end)
@@ -83,9 +87,17 @@ def subscription(
     return sub
 
 
-def invoice(sub_id: str = "sub_1", *, period_end: int, legacy: bool = False) -> dict[str, Any]:
+def invoice(
+    sub_id: str = "sub_1",
+    *,
+    period_end: int,
+    legacy: bool = False,
+    amount_paid: int = 900,
+    currency: str = "usd",
+) -> dict[str, Any]:
     inv = fixture("invoice")
     inv["id"] = f"in_{uuid.uuid4().hex[:12]}"
+    inv.update(amount_paid=amount_paid, currency=currency)
     for line in inv["lines"]["data"]:
         line["period"] = {"start": period_end - 2_592_000, "end": period_end}
     if legacy:
@@ -107,6 +119,7 @@ def checkout_session(
     price_id: str = "price_life",
     payment_status: str = "paid",
     amount: int = 4900,
+    currency: str = "usd",
 ) -> dict[str, Any]:
     session = fixture("checkout_session")
     session.update(
@@ -117,7 +130,7 @@ def checkout_session(
         customer="cus_1",
         payment_status=payment_status,
         amount_total=amount,
-        currency="usd",
+        currency=currency,
         metadata={**OWNER, "price_id": price_id},
         client_reference_id="1:user_42",
     )

@@ -68,7 +68,3 @@ class PaymentProviderUnavailableError(DependencyUnavailableError):
         super().__init__(message)
         self.status = status
         self.request_id = request_id
-
-
-class NotImplementedYetError(BillingError):
-    """A route exists in the contract but its behaviour is not built yet."""

@@ -163,3 +163,8 @@ class GrantStore(Protocol):
         self, project_id: str, user_id: str, limit: int, cursor: str | None
     ) -> tuple[list[dict[str, Any]], str | None]:
         """Audit entries newest first, and the cursor of the next page (None at the end)."""
+
+
+class MetricsStore(Protocol):
+    def facts_of_project(self, project_id: str) -> list[Fact]:
+        """Every billing fact of one project (reads bounded by that project's size)."""

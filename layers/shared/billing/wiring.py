@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from billing.adapters.dynamo.customers import DynamoCustomerStore
 from billing.adapters.dynamo.grants import DynamoGrantStore
 from billing.adapters.dynamo.ledger import DynamoBillingLedger
+from billing.adapters.dynamo.metrics import DynamoMetricsStore
 from billing.adapters.dynamo.models import bind_models
 from billing.adapters.dynamo.stores import (
     DynamoApiKeyStore,
@@ -77,6 +78,11 @@ def app_store() -> DynamoAppStore:
 def price_store() -> DynamoPriceStore:
     bound_settings()
     return DynamoPriceStore()
+
+
+def metrics_store() -> DynamoMetricsStore:
+    bound_settings()
+    return DynamoMetricsStore()
 
 
 def grant_store() -> DynamoGrantStore:

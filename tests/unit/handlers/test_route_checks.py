@@ -16,19 +16,6 @@ TENANT_ROUTES = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("function", "issue"),
-    [
-        ("subscription_metrics", 7),
-        ("revenue_metrics", 7),
-    ],
-)
-def test_routes_not_built_yet_say_so_with_501(function: str, issue: int) -> None:
-    response = invoke(function, load_event(f"{function}.json"))
-    assert response["statusCode"] == 501
-    assert json_body(response)["message"].endswith(f"is not built yet (issue #{issue})")
-
-
 def with_project(event: dict[str, Any], project_id: object) -> dict[str, Any]:
     """The same request, naming another project where the route takes it."""
     if event.get("pathParameters"):

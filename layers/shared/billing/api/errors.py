@@ -24,7 +24,6 @@ _STATUS: list[tuple[type[errors.BillingError], HTTPStatus]] = [
     (errors.InvalidSignatureError, HTTPStatus.BAD_REQUEST),
     (errors.PaymentProviderRejectedError, HTTPStatus.BAD_REQUEST),
     (errors.DependencyUnavailableError, HTTPStatus.SERVICE_UNAVAILABLE),
-    (errors.NotImplementedYetError, HTTPStatus.NOT_IMPLEMENTED),
 ]
 
 

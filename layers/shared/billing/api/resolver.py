@@ -18,7 +18,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from billing.api.caller import authorize_request
 from billing.api.errors import error_body, json_response, proxy_error
-from billing.errors import BillingError, DependencyUnavailableError, NotImplementedYetError
+from billing.errors import BillingError, DependencyUnavailableError
 from billing.observability import logger
 
 
@@ -83,23 +83,3 @@ def rest_handler(app: APIGatewayRestResolver, scope: str | None = None) -> Lambd
         return app.resolve(event, context)
 
     return lambda_handler
-
-
-def to_powertools_rule(template_path: str) -> str:
-    """API Gateway's ``{param}`` path syntax as Powertools' ``<param>`` rule."""
-    return template_path.replace("{", "<").replace("}", ">")
-
-
-def not_built_handler(method: str, path: str, *, scope: str, issue: int) -> LambdaHandler:
-    """A route that exists in the contract but whose behaviour is not built yet: 501.
-
-    It says so plainly instead of pretending; the issue number says where it gets built.
-    Tenancy is enforced already: the key's scope and project are checked first.
-    """
-    app = build_rest_resolver()
-
-    def not_built() -> Response[str]:
-        raise NotImplementedYetError(f"{method} {path} is not built yet (issue #{issue})")
-
-    app.route(to_powertools_rule(path), method)(not_built)
-    return rest_handler(app, scope)
