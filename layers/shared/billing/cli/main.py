@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from billing.cli import demo, render
+from billing.cli.metrics_command import add_metrics_command, metrics_command
 from billing.cli.target import LocalTarget, connect
 from billing.domain.clock import utc_now
 from billing.domain.grants import GrantRequest
@@ -221,6 +222,12 @@ def demo_seed(args: argparse.Namespace) -> Outcome:
     return Outcome(steps, "\n".join(f"{s['step']}: {s['result']}" for s in steps))
 
 
+# ---------------------------------------------------------------------- metrics
+def metrics(args: argparse.Namespace) -> Outcome:
+    data, text = metrics_command(args)  # billing.cli.metrics_command: the figures and the chart
+    return Outcome(data, text)
+
+
 # ---------------------------------------------------------------------- dead letters
 def _limit(value: int) -> int:
     if value < 1:
@@ -403,13 +410,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--stack", help="a deployed stack's name (default: the local stack)")
     parser.add_argument("--region", help="AWS region of --stack")
     groups = parser.add_subparsers(
-        required=True, metavar="{project,app,price,grant,revoke,audit,dlq,demo}"
+        required=True, metavar="{project,app,price,grant,revoke,audit,metrics,dlq,demo}"
     )
     _project_commands(groups)
     _app_commands(groups)
     _price_commands(groups)
     _dlq_commands(groups)
     _support_commands(groups)
+    add_metrics_command(groups, _COMMON).set_defaults(command=metrics)
     demo_parser = groups.add_parser("demo", help="the seed's demo data").add_subparsers(
         required=True
     )

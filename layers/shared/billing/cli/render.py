@@ -165,3 +165,58 @@ def audit_line(entry: dict[str, Any]) -> str:
         f"{entry['at']} {entry['action']} {entry['feature_code']} by {entry['actor']}: "
         f"{entry['reason']}"
     )
+
+
+# ---------------------------------------------------------------------- metrics
+ZERO_DECIMAL_CURRENCIES = frozenset(
+    {"jpy", "krw", "vnd", "clp", "isk", "ugx", "xaf", "xof", "xpf"}
+    | {"bif", "djf", "gnf", "kmf", "mga", "pyg", "rwf", "vuv"}
+)
+
+
+def major_units(amount: int, currency: str) -> str:
+    """An amount in minor units as major units with the code: 7000 usd -> ``70.00 USD``."""
+    code = currency.upper()
+    if currency.lower() in ZERO_DECIMAL_CURRENCIES:
+        return f"{amount} {code}"
+    sign = "-" if amount < 0 else ""
+    whole, cents = divmod(abs(amount), 100)
+    return f"{sign}{whole}.{cents:02d} {code}"
+
+
+def money(amount: int, currency: str) -> str:
+    """Minor units and major units: ``7000 (70.00 USD)``."""
+    return f"{amount} ({major_units(amount, currency)})"
+
+
+def metrics_text(subscriptions: dict[str, Any], revenue: dict[str, Any]) -> str:
+    lines = [
+        f"metrics of project {subscriptions['project_id']}, "
+        f"{subscriptions['since']} to {subscriptions['until']}",
+        "subscriptions",
+    ]
+    statuses = ", ".join(f"{s} {n}" for s, n in subscriptions["counts_by_status"].items())
+    lines += [
+        f"  by status:    {statuses or 'none'}",
+        f"  total active: {subscriptions['total_active']} (active, trialing, past_due)",
+        f"  new:          {subscriptions['new']}",
+        f"  churned:      {subscriptions['churned']}",
+        "  per price:" + ("" if subscriptions["by_price"] else " none"),
+    ]
+    for price_id, entry in subscriptions["by_price"].items():
+        features = ",".join(entry["feature_codes"]) or "unknown price"
+        lines.append(f"    {price_id}: {entry['active']} active ({features})")
+    lines.append("  per feature:" + ("" if subscriptions["by_feature"] else " none"))
+    lines += [f"    {code}: {n}" for code, n in subscriptions["by_feature"].items()]
+    lines.append("revenue" + ("" if revenue["currencies"] else ": none"))
+    for currency, figures in revenue["currencies"].items():
+        lines.append(f"  {currency.upper()}")
+        for label, key in (
+            ("gross", "gross"),
+            ("refunded", "refunded"),
+            ("net", "net"),
+            ("MRR", "mrr"),
+            ("ARR", "arr"),
+        ):
+            lines.append(f"    {label + ':':<9} {money(figures[key], currency)}")
+    return "\n".join(lines)
