@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import (
     APIGatewayRestResolver,
@@ -12,6 +13,7 @@ from aws_lambda_powertools.event_handler import (
 )
 from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -83,3 +85,30 @@ def rest_handler(app: APIGatewayRestResolver, scope: str | None = None) -> Lambd
         return app.resolve(event, context)
 
     return lambda_handler
+
+
+def metrics_handler(report: Callable[..., dict[str, Any]], path: str) -> LambdaHandler:
+    """A metrics route of the key's project: ``?since=&until=`` (ISO 8601) into ``report``."""
+    # Imported here: every handler imports this module, and the probes need no DynamoDB.
+    from billing import wiring
+    from billing.api.caller import caller_of
+    from billing.domain.clock import utc_now
+
+    app = build_rest_resolver()
+
+    def get_metrics(
+        project_id: str,
+        since: Annotated[datetime | None, Query()] = None,
+        until: Annotated[datetime | None, Query()] = None,
+    ) -> dict[str, Any]:
+        return report(
+            wiring.metrics_store(),
+            wiring.price_store(),
+            caller_of(app.current_event).project_id,
+            since=since,
+            until=until,
+            now=utc_now(),
+        )
+
+    app.get(path)(get_metrics)
+    return rest_handler(app, scope="metrics")
