@@ -3,30 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 
-from billing import wiring
-from billing.cli import demo, main
-from billing.config import Settings, load_settings
-
-
-@pytest.fixture
-def cli(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The CLI on the moto tables (its local target would be DynamoDB Local's port)."""
-
-    def connect(stack: str | None, region: str | None) -> Settings:
-        return wiring.use_settings(load_settings())
-
-    monkeypatch.setattr(main, "connect", connect)
-    yield
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main.run(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+from billing.cli import demo
+from tests.unit.conftest import run_cli as run
 
 
 def test_the_old_sql_setup_as_commands(cli: None, capsys: pytest.CaptureFixture[str]) -> None:

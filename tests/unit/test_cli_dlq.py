@@ -4,18 +4,15 @@ bodies and moved back to the webhook queue, send first and delete second."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 import pytest
 
-from billing import wiring
 from billing.adapters import sqs_queue
 from billing.adapters.sqs_queue import DeadLetterQueue, SqsEventQueue
-from billing.cli import main
-from billing.config import Settings, load_settings
 from billing.errors import DependencyUnavailableError
+from tests.unit.conftest import run_cli as run
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -47,23 +44,6 @@ def short_polls(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def sqs(aws: dict[str, str]) -> SQSClient:
     return boto3.client("sqs", region_name="us-east-1")
-
-
-@pytest.fixture
-def cli(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The CLI on the moto queues (its local target would be the moto server's port)."""
-
-    def connect(stack: str | None, region: str | None) -> Settings:
-        return wiring.use_settings(load_settings())
-
-    monkeypatch.setattr(main, "connect", connect)
-    yield
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main.run(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def fail_until_dead(sqs: SQSClient, aws: dict[str, str]) -> None:

@@ -7,30 +7,18 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from billing import wiring
-from billing.cli import main, render
-from billing.config import Settings, load_settings
+from billing.cli import render
 from billing.services import tenancy
+from tests.unit.conftest import run_cli as run
 from tests.unit.services.test_metrics import NOW, PRICES, script_the_month
 
 WINDOW = ("--since", "2026-11-01T00:00:00Z", "--until", "2026-12-01T00:00:00Z")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-@pytest.fixture
-def cli(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The CLI on the moto tables (its local target would be DynamoDB Local's port)."""
-
-    def connect(stack: str | None, region: str | None) -> Settings:
-        return wiring.use_settings(load_settings())
-
-    monkeypatch.setattr(main, "connect", connect)
-    yield
 
 
 @pytest.fixture
@@ -39,12 +27,6 @@ def month(cli: None) -> None:
     for price in PRICES:
         wiring.price_store().put(price)
     script_the_month()
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main.run(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_json_figures_match_the_hand_computation(
