@@ -50,6 +50,18 @@ class Settings(BaseSettings):
     reconciliation_days_back: int = Field(
         default=3, ge=1, le=30, validation_alias="RECONCILIATION_DAYS_BACK"
     )
+    # Objects per Stripe list page (Stripe's maximum is 100), pages per invocation before the
+    # run continues in a fresh one through its queue, and the pace of Stripe calls (test mode
+    # allows 25 requests/s, live 100).
+    reconciliation_page_size: int = Field(
+        default=100, ge=1, le=100, validation_alias="RECONCILIATION_PAGE_SIZE"
+    )
+    reconciliation_pages_per_invocation: int = Field(
+        default=200, ge=1, validation_alias="RECONCILIATION_PAGES_PER_INVOCATION"
+    )
+    reconciliation_requests_per_second: float = Field(
+        default=20.0, gt=0, le=100, validation_alias="RECONCILIATION_REQUESTS_PER_SECOND"
+    )
 
     # Resource names: template.yaml sets them in AWS; the defaults are the local stack's names
     # (each resource's logical id).
@@ -71,6 +83,12 @@ class Settings(BaseSettings):
         default="WebhookEventsTable", validation_alias="WEBHOOK_EVENTS_TABLE_NAME"
     )
     audit_table_name: str = Field(default="AuditTable", validation_alias="AUDIT_TABLE_NAME")
+    reconciliation_runs_table_name: str = Field(
+        default="ReconciliationRunsTable", validation_alias="RECONCILIATION_RUNS_TABLE_NAME"
+    )
+    reconciliation_queue_url: str | None = Field(
+        default=None, validation_alias="RECONCILIATION_QUEUE_URL"
+    )
     webhook_queue_url: str | None = Field(default=None, validation_alias="WEBHOOK_QUEUE_URL")
     webhook_dlq_url: str | None = Field(default=None, validation_alias="WEBHOOK_DLQ_URL")
 

@@ -28,7 +28,13 @@ class MetricName:
     WEBHOOK_APPLIED = "WebhookEventsApplied"
     WEBHOOK_RECORDED = "WebhookEventsRecorded"
     WEBHOOK_DUPLICATE = "WebhookEventsDuplicate"
+    WEBHOOK_FAILED = "WebhookEventsFailed"  # a record left to SQS to retry (then the DLQ)
+    WEBHOOK_LAG = "WebhookLagSeconds"  # from the event's creation at Stripe to its applying
+    DEAD_LETTER_DEPTH = "WebhookDeadLetterDepth"
     RECONCILIATION_RUNS = "ReconciliationRuns"
+    RECONCILIATION_EXAMINED = "ReconciliationExamined"
+    RECONCILIATION_REPAIRS = "ReconciliationRepairs"
+    RECONCILIATION_FAILURES = "ReconciliationFailures"
 
 
 @lru_cache(maxsize=1)
