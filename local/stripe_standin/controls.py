@@ -7,6 +7,9 @@ Dashboard, test clocks and a customer's card would do, on demand.
 ``POST /_standin/checkout/<id>/expire``    let an open session expire
 ``POST /_standin/subscriptions/<id>/...``  ``advance``, ``fail_renewal``, ``cancel``
 ``POST /_standin/charges/<id>/refund``     refund all, or ``{"amount": N}``
+``POST /_standin/subscriptions/bulk``      seed N subscriptions (benchmarks; no events)
+``GET|POST /_standin/webhooks``            ``{"paused": bool}``: drop deliveries or not
+``GET|POST /_standin/rate_limit``          ``{"per_second": N, "fail_next": K}``: 429s
 ``GET /_standin/events``                   emitted events and their deliveries
 ``GET /_standin/health``                   ``{"status": "ok"}``
 =========================================  ==========================================
@@ -17,13 +20,16 @@ See README.md beside this file for bodies, answers and the events each one emits
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from local.stripe_standin import bulk
 from local.stripe_standin.api import Api
 from local.stripe_standin.errors import invalid, missing, unknown
 from local.stripe_standin.events import EventLog
 from local.stripe_standin.flows import Flows
+from local.stripe_standin.limits import RateLimiter
+from local.stripe_standin.schema import METADATA, check
 from local.stripe_standin.store import Obj, Store
 
 _INTERVALS = ("day", "week", "month", "year")
@@ -39,6 +45,18 @@ _PRICE_FIELDS: Mapping[str, tuple[type, ...]] = {
     "lookup_key": (str,),
     "metadata": (dict,),
     "active": (bool,),
+}
+MAX_BULK = 200_000
+DEFAULT_USER_PREFIX = "bench-user-"
+_BULK_FIELDS: Mapping[str, tuple[type, ...]] = {
+    "count": (int,),
+    "price": (str,),
+    "metadata": (dict,),
+    "user_prefix": (str,),
+}
+_RATE_LIMIT_FIELDS: Mapping[str, tuple[type, ...]] = {
+    "per_second": (int, type(None)),
+    "fail_next": (int,),
 }
 
 
@@ -80,11 +98,22 @@ def _recurring(value: Mapping[str, Any] | None) -> dict[str, Any] | None:
 class Controls:
     """Handlers of the ``/_standin`` routes."""
 
-    def __init__(self, api: Api, flows: Flows, store: Store, events: EventLog) -> None:
+    def __init__(
+        self,
+        api: Api,
+        flows: Flows,
+        store: Store,
+        events: EventLog,
+        *,
+        limiter: RateLimiter,
+        clock: Callable[[], int],
+    ) -> None:
         self._api = api
         self._flows = flows
         self._store = store
         self._events = events
+        self._limiter = limiter
+        self._clock = clock
 
     def register_price(self, body: Mapping[str, Any]) -> Obj:
         """``{"id", "unit_amount", "currency", "recurring": {...} | null, ...}`` -> the price."""
@@ -128,6 +157,63 @@ class Controls:
         """Refund what is left of a charge, or ``{"amount": N}`` of it."""
         _fields(body, {"amount": (int,), "reason": (str,)})
         return self._flows.refund(charge_id, body.get("amount"), body.get("reason"))
+
+    def bulk_subscriptions(self, body: Mapping[str, Any]) -> Obj:
+        """Seed ``count`` subscriptions (see :meth:`seed_subscriptions`); answers how many and
+        the first and last id rather than every id."""
+        ids = self.seed_subscriptions(body)
+        return {"created": len(ids), "price": body["price"], "first": ids[0], "last": ids[-1]}
+
+    def seed_subscriptions(self, body: Mapping[str, Any]) -> list[str]:
+        """``{"count": N, "price": "price_...", "metadata": {...}, "user_prefix": "..."}``:
+        N customers with an ``active`` subscription each, no invoice, no event."""
+        _fields(body, _BULK_FIELDS)
+        for required in ("count", "price"):
+            if required not in body:
+                raise missing(required)
+        count = body["count"]
+        if not 1 <= count <= MAX_BULK:
+            raise invalid(f"count must be between 1 and {MAX_BULK}", param="count")
+        price = self._store.get("price", body["price"], param="price")
+        if price["type"] != "recurring":
+            raise invalid(f"The price {price['id']} is not recurring.", param="price")
+        metadata = check({"metadata": body.get("metadata", {})}, {"metadata": METADATA})
+        if "user_id" in metadata["metadata"]:
+            raise invalid(
+                "metadata[user_id] is set per subscription from user_prefix.",
+                param="metadata[user_id]",
+            )
+        user_prefix = body.get("user_prefix", DEFAULT_USER_PREFIX)
+        longest = bulk.subscription_metadata(count - 1, user_prefix, metadata["metadata"])
+        check({"metadata": longest}, {"metadata": METADATA})  # Stripe's limits, with our keys
+        return bulk.seed_subscriptions(
+            self._store,
+            self._clock(),
+            price,
+            count,
+            user_prefix=user_prefix,
+            metadata=metadata["metadata"],
+        )
+
+    def webhooks(self, body: Mapping[str, Any]) -> Obj:
+        """``{"paused": true}`` drops every delivery from now on (a misconfigured endpoint);
+        ``false`` sends again, but only events emitted afterwards. No body: the state."""
+        _fields(body, {"paused": (bool,)})
+        if "paused" in body:
+            self._events.paused = body["paused"]
+        return {"paused": self._events.paused}
+
+    def rate_limit(self, body: Mapping[str, Any]) -> Obj:
+        """``{"per_second": N}`` (0 or null: off) answers 429 to ``/v1`` requests beyond N a
+        second; ``{"fail_next": K}`` to the next K whatever the rate. No body: the state."""
+        _fields(body, _RATE_LIMIT_FIELDS)
+        for key in _RATE_LIMIT_FIELDS:
+            if (body.get(key) or 0) < 0:
+                raise invalid(f"{key} must be >= 0", param=key)
+        if body:
+            per_second = body.get("per_second", self._limiter.per_second)
+            self._limiter.configure(per_second, body.get("fail_next", 0))
+        return self._limiter.state()
 
     def events(self, body: Mapping[str, Any]) -> Obj:
         """Every emitted event, oldest first, with its delivery state."""

@@ -28,6 +28,7 @@ from local.stripe_standin.errors import StripeError, authentication, idempotency
 from local.stripe_standin.errors import unrecognized_url as unrecognized
 from local.stripe_standin.events import NO_REQUEST, EventLog
 from local.stripe_standin.flows import Flows
+from local.stripe_standin.limits import RateLimiter
 from local.stripe_standin.objects import API_VERSION
 from local.stripe_standin.pages import Page, Pages, error_page
 from local.stripe_standin.store import Obj, Store, new_id
@@ -93,8 +94,9 @@ class StripeStandIn:
     """An in-memory Stripe (test mode); ``webhooks`` sends the events it emits, if given.
 
     ``base_url`` is where its pages are reachable (Checkout and portal ``url`` fields point
-    there); ``clock`` gives the time in seconds; ``api_key``, when set, is the only key
-    accepted (otherwise any test-mode secret key is).
+    there); ``clock`` gives the time in seconds (timestamps, and the rate limit's one-second
+    windows); ``api_key``, when set, is the only key accepted (otherwise any test-mode secret
+    key is).
     """
 
     def __init__(
@@ -114,7 +116,10 @@ class StripeStandIn:
         self.events = EventLog(self.store, self.now, webhooks)
         self.flows = Flows(self.store, self.events, self.now, lambda: self.base_url)
         self.api = Api(self.store, self.events, self.flows, self.now, lambda: self.base_url)
-        self.controls = Controls(self.api, self.flows, self.store, self.events)
+        self.limiter = RateLimiter(clock)
+        self.controls = Controls(
+            self.api, self.flows, self.store, self.events, limiter=self.limiter, clock=self.now
+        )
         self.pages = Pages(self.store, self.flows)
         self._routes = self._route_table()
 
@@ -146,6 +151,37 @@ class StripeStandIn:
         """``POST /_standin/checkout/<id>/pay`` from Python: the ids it created."""
         with self._lock:
             return self._transaction(lambda: self.flows.complete_checkout(session_id))
+
+    def seed_subscriptions(
+        self,
+        count: int,
+        price_id: str,
+        project_id: str = "1",
+        user_prefix: str = "bench-user-",
+        metadata: Mapping[str, str] | None = None,
+    ) -> list[str]:
+        """``POST /_standin/subscriptions/bulk`` from Python: the new subscriptions' ids,
+        oldest first (``user_id`` of the i-th: ``f"{user_prefix}{i}"``)."""
+        body = {
+            "count": count,
+            "price": price_id,
+            "metadata": {**(metadata or {}), "project_id": project_id},
+            "user_prefix": user_prefix,
+        }
+        with self._lock:
+            return self._transaction(lambda: self.controls.seed_subscriptions(body))
+
+    def pause_webhooks(self, paused: bool = True) -> bool:
+        """``POST /_standin/webhooks`` from Python: while paused, events are recorded but their
+        deliveries are ``dropped`` (and not sent after resuming). Returns the new state."""
+        with self._lock:
+            return bool(self.controls.webhooks({"paused": paused})["paused"])
+
+    def rate_limit(self, per_second: int | None, fail_next: int = 0) -> Obj:
+        """``POST /_standin/rate_limit`` from Python: at most ``per_second`` ``/v1`` requests a
+        second (None or 0: no limit), and 429 for the next ``fail_next`` whatever the rate."""
+        with self._lock:
+            return self.controls.rate_limit({"per_second": per_second, "fail_next": fail_next})
 
     def emitted(self) -> list[Obj]:
         """Every event emitted so far, oldest first (copies)."""
@@ -203,6 +239,7 @@ class StripeStandIn:
         parts = urlsplit(path)
         if parts.path.startswith("/v1/"):
             self._authenticate(headers)
+            self.limiter.admit()
         route, groups = self._route(method, parts.path)
         if route.area == "control":
             params: dict[str, Any] = json_body(body) if method == "POST" else {}
@@ -264,7 +301,9 @@ class StripeStandIn:
         if not path.startswith(("/v1/", "/_standin/")):
             return _page(error_page(error))
         log_url = f"https://dashboard.stripe.com/test/logs/{request_id}?t={self.now()}"
-        return _json(error.status, error.body(log_url))
+        response = _json(error.status, error.body(log_url))
+        response.headers.update(error.headers)
+        return response
 
     # ------------------------------------------------------------------ routes
     def _route_table(self) -> list[_Route]:
@@ -306,6 +345,11 @@ class StripeStandIn:
             ),
             ("POST", "/_standin/subscriptions/([^/]+)/cancel", "control", controls.cancel),
             ("POST", "/_standin/charges/([^/]+)/refund", "control", controls.refund),
+            ("POST", "/_standin/subscriptions/bulk", "control", controls.bulk_subscriptions),
+            ("GET", "/_standin/webhooks", "control", controls.webhooks),
+            ("POST", "/_standin/webhooks", "control", controls.webhooks),
+            ("GET", "/_standin/rate_limit", "control", controls.rate_limit),
+            ("POST", "/_standin/rate_limit", "control", controls.rate_limit),
             ("GET", "/_standin/events", "control", controls.events),
             ("GET", "/_standin/health", "control", controls.health),
         ]

@@ -7,6 +7,7 @@ stand-in imitates a check Stripe makes.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 INVALID_REQUEST = "invalid_request_error"
@@ -14,7 +15,8 @@ IDEMPOTENCY = "idempotency_error"
 
 
 class StripeError(Exception):
-    """An API error: HTTP status plus Stripe's ``error`` object."""
+    """An API error: HTTP status plus Stripe's ``error`` object, and any headers Stripe adds
+    to that answer."""
 
     def __init__(
         self,
@@ -24,6 +26,7 @@ class StripeError(Exception):
         type_: str = INVALID_REQUEST,
         code: str | None = None,
         param: str | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -31,6 +34,7 @@ class StripeError(Exception):
         self.type = type_
         self.code = code
         self.param = param
+        self.headers = dict(headers or {})
 
     def body(self, request_log_url: str) -> dict[str, Any]:
         """``{"error": {...}}`` with only the keys Stripe sends for this kind of error."""
@@ -93,3 +97,19 @@ def idempotency_mismatch(key: str) -> StripeError:
 def authentication(message: str) -> StripeError:
     """401, as Stripe answers a missing or malformed secret key."""
     return StripeError(message, status=401)
+
+
+def rate_limited() -> StripeError:
+    """429, as Stripe answers a request over the account's rate limit.
+
+    Stripe names the limiter in ``Stripe-Rate-Limited-Reason`` and sends no ``Retry-After``;
+    nor ``Stripe-Should-Retry: true``, so stripe-python raises ``RateLimitError`` without
+    retrying (its maintainers leave backing off to the integration): the stand-in does the same.
+    """
+    return StripeError(
+        "Request rate limit exceeded. You can learn more about rate limits here "
+        "https://stripe.com/docs/rate-limits.",
+        status=429,
+        code="rate_limit",
+        headers={"Stripe-Rate-Limited-Reason": "global-rate"},
+    )

@@ -3,6 +3,8 @@
 An event is stored like any other object (``GET /v1/events/{id}``, ``GET /v1/events``), with a
 deep copy of its object as it was at that moment. Its payload goes to the sender exactly as
 Stripe would send it (pretty-printed JSON), so the signature covers the bytes the receiver gets.
+While webhooks are paused (a misconfigured endpoint), events are still recorded but their
+deliveries are ``dropped``: never attempted, and not sent later either.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ def changed(before: Obj, after: Obj) -> dict[str, Any]:
 
 
 class EventLog:
-    """Emits events in order; ``request`` names the API request that caused them, if any."""
+    """Emits events in order; ``request`` names the API request that caused them, if any;
+    ``paused`` drops deliveries instead of sending them."""
 
     def __init__(
         self, store: Store, clock: Callable[[], int], sender: WebhookSender | None = None
@@ -34,6 +37,7 @@ class EventLog:
         self._clock = clock
         self.sender = sender
         self.request: Mapping[str, str | None] = NO_REQUEST
+        self.paused = False
         self._held: list[tuple[str, bytes]] | None = None
 
     def hold(self) -> None:
@@ -43,9 +47,9 @@ class EventLog:
     def release(self, *, send: bool) -> None:
         """Hand held deliveries to the sender (the request succeeded), or drop them."""
         held, self._held = self._held or [], None
-        if send and self.sender is not None:
+        if send:
             for event_id, payload in held:
-                self.sender.submit(event_id, payload)
+                self._hand_over(event_id, payload)
 
     def emit(self, event_type: str, obj: Obj, previous: Mapping[str, Any] | None = None) -> Obj:
         """Record the event and queue its delivery; returns the stored event."""
@@ -63,14 +67,25 @@ class EventLog:
             if self._held is not None:
                 self._held.append((event["id"], payload))
             else:
-                self.sender.submit(event["id"], payload)
+                self._hand_over(event["id"], payload)
         return event
 
+    def _hand_over(self, event_id: str, payload: bytes) -> None:
+        """Queue the delivery, or record it as dropped while webhooks are paused."""
+        if self.sender is None:
+            return
+        if self.paused:
+            self.sender.drop(event_id)
+        else:
+            self.sender.submit(event_id, payload)
+
     def current(self, event: Obj) -> Obj:
-        """An event as the API shows it now: ``pending_webhooks`` drops once delivered."""
+        """An event as the API shows it now: ``pending_webhooks`` drops once delivered (or
+        dropped: nothing will try again)."""
         shown = copy.deepcopy(event)
         delivery = self.sender.delivery(event["id"]) if self.sender is not None else None
-        shown["pending_webhooks"] = 0 if delivery is None or delivery.status == "delivered" else 1
+        settled = delivery is None or delivery.status in ("delivered", "dropped")
+        shown["pending_webhooks"] = 0 if settled else 1
         return shown
 
     def delivery_report(self, event: Obj) -> dict[str, Any]:

@@ -38,7 +38,8 @@ def add_interval(timestamp: int, interval: str, count: int) -> int:
     return int(start.replace(year=year, month=month, day=day).timestamp())
 
 
-def _period_after(end: int, price: Obj) -> tuple[int, int]:
+def period_after(end: int, price: Obj) -> tuple[int, int]:
+    """The billing period of a recurring price that starts at ``end``."""
     recurring = price["recurring"]
     return end, add_interval(end, recurring["interval"], recurring["interval_count"])
 
@@ -110,7 +111,7 @@ class Flows:
         price = self._store.get("price", line["price"]["id"])
         data: dict[str, Any] = self._store.noted(session["id"], "subscription_data", {})
         trial_days = data.get("trial_period_days")
-        period = (now, now + trial_days * DAY) if trial_days else _period_after(now, price)
+        period = (now, now + trial_days * DAY) if trial_days else period_after(now, price)
         item = objects.subscription_item(price, line["quantity"], now, period)
         sub = self._store.put(
             objects.subscription(now, customer["id"], item, data.get("metadata", {}))
@@ -216,7 +217,7 @@ class Flows:
             return self._end(sub)
         before = copy.deepcopy(sub)
         item = sub["items"]["data"][0]
-        start, end = _period_after(item["current_period_end"], item["price"])
+        start, end = period_after(item["current_period_end"], item["price"])
         item.update(current_period_start=start, current_period_end=end)
         amount = item["price"]["unit_amount"] * item["quantity"]
         invoice, intent = self._invoice(sub, "subscription_cycle", amount, paid=paid)

@@ -58,7 +58,8 @@ def http_post(url: str, body: bytes, headers: Mapping[str, str], timeout: float)
 
 @dataclass(frozen=True)
 class Delivery:
-    """Where one event's delivery stands: ``pending``, ``delivered`` or ``failed``."""
+    """Where one event's delivery stands: ``pending``, ``delivered``, ``failed``, or
+    ``dropped`` (emitted while webhooks were paused: never attempted)."""
 
     url: str
     status: str = "pending"
@@ -117,6 +118,11 @@ class WebhookSender:
         with self._lock:
             self._deliveries[event_id] = Delivery(url=self.url)
         self._queue.put((event_id, payload))
+
+    def drop(self, event_id: str) -> None:
+        """Record an event that will never be sent (webhooks paused): ``dropped``, 0 attempts."""
+        with self._lock:
+            self._deliveries[event_id] = Delivery(url=self.url, status="dropped")
 
     def delivery(self, event_id: str) -> Delivery | None:
         """The delivery state of an event submitted here, or None."""

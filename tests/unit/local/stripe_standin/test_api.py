@@ -330,6 +330,15 @@ def test_the_price_control_refuses_bad_bodies(harness: Harness, body: str) -> No
     assert error_of(answer)["type"] == "invalid_request_error"
 
 
+def test_the_price_control_refuses_an_id_another_kind_of_object_holds(harness: Harness) -> None:
+    assert harness.call("POST", "/v1/products", "id=prod_pro&name=Pro")[0] == 200
+    body = '{"id": "prod_pro", "unit_amount": 100, "currency": "usd"}'
+    status, _, answer = harness.call("POST", "/_standin/prices", body, key=None)
+    assert (status, error_of(answer)["code"]) == (400, "resource_already_exists")
+    assert harness.call("GET", "/v1/products/prod_pro")[2]["name"] == "Pro"
+    assert harness.call("GET", "/v1/products/prod_prod_pro")[0] == 404  # rolled back
+
+
 def test_a_request_that_fails_halfway_changes_nothing_and_sends_nothing(harness: Harness) -> None:
     status, _, _ = harness.call("POST", "/v1/customers", "email=a@x.io&expand[]=email")
     assert status == 400

@@ -109,3 +109,94 @@ def test_without_a_sender_events_are_only_recorded() -> None:
     report = json.loads(body)["data"][0]
     assert (status, report["delivery"]) == (200, {"status": "not_sent"})
     assert standin.emitted()[0]["pending_webhooks"] == 0
+
+
+# ------------------------------------------------------------------ paused (misconfigured endpoint)
+def webhooks_control(harness: Harness, body: str = "") -> tuple[int, object]:
+    status, _, answer = harness.call("POST", "/_standin/webhooks", body, key=None)
+    return status, answer
+
+
+def test_paused_webhooks_record_events_but_drop_their_deliveries(harness: Harness) -> None:
+    assert harness.call("GET", "/_standin/webhooks", key=None)[2] == {"paused": False}
+    assert webhooks_control(harness, '{"paused": true}') == (200, {"paused": True})
+    assert harness.call("GET", "/_standin/webhooks", key=None)[2] == {"paused": True}
+    customer = harness.call("POST", "/v1/customers", "email=a@x.io")[2]
+    harness.call("POST", f"/v1/customers/{customer['id']}", "name=A")
+
+    assert harness.deliver() == []
+    events = harness.call("GET", "/v1/events")[2]["data"]
+    assert [event["type"] for event in events] == ["customer.updated", "customer.created"]
+    assert all(event["pending_webhooks"] == 0 for event in events)  # nothing will be sent
+    reports = harness.call("GET", "/_standin/events", key=None)[2]["data"]
+    assert [report["delivery"] for report in reports] == [
+        {
+            "url": HOOK_URL,
+            "status": "dropped",
+            "attempts": 0,
+            "last_status": None,
+            "last_error": None,
+            "delivered_at": None,
+        }
+    ] * 2
+
+
+def test_resuming_sends_new_events_only(harness: Harness) -> None:
+    assert harness.standin.pause_webhooks() is True
+    harness.call("POST", "/v1/customers", "email=dropped@x.io")
+    assert harness.standin.pause_webhooks(False) is False
+    harness.call("POST", "/v1/customers", "email=sent@x.io")
+
+    assert harness.deliver() == ["customer.created"]
+    assert harness.outbox.events()[0]["data"]["object"]["email"] == "sent@x.io"
+    assert harness.deliver() == []
+    statuses = [
+        report["delivery"]["status"]
+        for report in harness.call("GET", "/_standin/events", key=None)[2]["data"]
+    ]
+    assert statuses == ["dropped", "delivered"]
+
+
+def test_a_flow_while_paused_drops_every_event_it_emits(harness: Harness) -> None:
+    harness.standin.pause_webhooks(True)
+    body = (
+        "mode=subscription&line_items[0][price]=price_123&line_items[0][quantity]=1"
+        "&success_url=https://app.example.com/ok"
+    )
+    session = harness.call("POST", "/v1/checkout/sessions", body)[2]
+    harness.standin.pay_checkout(session["id"])
+    assert harness.deliver() == []
+    assert len(harness.standin.emitted()) == 6
+    for event in harness.standin.emitted():
+        delivery = harness.sender.delivery(event["id"])
+        assert delivery is not None
+        assert (delivery.status, delivery.attempts) == ("dropped", 0)
+
+
+def test_a_failed_request_while_paused_leaves_no_delivery(harness: Harness) -> None:
+    harness.standin.pause_webhooks(True)
+    status, _, _ = harness.call("POST", "/v1/customers", "email=a@x.io&expand[]=email")
+    assert status == 400
+    assert harness.standin.emitted() == []
+    assert harness.call("GET", "/_standin/events", key=None)[2]["data"] == []
+
+
+@pytest.mark.parametrize(
+    ("body", "param"), [('{"paused": "yes"}', "paused"), ('{"pause": true}', "pause")]
+)
+def test_the_webhooks_control_refuses_bad_bodies(harness: Harness, body: str, param: str) -> None:
+    status, answer = webhooks_control(harness, body)
+    assert status == 400
+    assert isinstance(answer, dict)
+    assert answer["error"]["param"] == param
+    assert harness.standin.events.paused is False
+
+
+def test_pausing_without_a_webhook_url_only_records() -> None:
+    from local.stripe_standin import StripeStandIn
+
+    standin = StripeStandIn()
+    standin.pause_webhooks()
+    standin.handle("POST", "/v1/customers", {"Authorization": "Bearer sk_test_x"}, b"")
+    status, _, body = standin.handle("GET", "/_standin/events", {}, b"")
+    assert (status, json.loads(body)["data"][0]["delivery"]) == (200, {"status": "not_sent"})
