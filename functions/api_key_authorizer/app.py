@@ -8,6 +8,7 @@ No X-Ray SDK here: this runs before every request.
 
 from typing import Any
 
+from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.data_classes import event_source
 from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event import (
     APIGatewayAuthorizerRequestEvent,
@@ -24,7 +25,11 @@ from billing.services.authorization import authorize_api_key
 API_KEY_HEADER = "x-api-key"
 
 
-@logger.inject_lambda_context
+# The request's id, as the route's own logs carry it; clear_state drops the previous
+# invocation's project and app, so a refused request is never logged under them.
+@logger.inject_lambda_context(
+    correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True
+)
 @event_source(data_class=APIGatewayAuthorizerRequestEvent)
 def lambda_handler(
     event: APIGatewayAuthorizerRequestEvent, context: LambdaContext

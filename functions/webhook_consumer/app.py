@@ -1,7 +1,9 @@
 """SQS consumer of Stripe events: each record on its own, failures reported per record.
 
 A record that fails is retried by SQS and, after 5 receives, lands in the DLQ; the others of
-the batch are not retried.
+the batch are not retried. A failed record is not a Lambda error, so it is counted
+(WebhookEventsFailed) for its alarm; an event applied or recorded reports its lag from its
+creation at Stripe (WebhookLagSeconds). Each record's logs carry its event id as correlation id.
 """
 
 from typing import Any
@@ -18,7 +20,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from billing import wiring
 from billing.domain.clock import utc_now
-from billing.observability import MetricName, get_tracer, logger, metrics
+from billing.domain.stripe_events import parse_event
+from billing.observability import MetricName, correlated, get_tracer, logger, metrics
 from billing.services.engine import Outcome, apply_event
 
 processor = BatchProcessor(event_type=EventType.SQS)
@@ -30,17 +33,44 @@ _OUTCOME_METRIC = {
 }
 
 
+def _queued_event_id(record: SQSRecord) -> str | None:
+    """The event id the receiver put beside the body (a body that is no event has no other)."""
+    attribute = record.message_attributes["stripe_event_id"]
+    return attribute.string_value if attribute is not None else None
+
+
+def _failed(record: SQSRecord) -> None:
+    metrics.add_metric(name=MetricName.WEBHOOK_FAILED, unit=MetricUnit.Count, value=1)
+    logger.exception(
+        "event not applied; SQS will retry it", extra={"message_id": record.message_id}
+    )
+
+
 def record_handler(record: SQSRecord) -> str:
+    # Parsed here for its id and `created`; apply_event parses the body again (it takes the
+    # raw body), which costs microseconds beside its DynamoDB calls.
     try:
-        outcome = apply_event(record.body, wiring.billing_ledger(), utc_now())
+        event = parse_event(record.body)
     except Exception:
-        logger.exception(
-            "event not applied; SQS will retry it", extra={"message_id": record.message_id}
-        )
+        with correlated(_queued_event_id(record)):
+            _failed(record)
         raise
-    metric = _OUTCOME_METRIC.get(outcome, MetricName.WEBHOOK_RECORDED)
-    metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
-    logger.info("event processed", extra={"outcome": outcome.value})
+    with correlated(event.event_id):
+        now = utc_now()
+        try:
+            outcome = apply_event(record.body, wiring.billing_ledger(), now)
+        except Exception:
+            _failed(record)
+            raise
+        metric = _OUTCOME_METRIC.get(outcome, MetricName.WEBHOOK_RECORDED)
+        metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
+        extra: dict[str, Any] = {"outcome": outcome.value, "stripe_event_type": event.event_type}
+        if outcome is not Outcome.DUPLICATE:
+            # A replay's age says nothing about how far behind the service is.
+            lag = max(0.0, now.timestamp() - event.created)
+            metrics.add_metric(name=MetricName.WEBHOOK_LAG, unit=MetricUnit.Seconds, value=lag)
+            extra["lag_seconds"] = round(lag, 3)
+        logger.info("event processed", extra=extra)
     return outcome.value
 
 

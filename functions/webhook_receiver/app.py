@@ -2,6 +2,7 @@
 
 Stripe's signature is the authentication, so there is no authorizer. Nothing unverified is
 enqueued; the consumer does the real work. No X-Ray SDK here: Stripe waits on this answer.
+Once an event is verified and parsed, its id is the logs' correlation id (the consumer's too).
 """
 
 import base64
@@ -23,6 +24,7 @@ from billing.errors import (
     PayloadTooLargeError,
 )
 from billing.observability import MetricName, logger, metrics
+from billing.ports import EventQueue
 from billing.secrets import webhook_signing_secrets
 from billing.services.webhooks import accept_delivery
 
@@ -37,6 +39,19 @@ def _raw_body(event: BaseProxyEvent) -> bytes:
     return base64.b64decode(body) if event.is_base64_encoded else body.encode("utf-8")
 
 
+class _CorrelatingQueue:
+    """The webhook queue as the receiver hands it over: accept_delivery enqueues only an event
+    it has verified and parsed, so that is when the event's id becomes the correlation id, and
+    the logs of an enqueue that fails carry it too."""
+
+    def __init__(self, queue: EventQueue) -> None:
+        self._queue = queue
+
+    def enqueue(self, raw_event: str, event_id: str, event_type: str) -> str:
+        logger.set_correlation_id(event_id)
+        return self._queue.enqueue(raw_event, event_id, event_type)
+
+
 def receive(event: BaseProxyEvent) -> Response[str]:
     settings = get_settings()
     try:
@@ -44,7 +59,7 @@ def receive(event: BaseProxyEvent) -> Response[str]:
             payload=_raw_body(event),
             signature_header=event.headers.get("stripe-signature"),
             secrets=webhook_signing_secrets(settings),
-            queue=wiring.webhook_queue(),
+            queue=_CorrelatingQueue(wiring.webhook_queue()),
             now=int(time.time()),
             tolerance_seconds=settings.webhook_tolerance_seconds,
             max_body_bytes=settings.webhook_max_body_bytes,
@@ -81,4 +96,7 @@ def via_function_url() -> Response[str]:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # Function URLs send payload format 2.0; API Gateway REST sends 1.0.
     app = url_app if event.get("version") == "2.0" else rest_app
-    return app.resolve(event, context)
+    try:
+        return app.resolve(event, context)
+    finally:
+        logger.set_correlation_id(None)  # a warm container's next delivery starts without one

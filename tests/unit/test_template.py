@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from billing.config import Settings
+from billing.observability import MetricName
 from local.cfn import load_yaml
 from tests.support.lambda_runtime import REPO_ROOT
 
@@ -72,7 +74,11 @@ def test_the_webhook_receiver_has_a_function_url_without_iam_auth() -> None:
 
 
 def test_the_consumer_reads_the_queue_in_batches_of_10_with_partial_failures() -> None:
-    ((function_id, props),) = events("SQS")
+    ((function_id, props),) = [
+        (fid, props)
+        for fid, props in events("SQS")
+        if props["Queue"] == {"Fn::GetAtt": ["WebhookQueue", "Arn"]}
+    ]
     assert function_id == "WebhookConsumerFunction"
     assert props["BatchSize"] == 10
     assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
@@ -194,7 +200,219 @@ def test_secrets_are_ssm_parameter_names_not_values() -> None:
 
 def test_outputs_name_the_endpoints_tables_and_queues() -> None:
     outputs = set(template()["Outputs"])
-    endpoints = {"ApiUrl", "WebhookFunctionUrl", "WebhookQueueUrl", "WebhookDeadLetterQueueUrl"}
+    endpoints = {
+        "ApiUrl",
+        "WebhookFunctionUrl",
+        "WebhookQueueUrl",
+        "WebhookDeadLetterQueueUrl",
+        "ReconciliationQueueUrl",
+        "ReconciliationDeadLetterQueueUrl",
+        "AlarmTopicArn",
+    }
     assert endpoints <= outputs
     for table in resources("AWS::DynamoDB::Table"):
         assert f"{table}Name" in outputs
+
+
+# ---------------------------------------------------------------- reconciliation
+
+
+def statements(function_id: str) -> list[dict[str, Any]]:
+    return [
+        statement
+        for policy in functions()[function_id]["Properties"]["Policies"]
+        for statement in policy.get("Statement", [])
+    ]
+
+
+def test_reconciliation_continues_a_run_through_its_own_queue_one_message_at_a_time() -> None:
+    reconciliation = functions()["ReconciliationFunction"]["Properties"]
+    assert reconciliation["Timeout"] == 900
+    continuation = reconciliation["Events"]["Continuation"]
+    assert continuation == {
+        "Type": "SQS",
+        "Properties": {"Queue": {"Fn::GetAtt": ["ReconciliationQueue", "Arn"]}, "BatchSize": 1},
+    }
+    assert reconciliation["Events"]["NightlySchedule"]["Type"] == "Schedule"
+
+
+def test_the_reconciliation_queue_outlives_6_timeouts_and_parks_a_run_after_3_tries() -> None:
+    queue = template()["Resources"]["ReconciliationQueue"]["Properties"]
+    timeout = functions()["ReconciliationFunction"]["Properties"]["Timeout"]
+    assert queue["VisibilityTimeout"] >= 6 * timeout
+    assert queue["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": ["ReconciliationDeadLetterQueue", "Arn"]},
+        "maxReceiveCount": 3,
+    }
+    dlq = template()["Resources"]["ReconciliationDeadLetterQueue"]["Properties"]
+    webhook_dlq = template()["Resources"]["WebhookDeadLetterQueue"]["Properties"]
+    assert dlq["MessageRetentionPeriod"] == webhook_dlq["MessageRetentionPeriod"]
+
+
+def test_the_runs_table_lists_runs_by_start_and_expires_them() -> None:
+    table = resources("AWS::DynamoDB::Table")["ReconciliationRunsTable"]["Properties"]
+    assert table["KeySchema"] == [
+        {"AttributeName": "run_id", "KeyType": "HASH"},
+        {"AttributeName": "entry", "KeyType": "RANGE"},
+    ]
+    (index,) = table["GlobalSecondaryIndexes"]
+    assert index == {
+        "IndexName": "by_started",
+        "KeySchema": [
+            {"AttributeName": "listing", "KeyType": "HASH"},
+            {"AttributeName": "started_at", "KeyType": "RANGE"},
+        ],
+        "Projection": {"ProjectionType": "ALL"},
+    }
+    types = {a["AttributeName"]: a["AttributeType"] for a in table["AttributeDefinitions"]}
+    assert types == {"run_id": "S", "entry": "S", "listing": "S", "started_at": "S"}
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+
+
+def test_reconciliation_gets_exactly_the_access_it_uses() -> None:
+    assert policy_tables("ReconciliationFunction") == {
+        "DynamoDBReadPolicy": {"ProjectsTable", "PricesTable", "CustomersTable"},
+        "DynamoDBCrudPolicy": {
+            "EntitlementsTable",
+            "StripeObjectsTable",
+            "WebhookEventsTable",
+            "ReconciliationRunsTable",
+        },
+        "SQSSendMessagePolicy": set(),
+        "SSMParameterReadPolicy": set(),
+    }
+    policies = functions()["ReconciliationFunction"]["Properties"]["Policies"]
+    assert {
+        "SQSSendMessagePolicy": {"QueueName": {"Fn::GetAtt": ["ReconciliationQueue", "QueueName"]}}
+    } in policies
+    assert {
+        "SSMParameterReadPolicy": {"ParameterName": {"Ref": "StripeSecretKeyParameterName"}}
+    } in policies
+    # The audit trail only appended to; the webhook DLQ only measured (its depth is a metric).
+    assert statements("ReconciliationFunction") == [
+        {
+            "Effect": "Allow",
+            "Action": ["dynamodb:PutItem"],
+            "Resource": {"Fn::GetAtt": ["AuditTable", "Arn"]},
+        },
+        {
+            "Effect": "Allow",
+            "Action": ["sqs:GetQueueAttributes"],
+            "Resource": {"Fn::GetAtt": ["WebhookDeadLetterQueue", "Arn"]},
+        },
+    ]
+
+
+def test_every_table_and_queue_in_use_reaches_the_functions_under_a_setting() -> None:
+    env = template()["Globals"]["Function"]["Environment"]["Variables"]
+    aliases = {field.validation_alias for field in Settings.model_fields.values()}
+    named = {
+        value["Ref"]: name
+        for name, value in env.items()
+        if isinstance(value, dict) and "Ref" in value
+    }
+    # Only the reconciliation DLQ is read by nobody (its alarm watches it).
+    in_use = {*resources("AWS::DynamoDB::Table"), *resources("AWS::SQS::Queue")}
+    for logical_id in in_use - {"ReconciliationDeadLetterQueue"}:
+        assert logical_id in named, f"{logical_id} is not in Globals' environment"
+        assert named[logical_id] in aliases, f"{named[logical_id]} is not a setting"
+    assert env["RECONCILIATION_RUNS_TABLE_NAME"] == {"Ref": "ReconciliationRunsTable"}
+    assert env["RECONCILIATION_QUEUE_URL"] == {"Ref": "ReconciliationQueue"}
+
+
+def test_the_local_stack_serves_the_continuation_and_creates_the_runs_table() -> None:
+    from tests.support.aws_tables import service_template
+
+    local = service_template()
+    sources = {(s.function_id, s.queue_id, s.batch_size) for s in local.sqs_sources}
+    assert ("ReconciliationFunction", "ReconciliationQueue", 1) in sources
+    (runs,) = [table for table in local.tables if table.logical_id == "ReconciliationRunsTable"]
+    assert runs.ttl_attribute == "expires_at"
+    assert local.queue("ReconciliationQueue").dlq_id == "ReconciliationDeadLetterQueue"
+    env = local.functions["ReconciliationFunction"].environment
+    assert env["RECONCILIATION_RUNS_TABLE_NAME"] == "ReconciliationRunsTable"
+    assert env["RECONCILIATION_QUEUE_URL"].endswith("/ReconciliationQueue")
+
+
+# ---------------------------------------------------------------- alarms
+
+
+def alarms() -> dict[str, dict[str, Any]]:
+    return {k: v["Properties"] for k, v in resources("AWS::CloudWatch::Alarm").items()}
+
+
+def custom(metric: str) -> tuple[str, str, list[dict[str, Any]]]:
+    """A custom metric as Powertools' EMF emits it: the namespace and the service dimension
+    come from the functions' environment."""
+    env = template()["Globals"]["Function"]["Environment"]["Variables"]
+    dimension = {"Name": "service", "Value": env["POWERTOOLS_SERVICE_NAME"]}
+    return env["POWERTOOLS_METRICS_NAMESPACE"], metric, [dimension]
+
+
+def lambda_errors(function_id: str) -> tuple[str, str, list[dict[str, Any]]]:
+    return "AWS/Lambda", "Errors", [{"Name": "FunctionName", "Value": {"Ref": function_id}}]
+
+
+def queue_not_empty(queue_id: str) -> tuple[str, str, list[dict[str, Any]]]:
+    dimension = {"Name": "QueueName", "Value": {"Fn::GetAtt": [queue_id, "QueueName"]}}
+    return "AWS/SQS", "ApproximateNumberOfMessagesVisible", [dimension]
+
+
+EXPECTED_ALARMS = {
+    "ReconciliationFailureAlarm": custom(MetricName.RECONCILIATION_FAILURES),
+    "ReconciliationErrorsAlarm": lambda_errors("ReconciliationFunction"),
+    "ReconciliationDeadLetterAlarm": queue_not_empty("ReconciliationDeadLetterQueue"),
+    "WebhookConsumerFailureAlarm": custom(MetricName.WEBHOOK_FAILED),
+    "WebhookConsumerErrorsAlarm": lambda_errors("WebhookConsumerFunction"),
+    "WebhookDeadLetterAlarm": queue_not_empty("WebhookDeadLetterQueue"),
+}
+
+
+def test_the_alarms_are_exactly_these() -> None:
+    assert set(alarms()) == set(EXPECTED_ALARMS)
+
+
+@pytest.mark.parametrize(("alarm_id", "watched"), EXPECTED_ALARMS.items())
+def test_each_alarm_watches_its_metric_and_fires_on_one(
+    alarm_id: str, watched: tuple[str, str, list[dict[str, Any]]]
+) -> None:
+    alarm = alarms()[alarm_id]
+    assert (alarm["Namespace"], alarm["MetricName"], alarm["Dimensions"]) == watched
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert alarm["Threshold"] == 1
+    assert alarm["Statistic"] == ("Maximum" if watched[0] == "AWS/SQS" else "Sum")
+    assert alarm["TreatMissingData"] == "notBreaching"
+    assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+    assert alarm["OKActions"] == [{"Ref": "AlarmTopic"}]
+    window = alarm["Period"] * alarm["EvaluationPeriods"]
+    assert window <= 86_400  # CloudWatch's limit for an alarm's evaluation range
+
+
+def test_a_failed_run_keeps_its_alarm_up_for_a_day() -> None:
+    for alarm_id in ("ReconciliationFailureAlarm", "ReconciliationErrorsAlarm"):
+        alarm = alarms()[alarm_id]
+        assert alarm["Period"] * alarm["EvaluationPeriods"] == 86_400, alarm_id
+        assert alarm.get("DatapointsToAlarm") == 1, alarm_id
+
+
+def test_webhook_failures_alarm_within_5_minutes() -> None:
+    for alarm_id in ("WebhookConsumerFailureAlarm", "WebhookConsumerErrorsAlarm"):
+        alarm = alarms()[alarm_id]
+        assert (alarm["Period"], alarm["EvaluationPeriods"]) == (300, 1), alarm_id
+
+
+def test_the_alarm_topic_mails_alarm_email_only_when_it_is_set() -> None:
+    assert resources("AWS::SNS::Topic").keys() == {"AlarmTopic"}
+    email = template()["Parameters"]["AlarmEmail"]
+    assert (email["Type"], email["Default"]) == ("String", "")
+    assert template()["Conditions"]["HasAlarmEmail"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]
+    }
+    (subscription,) = resources("AWS::SNS::Subscription").values()
+    assert subscription["Condition"] == "HasAlarmEmail"
+    assert subscription["Properties"] == {
+        "TopicArn": {"Ref": "AlarmTopic"},
+        "Protocol": "email",
+        "Endpoint": {"Ref": "AlarmEmail"},
+    }
+    assert template()["Outputs"]["AlarmTopicArn"]["Value"] == {"Ref": "AlarmTopic"}

@@ -7,6 +7,8 @@ tracing still traces them. Other handlers call :func:`get_tracer`.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -35,6 +37,17 @@ class MetricName:
     RECONCILIATION_EXAMINED = "ReconciliationExamined"
     RECONCILIATION_REPAIRS = "ReconciliationRepairs"
     RECONCILIATION_FAILURES = "ReconciliationFailures"
+
+
+@contextmanager
+def correlated(correlation_id: str | None) -> Iterator[None]:
+    """Log lines inside carry ``correlation_id`` (none when None); it is cleared on the way
+    out, so the next record or the next warm invocation never inherits it."""
+    logger.set_correlation_id(correlation_id)
+    try:
+        yield
+    finally:
+        logger.set_correlation_id(None)
 
 
 @lru_cache(maxsize=1)

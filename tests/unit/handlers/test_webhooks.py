@@ -1,4 +1,5 @@
 import base64
+import io
 import json
 import time
 from typing import Any
@@ -198,3 +199,192 @@ def test_a_crash_mid_batch_loses_no_event_and_applies_each_once(
     assert marks() == {f"evt_batch_{n}": "applied" for n in range(3)}
     assert commits.count("evt_batch_1") == 2
     assert commits.count("evt_batch_0") == 1  # a replay is a duplicate: no second commit
+
+
+# ------------------------------------------------------------------ observability
+
+
+def emitted_metrics(stdout: str) -> dict[str, list[float]]:
+    """The EMF metrics Powertools printed: name -> values (Billing namespace, service dim)."""
+    found: dict[str, list[float]] = {}
+    for line in stdout.splitlines():
+        if not line.startswith('{"_aws"'):
+            continue
+        blob = json.loads(line)
+        (directive,) = blob["_aws"]["CloudWatchMetrics"]
+        # What the alarms of template.yaml watch: namespace Billing, dimension service=billing.
+        assert directive["Namespace"] == "Billing"
+        assert directive["Dimensions"] == [["service"]]
+        assert blob["service"] == "billing"
+        for metric in directive["Metrics"]:
+            value = blob[metric["Name"]]
+            found.setdefault(metric["Name"], []).extend(
+                value if isinstance(value, list) else [value]
+            )
+    return found
+
+
+def log_lines(stream: io.StringIO) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stream.getvalue().splitlines() if line.startswith("{")]
+
+
+def subscription_event(event_id: str, created: int, user: str = "user_42") -> str:
+    from tests.support import stripe_events as se
+
+    return se.event(
+        "customer.subscription.created",
+        se.subscription(f"sub_{event_id}", metadata={"project_id": "1", "user_id": user}),
+        created,
+        event_id=event_id,
+    )
+
+
+def test_the_consumer_reports_each_applied_events_lag_from_its_creation(
+    aws: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    now = int(time.time())
+    batch = sqs_batch(
+        subscription_event("evt_lag_1", now - 120), subscription_event("evt_lag_2", now - 30, "u2")
+    )
+    assert invoke("webhook_consumer", batch) == {"batchItemFailures": []}
+    found = emitted_metrics(capsys.readouterr().out)
+    assert found["WebhookEventsApplied"] == [1, 1]
+    lags = found["WebhookLagSeconds"]
+    assert len(lags) == 2
+    assert 120 <= lags[0] < 130
+    assert 30 <= lags[1] < 40
+    assert "WebhookEventsFailed" not in found
+
+
+def test_an_event_recorded_without_change_reports_its_lag_but_a_replay_does_not(
+    aws: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    event = load_event("webhook_consumer.json")  # applied + ignored (recorded)
+    invoke("webhook_consumer", event)
+    first = emitted_metrics(capsys.readouterr().out)
+    assert first["WebhookEventsApplied"] == [1]
+    assert first["WebhookEventsRecorded"] == [1]
+    assert len(first["WebhookLagSeconds"]) == 2
+    assert all(lag >= 0 for lag in first["WebhookLagSeconds"])
+
+    invoke("webhook_consumer", event)
+    replay = emitted_metrics(capsys.readouterr().out)
+    assert replay["WebhookEventsDuplicate"] == [1, 1]
+    assert "WebhookLagSeconds" not in replay
+
+
+def test_an_event_from_the_future_reports_no_negative_lag(
+    aws: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Stripe's clock and Lambda's are not the same clock.
+    invoke("webhook_consumer", sqs_batch(subscription_event("evt_ahead", int(time.time()) + 5)))
+    assert emitted_metrics(capsys.readouterr().out)["WebhookLagSeconds"] == [0]
+
+
+def test_every_failed_record_is_counted_for_the_alarm(
+    aws: dict[str, str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from billing.adapters.dynamo.ledger import DynamoBillingLedger
+
+    now = int(time.time())
+    real_commit = DynamoBillingLedger.commit
+
+    def crash_on(self: DynamoBillingLedger, change: Any, at: Any) -> bool:
+        if change.event.event_id == "evt_crash":
+            raise RuntimeError("injected crash")
+        return real_commit(self, change, at)
+
+    monkeypatch.setattr(DynamoBillingLedger, "commit", crash_on)
+    batch = sqs_batch(
+        subscription_event("evt_fine", now - 10),
+        "not json",
+        subscription_event("evt_crash", now, "u2"),
+    )
+    result = invoke("webhook_consumer", batch)
+    # A failed record is not a Lambda error (the batch answers normally): only the metric
+    # shows it.
+    assert result == {
+        "batchItemFailures": [{"itemIdentifier": "msg-1"}, {"itemIdentifier": "msg-2"}]
+    }
+    found = emitted_metrics(capsys.readouterr().out)
+    assert found["WebhookEventsFailed"] == [1, 1]
+    assert found["WebhookEventsApplied"] == [1]
+    assert len(found["WebhookLagSeconds"]) == 1
+
+
+def test_each_records_logs_carry_its_event_id_as_correlation_id(
+    aws: dict[str, str], service_logs: io.StringIO
+) -> None:
+    from billing.observability import logger
+
+    now = int(time.time())
+    batch = sqs_batch(
+        subscription_event("evt_corr_1", now),
+        "not json",
+        subscription_event("evt_corr_2", now, "u2"),
+    )
+    # What the receiver puts beside the body: the only id a body that is no event has.
+    batch["Records"][1]["messageAttributes"]["stripe_event_id"] = {
+        "stringValue": "evt_unreadable",
+        "dataType": "String",
+    }
+    invoke("webhook_consumer", batch)
+    logger.info("after the invocation")
+
+    lines = log_lines(service_logs)
+    processed = [line for line in lines if line["message"] == "event processed"]
+    assert [line["correlation_id"] for line in processed] == ["evt_corr_1", "evt_corr_2"]
+    assert [line["stripe_event_type"] for line in processed] == [
+        "customer.subscription.created"
+    ] * 2
+    (failed,) = [line for line in lines if line["message"].startswith("event not applied")]
+    assert failed["correlation_id"] == "evt_unreadable"
+    assert failed["message_id"] == "msg-1"
+    # Cleared after each record: nothing later inherits the last one.
+    assert "correlation_id" not in lines[-1]
+
+
+def test_a_record_without_an_id_anywhere_logs_without_a_correlation_id(
+    aws: dict[str, str], service_logs: io.StringIO
+) -> None:
+    invoke("webhook_consumer", sqs_batch("not json", subscription_event("evt_ok", 1_790_000_000)))
+    (failed,) = [line for line in log_lines(service_logs) if line["level"] == "ERROR"]
+    assert "correlation_id" not in failed
+
+
+def test_a_batch_that_fails_whole_is_a_lambda_error_and_still_counted(
+    aws: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+
+    # Powertools raises when every record failed: Lambda's Errors metric (the other alarm)
+    # sees it, and the metrics are flushed all the same.
+    with pytest.raises(BatchProcessingError):
+        invoke("webhook_consumer", sqs_batch("not json", "{}"))
+    assert emitted_metrics(capsys.readouterr().out) == {"WebhookEventsFailed": [1, 1]}
+
+
+def test_the_receiver_logs_under_the_event_id_once_it_is_verified(
+    aws: dict[str, str], service_logs: io.StringIO
+) -> None:
+    body = json.dumps(STRIPE_EVENT).encode()
+    assert delivery(body, signed(body))["statusCode"] == 200
+    # The next delivery, refused, must not inherit the previous one's id (a warm container).
+    assert delivery(body, "t=1,v1=00")["statusCode"] == 400
+
+    lines = log_lines(service_logs)
+    (enqueued,) = [line for line in lines if line["message"] == "webhook enqueued"]
+    assert enqueued["correlation_id"] == STRIPE_EVENT["id"]
+    (refused,) = [line for line in lines if line["message"] == "webhook refused"]
+    assert "correlation_id" not in refused
+    assert WEBHOOK_SECRET not in service_logs.getvalue()
+
+
+def test_an_enqueue_failure_is_logged_under_the_event_id(
+    aws: dict[str, str], monkeypatch: pytest.MonkeyPatch, service_logs: io.StringIO
+) -> None:
+    monkeypatch.setenv("WEBHOOK_QUEUE_URL", aws["WebhookQueue"].replace("WebhookQueue", "Gone"))
+    body = json.dumps(STRIPE_EVENT).encode()
+    assert delivery(body, signed(body))["statusCode"] == 503
+    (warning,) = [line for line in log_lines(service_logs) if line["level"] == "WARNING"]
+    assert warning["correlation_id"] == STRIPE_EVENT["id"]
