@@ -14,6 +14,16 @@ from billing.domain.entitlement_rules import PriceTerms
 from billing.domain.entitlements import EntitlementSource
 from billing.domain.grants import AuditEntry
 from billing.domain.ledger import LedgerChange
+from billing.domain.reconciliation import (
+    Checkpoint,
+    ObjectKind,
+    PageOutcome,
+    RepairError,
+    RepairRecord,
+    RunStatus,
+    RunSummary,
+    StripePage,
+)
 from billing.domain.stripe_events import StripeEventEnvelope
 from billing.domain.tenancy import ApiKeyInfo, App, Price, Project
 
@@ -118,6 +128,9 @@ class BillingLedger(Protocol):
 
     def fact(self, stripe_id: str) -> Fact | None: ...
 
+    def facts(self, stripe_ids: Iterable[str]) -> dict[str, Fact]:
+        """The stored facts among these ids, in as few reads as the store allows."""
+
     def facts_of(self, owner: Owner) -> list[Fact]: ...
 
     def entitlement_record(self, owner: Owner) -> tuple[list[EntitlementSource], int]:
@@ -168,3 +181,47 @@ class GrantStore(Protocol):
 class MetricsStore(Protocol):
     def facts_of_project(self, project_id: str) -> list[Fact]:
         """Every billing fact of one project (reads bounded by that project's size)."""
+
+
+class StripeObjectPages(Protocol):
+    """Stripe's lists, one page at a time, paced under Stripe's rate limits."""
+
+    def page(
+        self, kind: ObjectKind, *, since: int, starting_after: str | None, limit: int
+    ) -> StripePage:
+        """Subscriptions (every status), or paid invoices, payment intents and refunds
+        created since ``since``; newest first, after ``starting_after``."""
+
+
+class ReconciliationRuns(Protocol):
+    """Runs and their reports."""
+
+    def start(self, run: RunSummary) -> None: ...
+
+    def get(self, run_id: str) -> RunSummary | None: ...
+
+    def last(self) -> RunSummary | None:
+        """The run started most recently, or None."""
+
+    def count_invocation(self, run_id: str) -> None: ...
+
+    def save_page(
+        self,
+        run: RunSummary,
+        after: Checkpoint,
+        outcome: PageOutcome,
+        status: RunStatus,
+        now: datetime,
+    ) -> bool:
+        """Store one page's repairs and errors, then move the run to ``after`` adding its
+        counts, only if it still stands where ``run`` says; False when another
+        invocation moved it first (nothing counted twice)."""
+
+    def repairs(self, run_id: str) -> list[RepairRecord]: ...
+
+    def errors(self, run_id: str) -> list[RepairError]: ...
+
+
+class RunQueue(Protocol):
+    def continue_run(self, run_id: str) -> None:
+        """Ask for a fresh invocation to carry the run on from its checkpoint."""

@@ -10,6 +10,7 @@ from billing.adapters.dynamo.grants import DynamoGrantStore
 from billing.adapters.dynamo.ledger import DynamoBillingLedger
 from billing.adapters.dynamo.metrics import DynamoMetricsStore
 from billing.adapters.dynamo.models import bind_models
+from billing.adapters.dynamo.reconciliation import DynamoReconciliationRuns
 from billing.adapters.dynamo.stores import (
     DynamoApiKeyStore,
     DynamoEntitlementStore,
@@ -20,8 +21,9 @@ from billing.config import Settings, get_settings
 from billing.errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from billing.adapters.sqs_queue import DeadLetterQueue, SqsEventQueue
+    from billing.adapters.sqs_queue import DeadLetterQueue, SqsEventQueue, SqsRunQueue
     from billing.adapters.stripe_gateway import StripePaymentGateway
+    from billing.adapters.stripe_listing import StripeListing
 
 
 _bound: Settings | None = None
@@ -95,6 +97,11 @@ def customer_store() -> DynamoCustomerStore:
     return DynamoCustomerStore()
 
 
+def reconciliation_runs() -> DynamoReconciliationRuns:
+    bound_settings()
+    return DynamoReconciliationRuns()
+
+
 @lru_cache(maxsize=1)
 def payment_gateway() -> StripePaymentGateway:
     """The Stripe gateway. stripe is imported here, not at module load: only the functions
@@ -104,6 +111,27 @@ def payment_gateway() -> StripePaymentGateway:
 
     settings = get_settings()
     return StripePaymentGateway(build_client(stripe_secret_key(settings), settings.stripe_api_base))
+
+
+def stripe_listing() -> StripeListing:
+    """Stripe's lists for one reconciliation invocation (its own client and pacing)."""
+    from billing.adapters.stripe_gateway import build_client
+    from billing.adapters.stripe_listing import StripeListing
+    from billing.secrets import stripe_secret_key
+
+    settings = bound_settings()
+    client = build_client(stripe_secret_key(settings), settings.stripe_api_base)
+    return StripeListing(client, settings.reconciliation_requests_per_second)
+
+
+def run_queue() -> SqsRunQueue:
+    """Reconciliation's queue, for the bound target (the function, or the CLI starting a run)."""
+    from billing.adapters.sqs_queue import SqsRunQueue, sqs_client
+
+    settings = bound_settings()
+    if not settings.reconciliation_queue_url:
+        raise ConfigurationError("RECONCILIATION_QUEUE_URL is not set")
+    return SqsRunQueue(settings.reconciliation_queue_url, sqs_client(settings.aws_region))
 
 
 @lru_cache(maxsize=1)

@@ -1,7 +1,8 @@
-"""The webhook queue on SQS, and its dead-letter queue."""
+"""The webhook queue on SQS and its dead-letter queue, and reconciliation's queue."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -53,6 +54,24 @@ class SqsEventQueue:
                 f"SQS SendMessage failed: {type(exc).__name__}"
             ) from exc
         return response["MessageId"]
+
+
+class SqsRunQueue:
+    """Reconciliation's continuations: ``{"run_id": ...}`` for a fresh invocation."""
+
+    def __init__(self, queue_url: str, client: SQSClient) -> None:
+        self._queue_url = queue_url
+        self._client = client
+
+    def continue_run(self, run_id: str) -> None:
+        try:
+            self._client.send_message(
+                QueueUrl=self._queue_url, MessageBody=json.dumps({"run_id": run_id})
+            )
+        except (BotoCoreError, ClientError) as exc:
+            raise DependencyUnavailableError(
+                f"SQS SendMessage failed: {type(exc).__name__}"
+            ) from exc
 
 
 # ---------------------------------------------------------------------- the dead-letter queue

@@ -18,3 +18,8 @@ def to_iso(moment: datetime) -> str:
 def from_epoch(seconds: int) -> datetime:
     """A Stripe timestamp (epoch seconds) as an aware UTC datetime."""
     return datetime.fromtimestamp(seconds, UTC)
+
+
+def parse_iso(text: str) -> datetime:
+    """An ISO 8601 time written by :func:`to_iso` back as an aware UTC datetime."""
+    return datetime.fromisoformat(text).astimezone(UTC)

@@ -20,7 +20,7 @@ _FEATURE_CODE = re.compile(r"[a-z0-9][a-z0-9_\-]{0,63}")
 MAX_ACTOR_LENGTH = 128
 MAX_REASON_LENGTH = 500
 
-Action = Literal["grant", "revoke"]
+Action = Literal["grant", "revoke", "reconcile"]
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from billing.domain.billing_facts import Fact, Owner
 from billing.domain.entitlements import EntitlementSource
+from billing.domain.grants import AuditEntry
 from billing.domain.stripe_events import StripeEventEnvelope
 
 
@@ -21,12 +22,14 @@ class FactChange:
 class LedgerChange:
     """The event's processed mark, the facts it changed (one object's, and for a paid invoice
     the payment too; all of one user) and the (project, user) entitlement record rewritten
-    from them (``record_version`` read: 0 when there was none)."""
+    from them (``record_version`` read: 0 when there was none), with the audit entries of a
+    repair (webhooks write none)."""
 
     event: StripeEventEnvelope
     facts: tuple[FactChange, ...]
     sources: list[EntitlementSource]
     record_version: int
+    audit: tuple[AuditEntry, ...] = ()
 
     @property
     def owner(self) -> Owner:

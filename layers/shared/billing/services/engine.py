@@ -24,6 +24,7 @@ from billing.domain.billing_facts import (
 )
 from billing.domain.entitlement_rules import PriceTerms, derive_sources
 from billing.domain.entitlements import EntitlementSource
+from billing.domain.grants import AuditEntry
 from billing.domain.ledger import FactChange, LedgerChange
 from billing.domain.stripe_events import StripeEventEnvelope, parse_event
 from billing.errors import DependencyUnavailableError
@@ -177,18 +178,22 @@ HANDLERS: dict[str, Handler] = {
 }
 
 
-class _OneAttempt:
+class OneAttempt:
     """The ledger for one planning attempt: each fact is read once however many rules ask
-    (a retry after a refused commit starts a new attempt, so it reads afresh)."""
+    (a retry after a refused commit starts a new attempt, so it reads afresh). ``known``
+    seeds it with facts already read in a batch (reconciliation reads a page's at once)."""
 
-    def __init__(self, ledger: BillingLedger) -> None:
+    def __init__(self, ledger: BillingLedger, known: dict[str, Fact | None] | None = None) -> None:
         self._ledger = ledger
-        self._facts: dict[str, Fact | None] = {}
+        self._facts: dict[str, Fact | None] = dict(known or {})
 
     def fact(self, stripe_id: str) -> Fact | None:
         if stripe_id not in self._facts:
             self._facts[stripe_id] = self._ledger.fact(stripe_id)
         return self._facts[stripe_id]
+
+    def facts(self, stripe_ids: Iterable[str]) -> dict[str, Fact]:
+        return {i: f for i in stripe_ids if (f := self.fact(i)) is not None}
 
     def is_processed(self, event_id: str) -> bool:
         return self._ledger.is_processed(event_id)
@@ -215,12 +220,18 @@ class _OneAttempt:
         return self._ledger.record(event, outcome, now)
 
 
-def plan(event: StripeEventEnvelope, ledger: BillingLedger) -> Plan:
-    """The new fact this event makes, or why it makes none."""
+def facts_shown(event: StripeEventEnvelope, ledger: BillingLedger) -> Plan:
+    """The facts as this event shows them (whether or not they are newer than the stored
+    ones), or why it shows none. Reconciliation compares these with what is stored."""
     handler = HANDLERS.get(event.event_type)
     if handler is None:
         return Outcome.UNHANDLED
-    planned = handler(event, ledger)
+    return handler(event, ledger)
+
+
+def plan(event: StripeEventEnvelope, ledger: BillingLedger) -> Plan:
+    """The new fact this event makes, or why it makes none."""
+    planned = facts_shown(event, ledger)
     if isinstance(planned, Outcome):
         return planned
     fresh = [f for f in planned if facts.supersedes(f, ledger.fact(f.stripe_id))]
@@ -233,8 +244,16 @@ def _price_ids(fact: Fact) -> tuple[str, ...]:
     return (fact.price_id,) if isinstance(fact, PurchaseFact) else ()
 
 
-def _change(event: StripeEventEnvelope, changed: list[Fact], ledger: BillingLedger) -> LedgerChange:
-    """The facts, and the user's entitlement record rebuilt from all of their facts."""
+def ledger_change(
+    event: StripeEventEnvelope,
+    changed: list[Fact],
+    ledger: BillingLedger,
+    audit: Callable[[list[EntitlementSource], list[EntitlementSource]], list[AuditEntry]]
+    | None = None,
+) -> LedgerChange:
+    """The facts, and the user's entitlement record rebuilt from all of their facts;
+    ``audit`` turns the record's sources before and after into audit entries to write with
+    them."""
     owner = changed[0].owner
     ids = {f.stripe_id for f in changed}
     all_facts = [*(f for f in ledger.facts_of(owner) if f.stripe_id not in ids), *changed]
@@ -249,7 +268,8 @@ def _change(event: StripeEventEnvelope, changed: list[Fact], ledger: BillingLedg
     for fact in changed:
         previous = ledger.fact(fact.stripe_id)
         fact_changes.append(FactChange(fact, previous.version if previous else None))
-    return LedgerChange(event, tuple(fact_changes), sources, record_version)
+    entries = tuple(audit(stored, sources)) if audit else ()
+    return LedgerChange(event, tuple(fact_changes), sources, record_version, entries)
 
 
 def apply_event(raw_event: str, ledger: BillingLedger, now: datetime) -> Outcome:
@@ -259,10 +279,10 @@ def apply_event(raw_event: str, ledger: BillingLedger, now: datetime) -> Outcome
     for _ in range(MAX_ATTEMPTS):
         if ledger.is_processed(event.event_id):
             return Outcome.DUPLICATE
-        attempt = _OneAttempt(ledger)
+        attempt = OneAttempt(ledger)
         planned = plan(event, attempt)
         if isinstance(planned, Outcome):
             return planned if ledger.record(event, planned, now) else Outcome.DUPLICATE
-        if ledger.commit(_change(event, planned, attempt), now):
+        if ledger.commit(ledger_change(event, planned, attempt), now):
             return Outcome.APPLIED
     raise DependencyUnavailableError(f"event {event.event_id}: concurrent changes, retry later")

@@ -5,28 +5,21 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import uuid
-from dataclasses import asdict
 from typing import Any
 
 from pynamodb.exceptions import TransactWriteError
 
 from billing.adapters.dynamo.errors import dynamo_errors, is_conditional_check_failure
 from billing.adapters.dynamo.models import AuditModel, entitlement_key, transaction
-from billing.adapters.dynamo.stores import entitlement_record, read_entitlement_record
+from billing.adapters.dynamo.stores import (
+    audit_item,
+    entitlement_record,
+    read_entitlement_record,
+)
 from billing.domain.clock import to_iso
 from billing.domain.entitlements import EntitlementSource
 from billing.domain.grants import AuditEntry
 from billing.errors import ValidationError
-
-
-def _source_json(source: EntitlementSource | None) -> str | None:
-    if source is None:
-        return None
-    data = asdict(source)
-    data["valid_from"] = to_iso(source.valid_from)
-    data["valid_to"] = to_iso(source.valid_to) if source.valid_to else None
-    return json.dumps(data, separators=(",", ":"))
 
 
 def _source_view(text: str | None) -> dict[str, Any] | None:
@@ -64,18 +57,7 @@ class DynamoGrantStore:
         record, condition = entitlement_record(
             entry.project_id, entry.user_id, sources, version_read, entry.at
         )
-        audit = AuditModel(
-            entitlement_key(entry.project_id, entry.user_id),
-            f"{entry.at.strftime('%Y-%m-%dT%H:%M:%S.%fZ')}#{uuid.uuid4().hex[:8]}",
-            action=entry.action,
-            feature_code=entry.feature_code,
-            actor=entry.actor,
-            reason=entry.reason,
-            at=entry.at,
-            app_id=entry.app_id,
-            before=_source_json(entry.before),
-            after=_source_json(entry.after),
-        )
+        audit = audit_item(entry)
         try:
             with dynamo_errors("TransactWriteItems grant"), transaction() as write:
                 write.save(record, condition=condition)

@@ -19,6 +19,7 @@ from billing.adapters.dynamo.errors import (
     save_if,
 )
 from billing.adapters.dynamo.models import (
+    AuditModel,
     CustomerModel,
     PriceModel,
     ProjectModel,
@@ -28,6 +29,7 @@ from billing.adapters.dynamo.models import (
 )
 from billing.adapters.dynamo.stores import (
     PROCESSED_MARK_RETENTION,
+    audit_item,
     entitlement_record,
     read_entitlement_record,
 )
@@ -105,6 +107,14 @@ class DynamoBillingLedger:
         item = get_or_none(StripeObjectModel, stripe_id, operation="GetItem fact")
         return fact_from_json(item.fact) if item else None
 
+    def facts(self, stripe_ids: Iterable[str]) -> dict[str, Fact]:
+        ids = sorted(set(stripe_ids))
+        if not ids:
+            return {}
+        with dynamo_errors("BatchGetItem facts"):
+            items = list(StripeObjectModel.batch_get(ids))
+        return {item.stripe_id: fact_from_json(item.fact) for item in items}
+
     def facts_of(self, owner: Owner) -> list[Fact]:
         with dynamo_errors("Query facts"):
             items = StripeObjectModel.by_project.query(
@@ -152,6 +162,10 @@ class DynamoBillingLedger:
                     )
                     write.save(_fact_item(item.fact, now), condition=condition)
                 write.save(record, condition=record_condition)
+                for entry in change.audit:
+                    write.save(
+                        audit_item(entry), condition=AuditModel.project_user.does_not_exist()
+                    )
         except TransactWriteError as exc:
             if is_conditional_check_failure(exc):
                 return False

@@ -243,7 +243,55 @@ class AuditModel(Model):
     after = UnicodeAttribute(null=True)
 
 
+class RunsByStart(GlobalSecondaryIndex["ReconciliationEntryModel"]):  # type: ignore[no-untyped-call]
+    """Run summaries by start time (only summaries carry ``listing``: a sparse index)."""
+
+    class Meta:
+        index_name = "by_started"
+        projection = AllProjection()
+
+    listing = UnicodeAttribute(hash_key=True)
+    started_at = UnicodeAttribute(range_key=True)
+
+
+class ReconciliationEntryModel(Model):
+    """One item of a reconciliation run: its ``summary`` (where it stands, its counters), or
+    one ``repair#...`` / ``error#...`` entry of its report."""
+
+    class Meta(_Meta):
+        pass
+
+    run_id = UnicodeAttribute(hash_key=True)
+    entry = UnicodeAttribute(range_key=True)
+    by_started = RunsByStart()
+    expires_at = TTLAttribute(null=True)
+    # summary
+    listing = UnicodeAttribute(null=True)
+    started_at = UnicodeAttribute(null=True)
+    trigger = UnicodeAttribute(null=True)
+    status = UnicodeAttribute(null=True)
+    since = NumberAttribute(null=True)
+    kind_index = NumberAttribute(null=True)
+    starting_after = UnicodeAttribute(null=True)
+    pages = NumberAttribute(null=True)
+    counts = MapAttribute[str, Any](null=True)  # type: ignore[no-untyped-call]
+    invocations = NumberAttribute(null=True)
+    finished_at = UnicodeAttribute(null=True)
+    # repair / error
+    kind = UnicodeAttribute(null=True)
+    object_id = UnicodeAttribute(null=True)
+    fact_id = UnicodeAttribute(null=True)
+    project_id = UnicodeAttribute(null=True)
+    user_id = UnicodeAttribute(null=True)
+    fields = ListAttribute(of=UnicodeAttribute, null=True)
+    before = UnicodeAttribute(null=True)  # the fact's JSON
+    after = UnicodeAttribute(null=True)
+    message = UnicodeAttribute(null=True)
+    at = UnicodeAttribute(null=True)
+
+
 _TABLES: dict[type[Model], str] = {
+    ReconciliationEntryModel: "reconciliation_runs_table_name",
     AuditModel: "audit_table_name",
     StripeObjectModel: "stripe_objects_table_name",
     CustomerModel: "customers_table_name",
@@ -258,6 +306,8 @@ _TABLES: dict[type[Model], str] = {
 
 def bind_models(settings: Settings) -> None:
     """Point every model at its table and endpoint from ``settings``."""
+    global _transaction_connection  # noqa: PLW0603
+    _transaction_connection = None
     for model, setting in _TABLES.items():
         model.Meta.table_name = getattr(settings, setting)
         model.Meta.region = settings.aws_region
@@ -265,11 +315,22 @@ def bind_models(settings: Settings) -> None:
         model._connection = None
 
 
+_transaction_connection: Connection | None = None
+
+
 def transaction() -> TransactWrite:
-    """A TransactWrite on the endpoint the models are bound to."""
-    return TransactWrite(
-        connection=Connection(region=ApiKeyModel.Meta.region, host=ApiKeyModel.Meta.host)
-    )
+    """A TransactWrite on the endpoint the models are bound to. The Connection (and the
+    botocore client inside it, ~0.1 s to build) is made once per binding, not per write."""
+    global _transaction_connection  # noqa: PLW0603 - one per binding, like the models' own
+    if _transaction_connection is None:
+        _transaction_connection = Connection(
+            region=ApiKeyModel.Meta.region,
+            host=ApiKeyModel.Meta.host,
+            connect_timeout_seconds=CONNECT_TIMEOUT_SECONDS,
+            read_timeout_seconds=READ_TIMEOUT_SECONDS,
+            max_retry_attempts=MAX_RETRY_ATTEMPTS,
+        )
+    return TransactWrite(connection=_transaction_connection)
 
 
 def entitlement_key(project_id: str, user_id: str) -> str:

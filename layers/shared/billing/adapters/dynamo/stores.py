@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import uuid
+from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import cast
 
@@ -11,12 +14,15 @@ from pynamodb.expressions.condition import Condition
 from billing.adapters.dynamo.errors import dynamo_errors, get_or_none
 from billing.adapters.dynamo.models import (
     ApiKeyModel,
+    AuditModel,
     EntitlementModel,
     EntitlementSourceAttribute,
     entitlement_key,
 )
 from billing.domain.api_keys import ApiKeyGrant
+from billing.domain.clock import to_iso
 from billing.domain.entitlements import EntitlementSource, SourceKind
+from billing.domain.grants import AuditEntry
 
 # Stripe retries a delivery for 3 days and its Events API keeps 30: keep marks a bit longer.
 PROCESSED_MARK_RETENTION = timedelta(days=35)
@@ -80,6 +86,31 @@ def read_entitlement_record(project_id: str, user_id: str) -> tuple[list[Entitle
     if item is None:
         return [], 0
     return [source_from_item(s) for s in item.sources], int(item.version)
+
+
+def _source_json(source: EntitlementSource | None) -> str | None:
+    if source is None:
+        return None
+    data = asdict(source)
+    data["valid_from"] = to_iso(source.valid_from)
+    data["valid_to"] = to_iso(source.valid_to) if source.valid_to else None
+    return json.dumps(data, separators=(",", ":"))
+
+
+def audit_item(entry: AuditEntry) -> AuditModel:
+    """The audit table's item for an entry; written only with a does-not-exist condition."""
+    return AuditModel(
+        entitlement_key(entry.project_id, entry.user_id),
+        f"{entry.at.strftime('%Y-%m-%dT%H:%M:%S.%fZ')}#{uuid.uuid4().hex[:8]}",
+        action=entry.action,
+        feature_code=entry.feature_code,
+        actor=entry.actor,
+        reason=entry.reason,
+        at=entry.at,
+        app_id=entry.app_id,
+        before=_source_json(entry.before),
+        after=_source_json(entry.after),
+    )
 
 
 class DynamoApiKeyStore:

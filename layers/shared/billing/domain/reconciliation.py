@@ -1,0 +1,330 @@
+"""Reconciliation's rules: Stripe's objects as they are now, turned into the events the engine
+already understands, and what counts as drift between a stored fact and Stripe.
+
+Stripe is the truth at the moment a page is read (``observed_at``). Each object becomes one
+synthetic event whose ``created`` is when the object's state came about (a cancellation's
+``ended_at``, an invoice's ``paid_at``...), so the times the engine keeps stay right; the
+repaired fact then carries ``observed_at`` as its version, so a webhook older than the
+observation can never undo a repair, and a newer one still wins.
+
+Each kind compares only what its own Stripe object can know: a payment intent says nothing
+about refunds (a refunded purchase's intent still says ``succeeded``), an invoice says nothing
+about the subscription's current status.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from billing.domain.billing_facts import (
+    ENDED_STATUSES,
+    Fact,
+    PaymentFact,
+    PurchaseFact,
+    SubscriptionFact,
+)
+from billing.domain.entitlements import EntitlementSource
+from billing.domain.grants import AuditEntry
+from billing.domain.stripe_events import StripeEventEnvelope
+
+ObjectKind = Literal["subscription", "invoice", "payment_intent", "refund"]
+# The order a run walks Stripe in: subscriptions first, so the payments found later meet the
+# subscriptions they belong to.
+KINDS: tuple[ObjectKind, ...] = ("subscription", "invoice", "payment_intent", "refund")
+
+RECONCILIATION_ACTOR = "reconciliation"
+_SETTLED_PURCHASE = frozenset({"refunded", "disputed"})  # an intent still says "succeeded"
+_COMPARED: dict[ObjectKind, tuple[str, ...]] = {
+    "subscription": (
+        "status",
+        "price_ids",
+        "quantities",
+        "period_end",
+        "cancel_at_period_end",
+        "trial_end",
+        "ended_at",
+        "customer_id",
+    ),
+    "invoice": ("amount", "currency", "subscription_id"),
+    "payment_intent": ("price_id", "amount", "currency", "status"),
+    "refund": ("amount_refunded", "status"),
+}
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """Where a run stands: the kind being listed, the last object id read of it, and how many
+    pages the run has finished (which also guards against two invocations racing)."""
+
+    kind_index: int = 0
+    starting_after: str | None = None
+    pages: int = 0
+
+    @property
+    def done(self) -> bool:
+        return self.kind_index >= len(KINDS)
+
+    @property
+    def kind(self) -> ObjectKind:
+        return KINDS[self.kind_index]
+
+    def after_page(self, last_id: str | None, has_more: bool) -> Checkpoint:
+        """The next position: further along this kind, or the start of the next one."""
+        if has_more and last_id:
+            return Checkpoint(self.kind_index, last_id, self.pages + 1)
+        return Checkpoint(self.kind_index + 1, None, self.pages + 1)
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _subscription_happened_at(sub: dict[str, Any]) -> int | None:
+    """When the subscription's current state began: its end, or its current period's start
+    (where a renewal that failed left it ``past_due``)."""
+    if sub.get("status") in ENDED_STATUSES:
+        ended = _int(sub.get("ended_at")) or _int(sub.get("canceled_at"))
+        if ended:
+            return ended
+    starts = [
+        start
+        for item in (sub.get("items") or {}).get("data") or []
+        if (start := _int(item.get("current_period_start"))) is not None
+    ]
+    return max(starts, default=None) or _int(sub.get("current_period_start"))
+
+
+def observed_event(
+    kind: ObjectKind, obj: dict[str, Any], run_id: str
+) -> StripeEventEnvelope | None:
+    """The event the engine would have received for this object's current state, or None
+    when the object holds nothing the service keeps (an unpaid invoice, a payment still
+    processing, a refund not yet succeeded)."""
+    object_id = obj.get("id")
+    if not isinstance(object_id, str):
+        return None
+    event_type: str
+    data = obj
+    created = _int(obj.get("created")) or 0
+    if kind == "subscription":
+        event_type = "customer.subscription.updated"
+        created = _subscription_happened_at(obj) or created
+    elif kind == "invoice":
+        if obj.get("status") != "paid":
+            return None
+        event_type = "invoice.paid"
+        created = _int((obj.get("status_transitions") or {}).get("paid_at")) or created
+    elif kind == "payment_intent":
+        status = obj.get("status")
+        if status == "succeeded":
+            event_type = "payment_intent.succeeded"
+        elif status == "canceled" or (
+            status == "requires_payment_method" and obj.get("last_payment_error")
+        ):
+            event_type = "payment_intent.payment_failed"
+        else:
+            return None
+    else:
+        charge = obj.get("charge")
+        if obj.get("status") != "succeeded" or not isinstance(charge, dict):
+            return None
+        event_type, data = "charge.refunded", charge
+    return StripeEventEnvelope(
+        event_id=f"evt_reconcile_{run_id}_{object_id}",
+        event_type=event_type,
+        created=created,
+        livemode=bool(obj.get("livemode", False)),
+        data_object=data,
+    )
+
+
+def keeps(kind: ObjectKind, fact: Fact) -> bool:
+    """Whether this kind speaks for that fact: an invoice speaks for its payment, not for the
+    subscription (the subscription's own object says what it is now)."""
+    return not (kind == "invoice" and isinstance(fact, SubscriptionFact))
+
+
+def drift(kind: ObjectKind, stored: Fact | None, observed: Fact) -> tuple[str, ...]:
+    """The fields where Stripe disagrees with the stored fact; ``("missing",)`` when the
+    service has no fact at all; empty when they agree."""
+    if stored is None:
+        return ("missing",)
+    if stored.kind != observed.kind:
+        return ("kind",)
+    differing = []
+    for name in _COMPARED[kind]:
+        before, after = getattr(stored, name, None), getattr(observed, name, None)
+        if name == "status" and before in _SETTLED_PURCHASE and after == "paid":
+            continue  # the refund or dispute is newer than the payment the intent shows
+        if before != after:
+            differing.append(name)
+    return tuple(differing)
+
+
+def repaired(observed: Fact, stored: Fact | None, observed_at: int) -> Fact:
+    """The fact to write: Stripe's view, under the stored owner (a fact never changes hands),
+    versioned at the observation; a payment keeps the refunds only charges know about."""
+    fact: Fact = replace(observed, version=max(observed_at, observed.version))
+    if stored is None:
+        return fact
+    fact = replace(fact, owner=stored.owner)
+    if isinstance(fact, PaymentFact) and isinstance(stored, PaymentFact):
+        fact = replace(fact, amount_refunded=stored.amount_refunded, refunds=stored.refunds)
+    if (
+        isinstance(fact, PurchaseFact)
+        and isinstance(stored, PurchaseFact)
+        and stored.status in _SETTLED_PURCHASE
+        and fact.status == "paid"
+    ):
+        fact = replace(fact, status=stored.status)
+    return fact
+
+
+def access_changes(
+    before: list[EntitlementSource], after: list[EntitlementSource]
+) -> list[tuple[str, EntitlementSource | None, EntitlementSource | None]]:
+    """(feature, source before, source after) for each billing source a repair changed."""
+    old = {(s.feature_code, s.source_id): s for s in before if s.source != "manual"}
+    new = {(s.feature_code, s.source_id): s for s in after if s.source != "manual"}
+    return [
+        (key[0], old.get(key), new.get(key))
+        for key in sorted(old.keys() | new.keys())
+        if old.get(key) != new.get(key)
+    ]
+
+
+def repair_audit(
+    change: tuple[str, EntitlementSource | None, EntitlementSource | None],
+    *,
+    project_id: str,
+    user_id: str,
+    reason: str,
+    at: datetime,
+) -> AuditEntry:
+    """The audit entry of one feature whose access a repair changed."""
+    feature, before, after = change
+    return AuditEntry(
+        project_id=project_id,
+        user_id=user_id,
+        action="reconcile",
+        feature_code=feature,
+        actor=RECONCILIATION_ACTOR,
+        reason=reason,
+        at=at,
+        app_id=RECONCILIATION_ACTOR,
+        before=before,
+        after=after,
+    )
+
+
+def window_start(now: datetime, days_back: int) -> int:
+    """Epoch seconds from which payments and refunds are listed."""
+    return int((now - timedelta(days=days_back)).timestamp())
+
+
+def ended_before(kind: ObjectKind, obj: dict[str, Any], since: int) -> bool:
+    """A subscription that ended before the window: settled long ago, nothing to compare.
+    (Subscriptions are listed with ``status=all`` because Stripe has no "changed since"
+    filter; the active ones are always compared.)"""
+    if kind != "subscription" or obj.get("status") not in ENDED_STATUSES:
+        return False
+    ended = _int(obj.get("ended_at")) or _int(obj.get("canceled_at"))
+    return ended is not None and ended < since
+
+
+# ---------------------------------------------------------------------- runs and their report
+RunStatus = Literal["running", "completed", "completed_with_errors"]
+Verdict = Literal["in_sync", "repaired", "unmapped", "not_ours", "skipped", "newer", "error"]
+VERDICTS: tuple[Verdict, ...] = (
+    "in_sync",
+    "repaired",
+    "unmapped",
+    "not_ours",
+    "skipped",
+    "newer",
+    "error",
+)
+
+
+def count_key(verdict: Verdict, kind: ObjectKind) -> str:
+    """How a run's counters are named: ``repaired_subscription``."""
+    return f"{verdict}_{kind}"
+
+
+def tally(counts: dict[str, int], *verdicts: Verdict) -> int:
+    """The counts of these verdicts, over every kind."""
+    return sum(counts.get(count_key(verdict, kind), 0) for verdict in verdicts for kind in KINDS)
+
+
+def zero_counts() -> dict[str, int]:
+    return {count_key(verdict, kind): 0 for verdict in VERDICTS for kind in KINDS}
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """A run as stored: its window, where it stands and what it has counted so far."""
+
+    run_id: str
+    trigger: str
+    started_at: datetime
+    since: int
+    status: RunStatus
+    checkpoint: Checkpoint
+    counts: dict[str, int]
+    invocations: int = 0
+    finished_at: datetime | None = None
+
+    def total(self, verdict: Verdict) -> int:
+        return tally(self.counts, verdict)
+
+    def examined(self, kind: ObjectKind) -> int:
+        """Objects of that kind read from Stripe (skipped ones included)."""
+        return sum(self.counts.get(count_key(verdict, kind), 0) for verdict in VERDICTS)
+
+
+@dataclass(frozen=True)
+class RepairRecord:
+    """One repaired fact, with the stored fact before (None: it was missing) and after."""
+
+    kind: ObjectKind
+    object_id: str  # the Stripe object read
+    fact_id: str  # the fact written (a refund repairs its purchase)
+    project_id: str
+    user_id: str
+    fields: tuple[str, ...]
+    before: Fact | None
+    after: Fact
+    at: datetime
+
+
+@dataclass(frozen=True)
+class RepairError:
+    """An object that could not be compared or repaired; the next run tries it again."""
+
+    kind: ObjectKind
+    object_id: str
+    message: str
+    at: datetime
+
+
+@dataclass
+class PageOutcome:
+    """What one page found: counters to add, repairs made, objects that failed."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    repairs: list[RepairRecord] = field(default_factory=list)
+    errors: list[RepairError] = field(default_factory=list)
+
+    def count(self, verdict: Verdict, kind: ObjectKind) -> None:
+        key = count_key(verdict, kind)
+        self.counts[key] = self.counts.get(key, 0) + 1
+
+
+@dataclass(frozen=True)
+class StripePage:
+    """One page of a Stripe list, as plain JSON objects."""
+
+    objects: list[dict[str, Any]]
+    has_more: bool
