@@ -22,7 +22,7 @@ export SAM_CLI_TELEMETRY := 0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: help setup build lint typecheck test test-unit test-integration test-acceptance validate run up down seed webhook \
-	invoke deploy bench bench-coldstart clean
+	reconcile invoke deploy bench bench-coldstart bench-reconciliation clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -97,6 +97,9 @@ up: setup ## The local stack in the background (artifacts/local/; SEED=1: demo d
 seed: $(VENV)/.installed ## Load the demo data into the running local stack (idempotent)
 	$(VENV)/bin/billing-admin demo seed
 
+reconcile: $(VENV)/.installed ## Reconcile the running local stack with Stripe now, and print the report
+	$(VENV)/bin/billing-admin reconcile run
+
 down: $(VENV)/.installed ## Stop the background local stack
 	$(PY) -m local down
 
@@ -114,7 +117,10 @@ deploy: build ## sam deploy with samconfig.toml (first time: .venv-sam/bin/sam d
 bench-coldstart: $(VENV)/.installed ## Import time of each function's handler vs the floor
 	$(PY) -m bench.coldstart
 
-bench: bench-coldstart ## Every benchmark
+bench-reconciliation: setup ## A nightly run over 1k and 10k subscriptions: time and memory vs the listing floor
+	$(PY) -m bench.reconciliation
+
+bench: bench-coldstart bench-reconciliation ## Every benchmark
 
 clean: ## Remove build output and artifacts (keeps the virtualenvs)
 	rm -rf .aws-sam $(ARTIFACTS) .pytest_cache .mypy_cache .ruff_cache

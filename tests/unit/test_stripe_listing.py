@@ -25,35 +25,18 @@ class FakeClock:
         return self.now
 
 
-class Item:
-    def __init__(self, data: dict[str, Any]) -> None:
-        self._data = data
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self._data)
-
-
 def fake_client(answers: list[Any], calls: list[tuple[str, dict[str, Any]]]) -> Any:
-    """A StripeClient whose four list calls answer (or raise) from ``answers`` in turn."""
+    """A StripeClient whose raw GETs answer (or raise) from ``answers`` in turn."""
 
-    def resource(name: str) -> SimpleNamespace:
-        def listed(params: dict[str, Any]) -> Any:
-            calls.append((name, params))
-            answer = answers.pop(0)
-            if isinstance(answer, Exception):
-                raise answer
-            return SimpleNamespace(data=[Item(a) for a in answer], has_more=False)
+    def raw_request(method: str, url: str, **params: Any) -> Any:
+        assert method == "get"
+        calls.append((url.removeprefix("/v1/"), params))
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return SimpleNamespace(data={"object": "list", "data": answer, "has_more": False})
 
-        return SimpleNamespace(list=listed)
-
-    return SimpleNamespace(
-        v1=SimpleNamespace(
-            subscriptions=resource("subscriptions"),
-            invoices=resource("invoices"),
-            payment_intents=resource("payment_intents"),
-            refunds=resource("refunds"),
-        )
-    )
+    return SimpleNamespace(raw_request=raw_request)
 
 
 def listing(answers: list[Any], calls: list[Any], clock: FakeClock, rate: float = 10.0) -> Any:

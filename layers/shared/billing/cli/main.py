@@ -1,6 +1,8 @@
 """``billing-admin``: projects, apps (API keys) and prices, instead of hand-written SQL.
 
-Also the webhook dead-letter queue: ``dlq list`` shows what failed, ``dlq redrive`` replays it.
+Also the webhook dead-letter queue: ``dlq list`` shows what failed, ``dlq redrive`` replays it;
+and reconciliation with Stripe: ``reconcile run`` starts a run and follows it, ``reconcile
+report`` shows what a run found and repaired.
 
 Works against the local stack by default (DynamoDB Local on LOCAL_DYNAMODB_PORT) and against
 a deployed stack with ``--stack NAME`` (its outputs name the tables; the usual AWS credentials
@@ -12,14 +14,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from billing.cli import demo, render
 from billing.cli.metrics_command import add_metrics_command, metrics_command
+from billing.cli.reconcile_command import add_reconcile_commands
 from billing.cli.target import LocalTarget, connect
 from billing.domain.clock import utc_now
 from billing.domain.grants import GrantRequest
@@ -33,6 +38,7 @@ from billing.errors import (
     NotFoundError,
     ValidationError,
 )
+from billing.observability import logger
 from billing.services import grants, tenancy
 from billing.wiring import (
     app_store,
@@ -228,6 +234,11 @@ def metrics(args: argparse.Namespace) -> Outcome:
     return Outcome(data, text)
 
 
+def _as_outcome(command: Callable[[argparse.Namespace], tuple[Any, str]]) -> Command:
+    """A command module's ``(data, text)`` as this module's Outcome."""
+    return lambda args: Outcome(*command(args))
+
+
 # ---------------------------------------------------------------------- dead letters
 def _limit(value: int) -> int:
     if value < 1:
@@ -410,7 +421,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--stack", help="a deployed stack's name (default: the local stack)")
     parser.add_argument("--region", help="AWS region of --stack")
     groups = parser.add_subparsers(
-        required=True, metavar="{project,app,price,grant,revoke,audit,metrics,dlq,demo}"
+        required=True,
+        metavar="{project,app,price,grant,revoke,audit,metrics,dlq,reconcile,demo}",
     )
     _project_commands(groups)
     _app_commands(groups)
@@ -418,6 +430,8 @@ def build_parser() -> argparse.ArgumentParser:
     _dlq_commands(groups)
     _support_commands(groups)
     add_metrics_command(groups, _COMMON).set_defaults(command=metrics)
+    for action in add_reconcile_commands(groups, _COMMON).choices.values():
+        action.set_defaults(command=_as_outcome(action.get_default("command")))
     demo_parser = groups.add_parser("demo", help="the seed's demo data").add_subparsers(
         required=True
     )
@@ -427,6 +441,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="project 1 space_journal, key sk_demo_space_journal, price_123 -> pro",
     ).set_defaults(command=demo_seed)
     return parser
+
+
+@contextmanager
+def _service_logs_to_stderr() -> Iterator[None]:
+    """The service's own log lines are diagnostics: stdout stays the command's output (one
+    JSON document with --json)."""
+    handler = logger.registered_handler
+    if not isinstance(handler, logging.StreamHandler):
+        yield
+        return
+    previous = handler.setStream(sys.stderr)
+    try:
+        yield
+    finally:
+        handler.setStream(previous)
 
 
 def _fail(args: argparse.Namespace, code: int, error: dict[str, str]) -> int:
@@ -442,7 +471,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         connect(args.stack, args.region)
-        outcome: Outcome = args.command(args)
+        with _service_logs_to_stderr():
+            outcome: Outcome = args.command(args)
     except (ValidationError, ConflictError) as exc:
         code = EXIT_BAD_INPUT if isinstance(exc, ValidationError) else EXIT_FAILED
         return _fail(args, code, {"field": exc.field, "message": exc.reason})

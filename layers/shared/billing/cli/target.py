@@ -19,8 +19,11 @@ _OUTPUT_SETTINGS = {
     "CustomersTableName": "customers_table_name",
     "StripeObjectsTableName": "stripe_objects_table_name",
     "WebhookEventsTableName": "webhook_events_table_name",
+    "AuditTableName": "audit_table_name",
+    "ReconciliationRunsTableName": "reconciliation_runs_table_name",
     "WebhookQueueUrl": "webhook_queue_url",
     "WebhookDeadLetterQueueUrl": "webhook_dlq_url",
+    "ReconciliationQueueUrl": "reconciliation_queue_url",
 }
 
 # moto's default account: the local stack's queue URLs carry it.
@@ -70,6 +73,7 @@ def connect(stack: str | None, region: str | None) -> Settings:
             "dynamodb_endpoint_url": f"http://127.0.0.1:{local.dynamodb_port}",
             "webhook_queue_url": local.queue_url("WebhookQueue"),
             "webhook_dlq_url": local.queue_url("WebhookDeadLetterQueue"),
+            "reconciliation_queue_url": local.queue_url("ReconciliationQueue"),
         }
         # SQS clients (billing.adapters.sqs_queue) follow this variable to the moto server.
         os.environ.setdefault("AWS_ENDPOINT_URL_SQS", local.moto_url)

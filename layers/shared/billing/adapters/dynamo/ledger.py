@@ -67,7 +67,7 @@ def fact_from_json(text: str) -> Fact:
     return PurchaseFact(**data)
 
 
-def _fact_item(fact: Fact, now: datetime) -> StripeObjectModel:
+def fact_item(fact: Fact, now: datetime) -> StripeObjectModel:
     return StripeObjectModel(
         fact.stripe_id,
         kind=fact.kind,
@@ -160,7 +160,7 @@ class DynamoBillingLedger:
                         if item.previous_version is None
                         else StripeObjectModel.version == item.previous_version
                     )
-                    write.save(_fact_item(item.fact, now), condition=condition)
+                    write.save(fact_item(item.fact, now), condition=condition)
                 write.save(record, condition=record_condition)
                 for entry in change.audit:
                     write.save(

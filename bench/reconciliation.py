@@ -1,0 +1,352 @@
+"""Reconciliation at scale: time and memory of a nightly run over N subscriptions.
+
+For each size, the Stripe stand-in (in process, through the real SDK) holds N active
+subscriptions, the service's tables live in DynamoDB Local (started here, on a free port) and
+already hold every one of them (imported in bulk, as if each webhook had arrived). Then 1% are
+cancelled in Stripe with their webhooks lost. Measured, in the same run:
+
+- the floor: paging through every subscription with the same SDK calls and nothing else;
+- the nightly run: 99% in sync (one batch read per page), 1% repaired (a transaction each);
+- a second run: everything in sync.
+
+A run goes page by page (100 objects) and hands over to a fresh invocation every
+``--pages-per-invocation`` pages, as the deployed function does through its queue. Memory is
+the peak Python allocation of one invocation above what was allocated when it began
+(tracemalloc, on for every figure, the floor included): flat means the same peak per
+invocation at 1k as at 10k. Each time is the median of ``--repeats`` runs (min, max); the
+figures are read, never asserted.
+
+    python -m bench.reconciliation                      # sizes 1000,10000
+    python -m bench.reconciliation --sizes 1000,10000,100000 --repeats 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from functools import partial
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+OUTPUT = REPO_ROOT / "artifacts" / "bench" / "reconciliation.json"
+BASE = "http://standin.invalid"
+PAGE_SIZE = 100
+DRIFT_EVERY = 100  # one subscription in this many is cancelled with its webhooks lost
+
+
+@dataclass(frozen=True)
+class Figure:
+    median: float
+    low: float
+    high: float
+
+    @staticmethod
+    def of(values: list[float]) -> Figure:
+        return Figure(statistics.median(values), min(values), max(values))
+
+
+@dataclass(frozen=True)
+class SizeResult:
+    subscriptions: int
+    drifted: int  # cancelled in Stripe, webhooks lost
+    floor_seconds: Figure
+    nightly_run_seconds: Figure
+    in_sync_run_seconds: Figure
+    invocations: int  # of the nightly run
+    floor_peak_kib: float  # one page held, the listing alone
+    nightly_peak_kib: float  # the largest invocation of the nightly run
+    in_sync_peak_kib: float
+    repaired: int  # by the nightly run
+    in_sync_after: int  # the second run
+    repaired_after: int
+
+
+def _environment(dynamodb_url: str) -> None:
+    for name in [n for n in os.environ if n.endswith("_TABLE_NAME") or n.startswith("STRIPE_")]:
+        del os.environ[name]
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="bench",
+        AWS_SECRET_ACCESS_KEY="bench",  # noqa: S106 - DynamoDB Local takes any credentials
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_REGION="us-east-1",
+        AWS_ENDPOINT_URL_DYNAMODB=dynamodb_url,
+        POWERTOOLS_LOG_LEVEL="WARNING",
+        POWERTOOLS_METRICS_NAMESPACE="Billing",
+        POWERTOOLS_SERVICE_NAME="billing",
+        POWERTOOLS_TRACE_DISABLED="true",
+    )
+
+
+@contextmanager
+def _dynamodb_local() -> Iterator[str]:
+    """DynamoDB Local (the local stack's own jar and command) on a free port."""
+    from local import procs, resources
+    from local.stack import dynamodb_command, find_dynamodb_jar
+
+    jar = find_dynamodb_jar(REPO_ROOT)
+    if jar is None:
+        sys.exit("DynamoDB Local not found: run `make setup` (npm ci) first")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    child = procs.spawn(
+        dynamodb_command(jar, port),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    client = resources.dynamodb_client(url)
+
+    def answers() -> bool:
+        try:
+            client.list_tables()
+        except Exception:
+            return False
+        return True
+
+    try:
+        if not procs.wait_until(answers, 60.0):
+            sys.exit("DynamoDB Local did not answer within 60 s")
+        yield url
+    finally:
+        procs.stop_processes([child])
+
+
+def _peak_of(work: Callable[[], Any]) -> tuple[Any, float]:
+    """Run ``work``; return its result and its peak allocation above the start, in KiB."""
+    start, _ = tracemalloc.get_traced_memory()
+    tracemalloc.reset_peak()
+    result = work()
+    _, peak = tracemalloc.get_traced_memory()
+    return result, (peak - start) / 1024
+
+
+class _Scenario:
+    """N subscriptions in the stand-in, all known to the service, 1% of them cancelled in
+    Stripe with the webhooks lost."""
+
+    def __init__(self, size: int, pages_per_invocation: int) -> None:
+        from billing.adapters.stripe_gateway import build_client
+        from local.stripe_standin import StripeStandIn
+        from local.stripe_standin.sdk_client import InProcessHTTPClient
+
+        self.pages_per_invocation = pages_per_invocation
+        self.standin = StripeStandIn(base_url=BASE)
+        self.standin.register_price("price_bench", 900, "usd", {"interval": "month"})
+        self.subscriptions = self.standin.seed_subscriptions(size, "price_bench")
+        self.client = build_client("sk_test_bench", BASE, InProcessHTTPClient(self.standin))
+        self.pending: list[str] = []
+
+    def listing(self) -> Any:
+        from billing.adapters.stripe_listing import StripeListing
+
+        return StripeListing(self.client, 1_000_000.0, sleep=lambda _seconds: None)
+
+    def continue_run(self, run_id: str) -> None:
+        """The run queue: the next invocation picks it up."""
+        self.pending.append(run_id)
+
+    def pages(self) -> Iterator[tuple[list[dict[str, Any]], float]]:
+        """Every page of subscriptions, with the peak KiB of fetching it."""
+        pages = self.listing()
+        after: str | None = None
+        while True:
+            page, used = _peak_of(
+                partial(pages.page, "subscription", since=0, starting_after=after, limit=PAGE_SIZE)
+            )
+            yield page.objects, used
+            if not page.has_more:
+                return
+            after = page.objects[-1]["id"]
+
+    def floor(self) -> float:
+        """Every page listed and dropped: the least a run must do. Returns the peak KiB."""
+        return max(used for _, used in self.pages())
+
+    def import_all(self) -> None:
+        """What the webhooks would have stored, written in bulk through the engine's rules."""
+        from billing.adapters.dynamo.ledger import fact_item
+        from billing.adapters.dynamo.models import StripeObjectModel
+        from billing.adapters.dynamo.stores import entitlement_record
+        from billing.domain.billing_facts import owner_from_metadata, subscription_fact
+        from billing.domain.clock import utc_now
+        from billing.domain.entitlement_rules import PriceTerms, derive_sources
+        from billing.domain.reconciliation import observed_event
+
+        terms, now = {"price_bench": PriceTerms(("pro",))}, utc_now()
+        for objects, _ in self.pages():
+            with StripeObjectModel.batch_write() as batch:
+                for obj in objects:
+                    event = observed_event("subscription", obj, "import")
+                    owner = owner_from_metadata(obj.get("metadata"))
+                    if event is None or owner is None:
+                        raise SystemExit(f"bench: {obj.get('id')} cannot be imported")
+                    fact = subscription_fact(event, owner, None)
+                    batch.save(fact_item(fact, now))
+                    sources = derive_sources([fact], terms, 3)
+                    record, _ = entitlement_record(owner.project_id, owner.user_id, sources, 0, now)
+                    record.save()
+
+    def drift(self) -> int:
+        """Cancel every hundredth subscription in Stripe; no webhook goes anywhere."""
+        cancelled = self.subscriptions[::DRIFT_EVERY]
+        for sub_id in cancelled:
+            answer = self.standin.handle("POST", f"/_standin/subscriptions/{sub_id}/cancel", {})
+            if answer.status != HTTPStatus.OK:
+                raise SystemExit(f"bench: cancelling {sub_id}: {answer.body!r}")
+        return len(cancelled)
+
+    def run(self) -> tuple[Any, float, int]:
+        """One whole run, invocation after invocation: (summary, peak KiB, invocations)."""
+        from billing import wiring
+        from billing.domain.clock import utc_now
+        from billing.services.reconciliation import Budget, continue_run, start_run
+
+        runs = wiring.reconciliation_runs()
+        run = start_run(runs, self, trigger="bench", days_back=3, now=utc_now())
+        peak, invocations = 0.0, 0
+        while self.pending:
+            run_id = self.pending.pop()
+            invocation = partial(
+                continue_run,
+                run_id,
+                runs=runs,
+                pages=self.listing(),
+                ledger=wiring.billing_ledger(),
+                clock=utc_now,
+                budget=Budget(pages=self.pages_per_invocation),
+                page_size=PAGE_SIZE,
+            )
+            done, used = _peak_of(invocation)
+            peak, invocations = max(peak, used), invocations + 1
+            if done.more:
+                self.continue_run(run_id)
+        return runs.get(run.run_id), peak, invocations
+
+
+def _fresh_tables(dynamodb_url: str) -> None:
+    from billing import wiring
+    from billing.domain.tenancy import Price
+    from billing.services import tenancy
+    from local import resources
+    from local.template import load_template
+
+    template = load_template(REPO_ROOT / "template.yaml", "http://sqs.us-east-1.amazonaws.com")
+    client = resources.dynamodb_client(dynamodb_url)
+    for name in client.list_tables()["TableNames"]:
+        client.delete_table(TableName=name)
+    resources.create_tables(client, template.tables)
+    wiring.reset()
+    tenancy.create_project(
+        wiring.project_store(), name="bench", project_id=1, now=datetime.now(UTC)
+    )
+    wiring.price_store().put(Price("price_bench", "1", ("pro",), 900, "usd", "month"))
+
+
+def _timed[T](work: Callable[[], T], into: list[float]) -> T:
+    started = time.perf_counter()
+    result = work()
+    into.append(time.perf_counter() - started)
+    return result
+
+
+def _measure(size: int, dynamodb_url: str, pages_per_invocation: int, repeats: int) -> SizeResult:
+    floor_times: list[float] = []
+    nightly_times: list[float] = []
+    sync_times: list[float] = []
+    peaks = {"floor": 0.0, "nightly": 0.0, "sync": 0.0}
+    for _ in range(repeats):
+        scenario = _Scenario(size, pages_per_invocation)
+        _fresh_tables(dynamodb_url)
+        scenario.import_all()
+        drifted = scenario.drift()
+        peaks["floor"] = max(peaks["floor"], _timed(scenario.floor, floor_times))
+        nightly, peak, invocations = _timed(scenario.run, nightly_times)
+        peaks["nightly"] = max(peaks["nightly"], peak)
+        second, peak, _ = _timed(scenario.run, sync_times)
+        peaks["sync"] = max(peaks["sync"], peak)
+    return SizeResult(
+        subscriptions=size,
+        drifted=drifted,
+        floor_seconds=Figure.of(floor_times),
+        nightly_run_seconds=Figure.of(nightly_times),
+        in_sync_run_seconds=Figure.of(sync_times),
+        invocations=invocations,
+        floor_peak_kib=round(peaks["floor"], 1),
+        nightly_peak_kib=round(peaks["nightly"], 1),
+        in_sync_peak_kib=round(peaks["sync"], 1),
+        repaired=nightly.total("repaired"),
+        in_sync_after=second.total("in_sync"),
+        repaired_after=second.total("repaired"),
+    )
+
+
+def _table(results: list[SizeResult]) -> str:
+    lines = [
+        f"{'subs':>7} {'floor s':>9} {'nightly s':>10} {'x floor':>8} {'in-sync s':>10} "
+        f"{'x floor':>8} {'inv':>4} {'repaired':>9} {'floor KiB':>10} {'nightly KiB':>12} "
+        f"{'in-sync KiB':>12}"
+    ]
+    for r in results:
+        floor = r.floor_seconds.median
+        lines.append(
+            f"{r.subscriptions:>7} {floor:>9.2f} {r.nightly_run_seconds.median:>10.2f} "
+            f"{r.nightly_run_seconds.median / floor:>8.1f} {r.in_sync_run_seconds.median:>10.2f} "
+            f"{r.in_sync_run_seconds.median / floor:>8.1f} {r.invocations:>4} "
+            f"{r.repaired:>9} {r.floor_peak_kib:>10.0f} {r.nightly_peak_kib:>12.0f} "
+            f"{r.in_sync_peak_kib:>12.0f}"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--sizes", default=os.environ.get("BENCH_RECONCILIATION_SIZES", "1000,10000")
+    )
+    parser.add_argument("--repeats", type=int, default=int(os.environ.get("BENCH_RUNS", "3")))
+    parser.add_argument("--pages-per-invocation", type=int, default=20)
+    args = parser.parse_args(argv)
+    sizes = [int(size) for size in args.sizes.split(",")]
+    results = []
+    with _dynamodb_local() as dynamodb_url:
+        _environment(dynamodb_url)
+        tracemalloc.start()
+        for size in sizes:
+            print(f"reconciliation over {size} subscriptions ...", file=sys.stderr, flush=True)
+            results.append(_measure(size, dynamodb_url, args.pages_per_invocation, args.repeats))
+    OUTPUT.parent.mkdir(parents=True, exist_ok=True)
+    document = {
+        "benchmark": "reconciliation",
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "page_size": PAGE_SIZE,
+        "pages_per_invocation": args.pages_per_invocation,
+        "repeats": args.repeats,
+        "note": "times in seconds (median, min, max), tracemalloc on throughout; memory: "
+        "peak KiB of one invocation above its start; DynamoDB Local over loopback, Stripe the "
+        "stand-in in process through the SDK; 1 subscription in 100 drifted",
+        "results": [asdict(result) for result in results],
+    }
+    OUTPUT.write_text(json.dumps(document, indent=2) + "\n")
+    print(_table(results))
+    print(f"written to {OUTPUT.relative_to(REPO_ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
