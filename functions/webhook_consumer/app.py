@@ -22,7 +22,7 @@ from billing import wiring
 from billing.domain.clock import utc_now
 from billing.domain.stripe_events import parse_event
 from billing.observability import MetricName, correlated, get_tracer, logger, metrics
-from billing.services.engine import Outcome, apply_event
+from billing.services.engine import Outcome, apply_parsed
 
 processor = BatchProcessor(event_type=EventType.SQS)
 tracer = get_tracer()
@@ -47,8 +47,6 @@ def _failed(record: SQSRecord) -> None:
 
 
 def record_handler(record: SQSRecord) -> str:
-    # Parsed here for its id and `created`; apply_event parses the body again (it takes the
-    # raw body), which costs microseconds beside its DynamoDB calls.
     try:
         event = parse_event(record.body)
     except Exception:
@@ -58,7 +56,7 @@ def record_handler(record: SQSRecord) -> str:
     with correlated(event.event_id):
         now = utc_now()
         try:
-            outcome = apply_event(record.body, wiring.billing_ledger(), now)
+            outcome = apply_parsed(event, wiring.billing_ledger(), now)
         except Exception:
             _failed(record)
             raise

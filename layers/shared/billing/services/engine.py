@@ -275,7 +275,11 @@ def ledger_change(
 def apply_event(raw_event: str, ledger: BillingLedger, now: datetime) -> Outcome:
     """Apply a queued event at most once. A body that is not a Stripe event raises
     ValidationError, so SQS retries it and it ends in the DLQ."""
-    event = parse_event(raw_event)
+    return apply_parsed(parse_event(raw_event), ledger, now)
+
+
+def apply_parsed(event: StripeEventEnvelope, ledger: BillingLedger, now: datetime) -> Outcome:
+    """:func:`apply_event` for an event already parsed (the consumer reads its id first)."""
     for _ in range(MAX_ATTEMPTS):
         if ledger.is_processed(event.event_id):
             return Outcome.DUPLICATE
