@@ -32,8 +32,12 @@ def with_request_id(event: dict[str, Any], request_id: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize("function_id", REST_ROUTES)
 def test_every_routes_logs_carry_the_request_id(
-    function_id: str, monkeypatch: pytest.MonkeyPatch, service_logs: io.StringIO
+    function_id: str,
+    aws: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    service_logs: io.StringIO,
 ) -> None:
+    """On moto's tables, so no route reaches for a real endpoint (sockets are off)."""
     resolve = APIGatewayRestResolver.resolve
 
     def logging_resolve(self: APIGatewayRestResolver, event: Any, context: Any) -> Any:
