@@ -23,6 +23,7 @@ from local.stripe_standin.schema import (
     INTEGER,
     METADATA,
     STRING,
+    UNSETTABLE_STRING,
     ListOf,
     Scalar,
     Spec,
@@ -65,6 +66,14 @@ _PRODUCT: Mapping[str, Spec] = {
     "active": BOOLEAN,
     "metadata": METADATA,
 }
+_PRODUCT_UPDATE: Mapping[str, Spec] = {
+    **EXPAND,
+    "name": STRING,
+    "description": UNSETTABLE_STRING,
+    "active": BOOLEAN,
+    "metadata": METADATA,
+    "default_price": STRING,
+}
 _PRICE: Mapping[str, Spec] = {
     **EXPAND,
     "currency": STRING,
@@ -80,6 +89,16 @@ _PRICE: Mapping[str, Spec] = {
     "lookup_key": STRING,
     "transfer_lookup_key": BOOLEAN,
     "active": BOOLEAN,
+}
+# What Stripe lets a price change after creation (its amount, currency and interval are fixed:
+# anything else is refused as parameter_unknown, like Stripe does).
+_PRICE_UPDATE: Mapping[str, Spec] = {
+    **EXPAND,
+    "active": BOOLEAN,
+    "metadata": METADATA,
+    "nickname": STRING,
+    "lookup_key": STRING,
+    "transfer_lookup_key": BOOLEAN,
 }
 _CHECKOUT: Mapping[str, Spec] = {
     **EXPAND,
@@ -132,6 +151,17 @@ def merge_metadata(current: Mapping[str, str], update: Mapping[str, str]) -> dic
     """Stripe's metadata update: keys are set one by one; an empty value deletes the key."""
     merged = {**current, **update}
     return {key: value for key, value in merged.items() if value != ""}
+
+
+def update_metadata(obj: Obj, raw: Mapping[str, Any], params: Mapping[str, Any]) -> None:
+    """Apply an update's ``metadata``: merged key by key, and ``metadata=`` (empty) clears it
+    all, as at Stripe."""
+    if "metadata" not in params:
+        return
+    if raw.get("metadata") == "":
+        obj["metadata"] = {}
+    else:
+        obj["metadata"] = merge_metadata(obj["metadata"], params["metadata"])
 
 
 class Api:
@@ -189,8 +219,7 @@ class Api:
         for key in ("email", "name", "description", "phone", "preferred_locales"):
             if key in params:
                 customer[key] = params[key]
-        if "metadata" in params:
-            customer["metadata"] = merge_metadata(customer["metadata"], params["metadata"])
+        update_metadata(customer, raw, params)
         if customer != before:
             self._events.emit("customer.updated", customer, changed(before, customer))
         return self.shown(customer, params)
@@ -207,6 +236,47 @@ class Api:
         product = objects.product(product_id, self._clock(), params["name"], params)
         self._events.emit("product.created", self._store.put(product))
         return self.shown(product, params)
+
+    def update_product(self, product_id: str, raw: Mapping[str, Any]) -> Obj:
+        """``POST /v1/products/<id>``: ``name``, ``description`` (empty: unset), ``active``,
+        ``metadata``, ``default_price`` (a price of this product); emits ``product.updated``
+        (when something changed) and moves ``updated`` to now."""
+        params = check(raw, _PRODUCT_UPDATE)
+        product = self._store.get("product", product_id)
+        if "default_price" in params:
+            price = self._store.get("price", params["default_price"], param="default_price")
+            if price["product"] != product_id:
+                raise invalid(
+                    f"The price `{price['id']}` does not belong to this product (`{product_id}`).",
+                    param="default_price",
+                )
+        before = copy.deepcopy(product)
+        for key in ("name", "active", "default_price"):
+            if key in params:
+                product[key] = params[key]
+        if "description" in params:
+            product["description"] = params["description"] or None
+        update_metadata(product, raw, params)
+        if product != before:
+            product["updated"] = self._clock()
+            self._events.emit("product.updated", product, changed(before, product))
+        return self.shown(product, params)
+
+    def update_price(self, price_id: str, raw: Mapping[str, Any]) -> Obj:
+        """``POST /v1/prices/<id>``: only what Stripe lets change (``active``, ``metadata``,
+        ``nickname``, ``lookup_key`` with ``transfer_lookup_key``); emits ``price.updated``
+        (when something changed)."""
+        params = check(raw, _PRICE_UPDATE)
+        price = self._store.get("price", price_id)
+        before = copy.deepcopy(price)
+        self._claim_lookup_key(params, replacing=price_id)
+        for key in ("active", "nickname", "lookup_key"):
+            if key in params:
+                price[key] = params[key]
+        update_metadata(price, raw, params)
+        if price != before:
+            self._events.emit("price.updated", price, changed(before, price))
+        return self.shown(price, params)
 
     def create_price(self, raw: Mapping[str, Any]) -> Obj:
         """``POST /v1/prices`` with an existing ``product`` or an inline ``product_data``."""
@@ -386,8 +456,7 @@ class Api:
         if params.get("cancel_at_period_end") is False and sub["cancel_at_period_end"]:
             sub.update(cancel_at_period_end=False, cancel_at=None, canceled_at=None)
             sub["cancellation_details"]["reason"] = None
-        if "metadata" in params:
-            sub["metadata"] = merge_metadata(sub["metadata"], params["metadata"])
+        update_metadata(sub, raw, params)
         if sub != before:
             self._events.emit("customer.subscription.updated", sub, changed(before, sub))
         return self.shown(sub, params)

@@ -38,7 +38,7 @@ _SUBSCRIPTION_STATUSES = (
 # kind -> the filter parameters of its list endpoint (besides limit, cursors and expand).
 _FILTERS: Mapping[str, Mapping[str, Spec]] = {
     "customer": {"email": STRING, "created": RANGE},
-    "product": {"active": BOOLEAN, "created": RANGE},
+    "product": {"active": BOOLEAN, "ids": ListOf(STRING), "created": RANGE},
     "price": {
         "active": BOOLEAN,
         "currency": STRING,
@@ -131,6 +131,10 @@ def _event_types(types: list[str]) -> Filter:
     return lambda event: event["type"] in types
 
 
+def _ids(ids: list[str]) -> Filter:
+    return lambda obj: obj["id"] in ids
+
+
 def _lookup_keys(keys: list[str]) -> Filter:
     return lambda price: price["lookup_key"] in keys
 
@@ -143,4 +147,5 @@ _SPECIAL: Mapping[tuple[str, str], Callable[[Any], Filter]] = {
     ("event", "type"): _event_type,
     ("event", "types"): _event_types,
     ("price", "lookup_keys"): _lookup_keys,
+    ("product", "ids"): _ids,
 }

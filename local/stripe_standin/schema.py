@@ -22,12 +22,14 @@ _RANGE_KEYS = ("gt", "gte", "lt", "lte")
 
 @dataclass(frozen=True)
 class Scalar:
-    """A string, integer or boolean leaf, optionally limited to choices or a range."""
+    """A string, integer or boolean leaf, optionally limited to choices or a range;
+    ``unsettable``: an empty string is accepted (and returned), Stripe's way to unset a field."""
 
     kind: Literal["string", "integer", "boolean"]
     choices: tuple[str, ...] = ()
     minimum: int | None = None
     maximum: int | None = None
+    unsettable: bool = False
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,7 @@ class _Range:
 type Spec = Scalar | ListOf | _Metadata | _Range | Mapping[str, Spec]
 
 STRING = Scalar("string")
+UNSETTABLE_STRING = Scalar("string", unsettable=True)  # "" unsets it (description on update)
 INTEGER = Scalar("integer")
 BOOLEAN = Scalar("boolean")
 METADATA = _Metadata()
@@ -104,6 +107,8 @@ def _value(value: Any, spec: Spec, name: str) -> Any:
 def _scalar(value: Any, spec: Scalar, name: str) -> str | int | bool:
     if not isinstance(value, str):
         raise invalid(f"Invalid {spec.kind}: {name} must be a single value", param=name)
+    if value == "" and spec.unsettable:
+        return value
     if value == "":
         raise StripeError(
             f"You passed an empty string for '{name}'. We assume empty values are an attempt "
