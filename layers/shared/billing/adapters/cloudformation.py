@@ -1,6 +1,8 @@
-"""Read a deployed stack's outputs (table names) for the admin CLI."""
+"""Read a deployed stack's outputs (table names) and parameters for the admin CLI."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
@@ -8,15 +10,30 @@ from botocore.exceptions import BotoCoreError, ClientError
 from billing.errors import DependencyUnavailableError, NotFoundError
 
 
-def stack_outputs(stack_name: str, region: str | None) -> dict[str, str]:
-    """OutputKey -> OutputValue of a CloudFormation stack, with the usual AWS credentials."""
+def _describe(stack_name: str, region: str | None) -> Any:
     client = boto3.client("cloudformation", region_name=region)
     try:
-        stacks = client.describe_stacks(StackName=stack_name)["Stacks"]
+        return client.describe_stacks(StackName=stack_name)["Stacks"][0]
     except ClientError as exc:
         if "does not exist" in str(exc):
             raise NotFoundError(f"stack {stack_name} not found") from None
         raise DependencyUnavailableError(f"CloudFormation: {type(exc).__name__}") from exc
     except BotoCoreError as exc:
         raise DependencyUnavailableError(f"CloudFormation: {type(exc).__name__}") from exc
-    return {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+
+
+def stack_outputs(stack_name: str, region: str | None) -> dict[str, str]:
+    """OutputKey -> OutputValue of a CloudFormation stack, with the usual AWS credentials."""
+    return stack_outputs_and_parameters(stack_name, region)[0]
+
+
+def stack_outputs_and_parameters(
+    stack_name: str, region: str | None
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Outputs and parameter values (ParameterKey -> ParameterValue) of the stack, one call."""
+    stack = _describe(stack_name, region)
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    parameters = {
+        p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])
+    }
+    return outputs, parameters

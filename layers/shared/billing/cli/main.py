@@ -2,7 +2,8 @@
 
 Also the webhook dead-letter queue: ``dlq list`` shows what failed, ``dlq redrive`` replays it;
 and reconciliation with Stripe: ``reconcile run`` starts a run and follows it, ``reconcile
-report`` shows what a run found and repaired.
+report`` shows what a run found and repaired. Catalog as code: ``catalog plan|apply|check FILE``
+makes Stripe's products and prices and the price table follow a YAML file.
 
 Works against the local stack by default (DynamoDB Local on LOCAL_DYNAMODB_PORT) and against
 a deployed stack with ``--stack NAME`` (its outputs name the tables; the usual AWS credentials
@@ -23,6 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from billing.cli import demo, render
+from billing.cli.catalog_command import add_catalog_commands
 from billing.cli.metrics_command import add_metrics_command, metrics_command
 from billing.cli.reconcile_command import add_reconcile_commands
 from billing.cli.target import LocalTarget, connect
@@ -55,10 +57,12 @@ PROGRESS_EVERY = 10  # dlq redrive prints a progress line per this many moved me
 
 @dataclass(frozen=True)
 class Outcome:
-    """What a command produced: data for --json, and the same for people."""
+    """What a command produced: data for --json, the same for people, and the exit code
+    (``catalog check`` answers 1 on drift, with its report)."""
 
     data: Any
     text: str
+    code: int = EXIT_OK
 
 
 Command = Callable[[argparse.Namespace], Outcome]
@@ -234,8 +238,8 @@ def metrics(args: argparse.Namespace) -> Outcome:
     return Outcome(data, text)
 
 
-def _as_outcome(command: Callable[[argparse.Namespace], tuple[Any, str]]) -> Command:
-    """A command module's ``(data, text)`` as this module's Outcome."""
+def _as_outcome(command: Callable[[argparse.Namespace], tuple[Any, ...]]) -> Command:
+    """A command module's ``(data, text[, code])`` as this module's Outcome."""
     return lambda args: Outcome(*command(args))
 
 
@@ -422,7 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--region", help="AWS region of --stack")
     groups = parser.add_subparsers(
         required=True,
-        metavar="{project,app,price,grant,revoke,audit,metrics,dlq,reconcile,demo}",
+        metavar="{project,app,price,catalog,grant,revoke,audit,metrics,dlq,reconcile,demo}",
     )
     _project_commands(groups)
     _app_commands(groups)
@@ -431,6 +435,8 @@ def build_parser() -> argparse.ArgumentParser:
     _support_commands(groups)
     add_metrics_command(groups, _COMMON).set_defaults(command=metrics)
     for action in add_reconcile_commands(groups, _COMMON).choices.values():
+        action.set_defaults(command=_as_outcome(action.get_default("command")))
+    for action in add_catalog_commands(groups, _COMMON).choices.values():
         action.set_defaults(command=_as_outcome(action.get_default("command")))
     demo_parser = groups.add_parser("demo", help="the seed's demo data").add_subparsers(
         required=True
@@ -483,7 +489,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     except BillingError as exc:
         return _fail(args, EXIT_FAILED, {"message": str(exc)})
     print(json.dumps(outcome.data, indent=2) if args.json else outcome.text)
-    return EXIT_OK
+    return outcome.code
 
 
 def main() -> None:

@@ -1,10 +1,16 @@
-"""Which stack the CLI talks to: the local stack (default) or a deployed one by name."""
+"""Which stack the CLI talks to: the local stack (default) or a deployed one by name.
+
+Stripe follows the target (``catalog`` calls it): locally the Stripe stand-in of ``make run``
+with its test key, unless STRIPE_SECRET_KEY (and STRIPE_API_BASE) are set, as for the local
+stack's functions; for ``--stack``, the stack's own StripeApiBase and its SSM parameter
+StripeSecretKeyParameterName, read through billing.secrets as the functions read it.
+"""
 
 from __future__ import annotations
 
 import os
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from billing.config import Settings, load_settings
@@ -28,6 +34,8 @@ _OUTPUT_SETTINGS = {
 
 # moto's default account: the local stack's queue URLs carry it.
 _LOCAL_ACCOUNT_ID = "123456789012"
+# The local Stripe stand-in's key (local/config.py): a plain test value, not a secret.
+LOCAL_STANDIN_SECRET_KEY = "sk_test_local_standin"  # noqa: S105
 
 
 class LocalTarget(BaseSettings):
@@ -56,17 +64,20 @@ def connect(stack: str | None, region: str | None) -> Settings:
     """Settings for the chosen target, with the DynamoDB models bound to its tables."""
     settings = load_settings()
     if stack:
-        from billing.adapters.cloudformation import stack_outputs
+        from billing.adapters.cloudformation import stack_outputs_and_parameters
 
-        outputs = stack_outputs(stack, region)
+        outputs, parameters = stack_outputs_and_parameters(stack, region)
         updates: dict[str, object] = {
             setting: outputs[output]
             for output, setting in _OUTPUT_SETTINGS.items()
             if output in outputs
         }
         updates["dynamodb_endpoint_url"] = None
+        updates.update(_stack_stripe(parameters))
         if region:
             updates["aws_region"] = region
+            # The SSM parameter (billing.secrets, through Powertools) is read in that region too.
+            os.environ["AWS_DEFAULT_REGION"] = region
     else:
         local = LocalTarget()
         updates = {
@@ -80,4 +91,26 @@ def connect(stack: str | None, region: str | None) -> Settings:
         # DynamoDB Local and moto accept any credentials but botocore insists on some.
         os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
         os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
+        updates.update(_local_stripe(settings, local))
     return use_settings(settings.model_copy(update=updates))
+
+
+def _local_stripe(settings: Settings, local: LocalTarget) -> dict[str, object]:
+    """The stand-in unless the environment names a Stripe key (then its base, or Stripe's)."""
+    if settings.stripe_secret_key is not None or settings.stripe_secret_key_parameter:
+        return {}
+    updates: dict[str, object] = {"stripe_secret_key": SecretStr(LOCAL_STANDIN_SECRET_KEY)}
+    if "stripe_api_base" not in settings.model_fields_set:
+        updates["stripe_api_base"] = local.stripe_standin_url
+    return updates
+
+
+def _stack_stripe(parameters: dict[str, str]) -> dict[str, object]:
+    """The stack's Stripe, as its functions see it (template.yaml: STRIPE_API_BASE and
+    STRIPE_SECRET_KEY_PARAMETER), never a key from this shell's environment."""
+    updates: dict[str, object] = {"stripe_secret_key": None}
+    if parameters.get("StripeSecretKeyParameterName"):
+        updates["stripe_secret_key_parameter"] = "/" + parameters["StripeSecretKeyParameterName"]
+    if parameters.get("StripeApiBase"):
+        updates["stripe_api_base"] = parameters["StripeApiBase"].rstrip("/")
+    return updates
