@@ -1,5 +1,6 @@
 """POST /api/v1/admin/grant: give a user a feature by hand, with an audit entry."""
 
+from http import HTTPStatus
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
@@ -9,6 +10,7 @@ from billing import wiring
 from billing.api.caller import caller_of
 from billing.api.errors import json_response
 from billing.api.resolver import build_rest_resolver, rest_handler
+from billing.api.responses import AUTHORIZED, STORAGE, GrantResult, documented
 from billing.api.schemas import GrantBody
 from billing.domain.clock import to_iso, utc_now
 from billing.domain.grants import GrantRequest
@@ -18,7 +20,25 @@ from billing.services.grants import grant
 app = build_rest_resolver()
 
 
-@app.post("/api/v1/admin/grant")
+@app.post(
+    "/api/v1/admin/grant",
+    operation_id="grantFeature",
+    summary="Give a user a feature by hand, with an audit entry",
+    description=(
+        "Idempotent: the same grant again answers 200 with created=false and changes nothing."
+    ),
+    tags=["admin"],
+    responses=documented(
+        {
+            201: ("granted", GrantResult),
+            200: ("the same grant was already in force", GrantResult),
+        },
+        AUTHORIZED,
+        HTTPStatus.NOT_FOUND,
+        HTTPStatus.UNPROCESSABLE_ENTITY,
+        STORAGE,
+    ),
+)
 def grant_feature(body: Annotated[GrantBody, Body()]) -> Response[str]:
     caller = caller_of(app.current_event)
     request = GrantRequest(

@@ -1,5 +1,6 @@
 """POST /api/v1/admin/revoke: end a manual grant (recorded, not deleted), with an audit entry."""
 
+from http import HTTPStatus
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Body
@@ -7,6 +8,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from billing import wiring
 from billing.api.caller import caller_of
 from billing.api.resolver import build_rest_resolver, rest_handler
+from billing.api.responses import AUTHORIZED, STORAGE, RevocationResult, documented
 from billing.api.schemas import RevokeBody
 from billing.domain.clock import to_iso, utc_now
 from billing.domain.grants import GrantRequest
@@ -16,8 +18,21 @@ from billing.services.grants import revoke
 app = build_rest_resolver()
 
 
-@app.post("/api/v1/admin/revoke")
-def revoke_feature(body: Annotated[RevokeBody, Body()]) -> dict[str, object]:
+@app.post(
+    "/api/v1/admin/revoke",
+    operation_id="revokeFeature",
+    summary="End a manual grant (recorded, not deleted), with an audit entry",
+    description="404 when the user has no active manual grant of the feature.",
+    tags=["admin"],
+    responses=documented(
+        {200: ("revoked", RevocationResult)},
+        AUTHORIZED,
+        HTTPStatus.NOT_FOUND,
+        HTTPStatus.UNPROCESSABLE_ENTITY,
+        STORAGE,
+    ),
+)
+def revoke_feature(body: Annotated[RevokeBody, Body()]) -> RevocationResult:
     caller = caller_of(app.current_event)
     now = utc_now()
     request = GrantRequest(
@@ -30,17 +45,17 @@ def revoke_feature(body: Annotated[RevokeBody, Body()]) -> dict[str, object]:
     source = revoke(
         wiring.project_store(), wiring.grant_store(), request, app_id=caller.app_id, now=now
     )
-    return {
-        "project_id": request.project_id,
-        "user_id": request.user_id,
-        "feature_code": source.feature_code,
-        "revoked": True,
-        "source": "manual",
-        "source_id": source.source_id,
-        "revoked_by": request.actor,
-        "reason": request.reason,
-        "revoked_at": to_iso(now),
-    }
+    return RevocationResult(
+        project_id=request.project_id,
+        user_id=request.user_id,
+        feature_code=source.feature_code,
+        revoked=True,
+        source="manual",
+        source_id=source.source_id,
+        revoked_by=request.actor,
+        reason=request.reason,
+        revoked_at=to_iso(now),
+    )
 
 
 lambda_handler = rest_handler(app, scope="admin")

@@ -1,5 +1,6 @@
 """POST /api/v1/checkout/session: open Stripe Checkout for a registered price."""
 
+from http import HTTPStatus
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Body
@@ -7,6 +8,13 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from billing import wiring
 from billing.api.caller import caller_of
 from billing.api.resolver import build_rest_resolver, rest_handler
+from billing.api.responses import (
+    AUTHORIZED,
+    STORAGE,
+    STRIPE,
+    CheckoutSessionCreated,
+    documented,
+)
 from billing.api.schemas import CheckoutSessionBody
 from billing.domain.checkout import CheckoutRequest
 from billing.domain.clock import utc_now
@@ -16,8 +24,24 @@ from billing.services.checkout import start_checkout
 app = build_rest_resolver()
 
 
-@app.post("/api/v1/checkout/session")
-def create_checkout_session(body: Annotated[CheckoutSessionBody, Body()]) -> dict[str, str]:
+@app.post(
+    "/api/v1/checkout/session",
+    operation_id="createCheckoutSession",
+    summary="Open Stripe Checkout for a registered price",
+    description="404 when the price is not registered for the key's project.",
+    tags=["checkout"],
+    responses=documented(
+        {200: ("the Checkout Session to send the user to", CheckoutSessionCreated)},
+        AUTHORIZED,
+        HTTPStatus.NOT_FOUND,
+        HTTPStatus.UNPROCESSABLE_ENTITY,
+        STRIPE,
+        STORAGE,
+    ),
+)
+def create_checkout_session(
+    body: Annotated[CheckoutSessionBody, Body()],
+) -> CheckoutSessionCreated:
     caller = caller_of(app.current_event)
     request = CheckoutRequest(
         project_id=caller.project_id,
@@ -38,7 +62,7 @@ def create_checkout_session(body: Annotated[CheckoutSessionBody, Body()]) -> dic
         request=request,
         now=utc_now(),
     )
-    return {"checkout_url": session.url, "session_id": session.session_id}
+    return CheckoutSessionCreated(checkout_url=session.url, session_id=session.session_id)
 
 
 lambda_handler = rest_handler(app, scope="checkout")

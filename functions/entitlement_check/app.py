@@ -1,5 +1,6 @@
 """GET /api/v1/entitlements/check: one feature, for hot paths. One GetItem, no Stripe."""
 
+from http import HTTPStatus
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
@@ -9,6 +10,8 @@ from billing import wiring
 from billing.api.caller import caller_of
 from billing.api.etag import with_etag
 from billing.api.resolver import build_rest_resolver, rest_handler
+from billing.api.responses import AUTHORIZED, STORAGE, EntitlementCheck, documented
+from billing.api.schemas import project_id_query, user_id_query
 from billing.domain.clock import utc_now
 from billing.domain.entitlements import check_feature
 from billing.domain.ids import validate_user_id
@@ -17,10 +20,25 @@ from billing.services.entitlements import read_entitlements
 app = build_rest_resolver()
 
 
-@app.get("/api/v1/entitlements/check")
+@app.get(
+    "/api/v1/entitlements/check",
+    operation_id="checkEntitlement",
+    summary="Is one feature active for the user, and until when",
+    description="Answers carry an ETag, as GET /api/v1/entitlements does.",
+    tags=["entitlements"],
+    responses=documented(
+        {
+            200: ("the feature's state (ETag header)", EntitlementCheck),
+            304: ("unchanged since the ETag sent in If-None-Match", None),
+        },
+        AUTHORIZED,
+        HTTPStatus.UNPROCESSABLE_ENTITY,
+        STORAGE,
+    ),
+)
 def check_entitlement(
-    user_id: Annotated[str, Query(min_length=1, max_length=128)],
-    project_id: Annotated[str, Query(min_length=1, max_length=19)],
+    user_id: Annotated[str, user_id_query()],
+    project_id: Annotated[str, project_id_query()],
     feature_code: Annotated[str, Query(min_length=1, max_length=64)],
 ) -> Response[str]:
     project = caller_of(app.current_event).project_id

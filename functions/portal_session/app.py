@@ -1,5 +1,6 @@
 """POST /api/v1/portal/session: open the Stripe customer portal for a user with a customer."""
 
+from http import HTTPStatus
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Body
@@ -7,6 +8,13 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from billing import wiring
 from billing.api.caller import caller_of
 from billing.api.resolver import build_rest_resolver, rest_handler
+from billing.api.responses import (
+    AUTHORIZED,
+    STORAGE,
+    STRIPE,
+    PortalSessionCreated,
+    documented,
+)
 from billing.api.schemas import PortalSessionBody
 from billing.domain.clock import utc_now
 from billing.domain.ids import validate_user_id
@@ -15,8 +23,22 @@ from billing.services.checkout import open_portal
 app = build_rest_resolver()
 
 
-@app.post("/api/v1/portal/session")
-def create_portal_session(body: Annotated[PortalSessionBody, Body()]) -> dict[str, str]:
+@app.post(
+    "/api/v1/portal/session",
+    operation_id="createPortalSession",
+    summary="Open the Stripe customer portal for a user",
+    description="404 when the user has no Stripe customer yet: complete a checkout first.",
+    tags=["checkout"],
+    responses=documented(
+        {200: ("the portal session to send the user to", PortalSessionCreated)},
+        AUTHORIZED,
+        HTTPStatus.NOT_FOUND,
+        HTTPStatus.UNPROCESSABLE_ENTITY,
+        STRIPE,
+        STORAGE,
+    ),
+)
+def create_portal_session(body: Annotated[PortalSessionBody, Body()]) -> PortalSessionCreated:
     caller = caller_of(app.current_event)
     url = open_portal(
         wiring.project_store(),
@@ -27,7 +49,7 @@ def create_portal_session(body: Annotated[PortalSessionBody, Body()]) -> dict[st
         return_url=body.return_url,
         now=utc_now(),
     )
-    return {"portal_url": url}
+    return PortalSessionCreated(portal_url=url)
 
 
 lambda_handler = rest_handler(app, scope="portal")

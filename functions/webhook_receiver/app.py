@@ -7,6 +7,7 @@ Once an event is verified and parsed, its id is the logs' correlation id (the co
 
 import base64
 import time
+from http import HTTPStatus
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -17,6 +18,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from billing import wiring
 from billing.api.errors import json_response
 from billing.api.resolver import build_function_url_resolver, build_rest_resolver
+from billing.api.responses import WebhookReceipt, documented
 from billing.config import get_settings
 from billing.errors import (
     DependencyUnavailableError,
@@ -30,7 +32,7 @@ from billing.services.webhooks import accept_delivery
 
 WEBHOOK_PATH = "/api/v1/webhooks/stripe"
 
-rest_app = build_rest_resolver()
+app = build_rest_resolver()
 url_app = build_function_url_resolver()
 
 
@@ -80,9 +82,25 @@ def receive(event: BaseProxyEvent) -> Response[str]:
     return json_response(200, {"received": True, "id": accepted.event_id})
 
 
-@rest_app.post(WEBHOOK_PATH)
+@app.post(
+    WEBHOOK_PATH,
+    operation_id="receiveStripeWebhook",
+    summary="Stripe's webhook: verify the signature, queue the event, answer 200",
+    description=(
+        "Called by Stripe, signed with the endpoint's secret (Stripe-Signature header). "
+        "The event is applied asynchronously; duplicates and reordering are harmless."
+    ),
+    tags=["webhooks"],
+    responses=documented(
+        {200: ("verified and queued (or a duplicate)", WebhookReceipt)},
+        HTTPStatus.BAD_REQUEST,
+        HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+        HTTPStatus.INTERNAL_SERVER_ERROR,
+        HTTPStatus.SERVICE_UNAVAILABLE,
+    ),
+)
 def via_api_gateway() -> Response[str]:
-    return receive(rest_app.current_event)
+    return receive(app.current_event)
 
 
 @url_app.post("/")
@@ -95,8 +113,8 @@ def via_function_url() -> Response[str]:
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # Function URLs send payload format 2.0; API Gateway REST sends 1.0.
-    app = url_app if event.get("version") == "2.0" else rest_app
+    resolver = url_app if event.get("version") == "2.0" else app
     try:
-        return app.resolve(event, context)
+        return resolver.resolve(event, context)
     finally:
         logger.set_correlation_id(None)  # a warm container's next delivery starts without one

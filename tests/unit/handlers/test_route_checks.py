@@ -1,3 +1,4 @@
+import base64
 import json
 from typing import Any
 
@@ -54,3 +55,14 @@ def test_a_key_without_the_routes_scope_gets_403(function: str, scope: str) -> N
     response = invoke(function, event)
     assert response["statusCode"] == 403
     assert scope in json_body(response)["message"]
+
+
+def test_a_body_that_is_not_utf8_is_a_422_naming_the_body(aws: dict[str, str]) -> None:
+    event = load_event("admin_grant.json")
+    event["body"] = base64.b64encode(b"\xcf=s\x10\x0b$\xff").decode()
+    event["isBase64Encoded"] = True
+    response = invoke("admin_grant", event)
+    assert response["statusCode"] == 422
+    assert json_body(response)["errors"] == [
+        {"field": "body", "reason": "must be UTF-8 encoded JSON"}
+    ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from http import HTTPStatus
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import (
@@ -17,6 +18,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
 
 from billing.api.caller import authorize_request
 from billing.api.errors import error_body, json_response, proxy_error
@@ -36,6 +38,16 @@ def _install_error_handlers[ResolverT: ApiGatewayResolver](app: ResolverT) -> Re
         fields = ", ".join(p["field"] for p in problems)
         return json_response(422, {"message": f"invalid request: {fields}", "errors": problems})
 
+    def _undecodable_body(exc: UnicodeDecodeError) -> Response[str]:
+        # Powertools decodes the body as UTF-8 before validating it; anything else is no JSON.
+        return json_response(
+            422,
+            {
+                "message": "invalid request: body",
+                "errors": [{"field": "body", "reason": "must be UTF-8 encoded JSON"}],
+            },
+        )
+
     def _domain_error(exc: BillingError) -> Response[str]:
         status, body = error_body(exc)
         if isinstance(exc, DependencyUnavailableError):
@@ -48,6 +60,7 @@ def _install_error_handlers[ResolverT: ApiGatewayResolver](app: ResolverT) -> Re
 
     # Registered by call, not decorator: Powertools' decorator is untyped.
     app.exception_handler(RequestValidationError)(_invalid_request)
+    app.exception_handler(UnicodeDecodeError)(_undecodable_body)
     app.exception_handler(BillingError)(_domain_error)
     app.exception_handler(Exception)(_unexpected)
 
@@ -87,11 +100,20 @@ def rest_handler(app: APIGatewayRestResolver, scope: str | None = None) -> Lambd
     return lambda_handler
 
 
-def metrics_handler(report: Callable[..., dict[str, Any]], path: str) -> LambdaHandler:
-    """A metrics route of the key's project: ``?since=&until=`` (ISO 8601) into ``report``."""
+def metrics_resolver(
+    report: Callable[..., dict[str, Any]],
+    path: str,
+    *,
+    operation_id: str,
+    summary: str,
+    answer: type[BaseModel],
+) -> APIGatewayRestResolver:
+    """A metrics route of the key's project: ``?since=&until=`` (ISO 8601) into ``report``,
+    documented as answering ``answer``."""
     # Imported here: every handler imports this module, and the probes need no DynamoDB.
     from billing import wiring
     from billing.api.caller import caller_of
+    from billing.api.responses import AUTHORIZED, STORAGE, documented
     from billing.domain.clock import utc_now
 
     app = build_rest_resolver()
@@ -110,5 +132,20 @@ def metrics_handler(report: Callable[..., dict[str, Any]], path: str) -> LambdaH
             now=utc_now(),
         )
 
-    app.get(path)(get_metrics)
-    return rest_handler(app, scope="metrics")
+    app.get(
+        path,
+        operation_id=operation_id,
+        summary=summary,
+        description=(
+            "Over [since, until): by default the last 30 days, at most 366 days. Times in "
+            "ISO 8601 with a timezone. Amounts are integers in the currency's minor unit."
+        ),
+        tags=["metrics"],
+        responses=documented(
+            {200: ("the figures", answer)},
+            AUTHORIZED,
+            HTTPStatus.UNPROCESSABLE_ENTITY,
+            STORAGE,
+        ),
+    )(get_metrics)
+    return app

@@ -4,12 +4,38 @@ field) and documents them. Field names and meanings are API.md's."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
+from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from billing.domain.ids import PROJECT_ID_PATTERN, USER_ID_PATTERN
+
 ProjectIdField = Field(description="the project, as an integer or a numeric string")
-UserIdField = Field(min_length=1, max_length=128)
+# The handlers check user ids with validate_user_id (a clearer message than a pattern's);
+# the pattern is only documented, so clients and fuzzers know the alphabet.
+UserIdField = Field(
+    min_length=1, max_length=128, json_schema_extra={"pattern": f"^{USER_ID_PATTERN}$"}
+)
+
+
+def user_id_query() -> Any:
+    """The ``user_id`` query parameter of the read routes."""
+    return Query(
+        min_length=1, max_length=128, json_schema_extra={"pattern": f"^{USER_ID_PATTERN}$"}
+    )
+
+
+def project_id_query() -> Any:
+    """The ``project_id`` query parameter: the key's own project, as a number."""
+    return Query(
+        min_length=1,
+        max_length=19,
+        description="the key's project (another project's id is answered 403)",
+        json_schema_extra={"pattern": f"^ *{PROJECT_ID_PATTERN} *$"},
+    )
+
+
 UrlField = Field(min_length=1, max_length=2048)
 
 

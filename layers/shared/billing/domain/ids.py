@@ -6,8 +6,10 @@ import re
 
 from billing.errors import ValidationError
 
-_PROJECT_ID = re.compile(r"[0-9]{1,18}")
-_USER_ID = re.compile(r"[A-Za-z0-9_.:@+\-]{1,128}")
+PROJECT_ID_PATTERN = r"[0-9]{1,18}"
+USER_ID_PATTERN = r"[A-Za-z0-9_.:@+-]{1,128}"
+_PROJECT_ID = re.compile(PROJECT_ID_PATTERN)
+_USER_ID = re.compile(USER_ID_PATTERN)
 
 
 def normalize_project_id(value: object, field: str = "project_id") -> str:

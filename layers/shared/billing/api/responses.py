@@ -1,0 +1,208 @@
+"""Response bodies of the API as pydantic models, and the errors each route can answer.
+
+The route decorators pass them to Powertools, which writes them into the OpenAPI document
+(`make openapi`); shapes and field names are API.md's. Handlers that answer through a plain
+``Response`` (ETag, 201/200) build the same shapes; the schemathesis run in `make test` checks
+that every answer matches its model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any, Literal
+
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from pydantic import BaseModel, Field
+
+IsoTime = Field(description="ISO 8601, UTC, e.g. 2026-01-31T12:00:00Z")
+OptionalIsoTime = Field(description="ISO 8601, UTC; null: no end")
+
+
+class FieldProblem(BaseModel):
+    field: str = Field(description="the field at fault, dotted for nested fields")
+    reason: str
+
+
+class ErrorBody(BaseModel):
+    """Every error: a human-readable message, plus the fields at fault on validation errors."""
+
+    message: str
+    errors: list[FieldProblem] | None = Field(
+        default=None, description="on 422: each field at fault and why"
+    )
+    stripe_request_id: str | None = Field(
+        default=None, description="when Stripe refused or failed: its request id, for support"
+    )
+
+
+class StatusBody(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "unavailable"]
+    reason: str | None = Field(default=None, description="why not ready (503 only)")
+
+
+class CheckoutSessionCreated(BaseModel):
+    checkout_url: str = Field(description="send the user here: Stripe Checkout")
+    session_id: str = Field(description="the Checkout Session id (cs_...)")
+
+
+class PortalSessionCreated(BaseModel):
+    portal_url: str = Field(description="send the user here: the Stripe customer portal")
+
+
+class PortalEligibility(BaseModel):
+    eligible: bool
+    reason: str | None = Field(description="why not eligible; null when eligible")
+
+
+class Entitlement(BaseModel):
+    feature_code: str
+    active: bool
+    source: Literal["subscription", "purchase", "manual"]
+    source_id: str = Field(description="the subscription, payment or grant behind the access")
+    valid_from: str = IsoTime
+    valid_to: str | None = OptionalIsoTime
+    reason: str | None = Field(
+        default=None, description="only when inactive: why (e.g. canceled, past_due, revoked)"
+    )
+
+
+class EntitlementList(BaseModel):
+    entitlements: list[Entitlement]
+
+
+class EntitlementCheck(BaseModel):
+    feature_code: str
+    active: bool
+    valid_to: str | None = Field(description="when the access ends; null: no end, or not active")
+
+
+class GrantResult(BaseModel):
+    project_id: str
+    user_id: str
+    feature_code: str
+    active: bool
+    source: Literal["manual"]
+    source_id: str
+    valid_from: str = IsoTime
+    valid_to: str | None = OptionalIsoTime
+    granted_by: str
+    reason: str
+    created: bool = Field(description="false: the same grant already existed (answered 200)")
+
+
+class RevocationResult(BaseModel):
+    project_id: str
+    user_id: str
+    feature_code: str
+    revoked: bool
+    source: Literal["manual"]
+    source_id: str
+    revoked_by: str
+    reason: str
+    revoked_at: str = IsoTime
+
+
+class AuditEntry(BaseModel):
+    action: Literal["grant", "revoke", "reconcile"]
+    feature_code: str
+    actor: str
+    reason: str
+    at: str = IsoTime
+    app_id: str = Field(description="the app whose key made the change")
+    before: dict[str, Any] | None = Field(description="the access before the change")
+    after: dict[str, Any] | None = Field(description="the access after the change")
+
+
+class AuditPage(BaseModel):
+    items: list[AuditEntry]
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null: done")
+
+
+class PriceSubscriptions(BaseModel):
+    active: int
+    feature_codes: list[str]
+
+
+class SubscriptionMetrics(BaseModel):
+    project_id: str
+    since: str = IsoTime
+    until: str = IsoTime
+    counts_by_status: dict[str, int] = Field(description="subscriptions per Stripe status")
+    total_active: int = Field(description="subscriptions that entitle (active, trialing...)")
+    new: int = Field(description="started in [since, until)")
+    churned: int = Field(description="ended in [since, until)")
+    by_price: dict[str, PriceSubscriptions]
+    by_feature: dict[str, int]
+
+
+class CurrencyRevenue(BaseModel):
+    """Amounts in the currency's minor unit (cents for usd)."""
+
+    gross: int
+    refunded: int
+    net: int
+    mrr: int = Field(description="monthly recurring revenue, intervals normalized to a month")
+    arr: int = Field(description="mrr x 12")
+
+
+class RevenueMetrics(BaseModel):
+    project_id: str
+    since: str = IsoTime
+    until: str = IsoTime
+    currencies: dict[str, CurrencyRevenue] = Field(description="per ISO currency code, lowercase")
+
+
+class WebhookReceipt(BaseModel):
+    received: bool
+    id: str = Field(description="the Stripe event id")
+
+
+ERROR_MEANINGS: dict[int, str] = {
+    HTTPStatus.BAD_REQUEST: "the request was refused as it stands",
+    HTTPStatus.UNAUTHORIZED: "no X-API-Key, an unknown key, or the key's app is not active",
+    HTTPStatus.FORBIDDEN: "Project ID does not match: the key belongs to another project",
+    HTTPStatus.NOT_FOUND: "the thing named does not exist for this project",
+    HTTPStatus.CONFLICT: "the request conflicts with the current state",
+    HTTPStatus.REQUEST_ENTITY_TOO_LARGE: "the body is too large",
+    HTTPStatus.UNPROCESSABLE_ENTITY: "a body or query that fails validation: which field, and why",
+    HTTPStatus.INTERNAL_SERVER_ERROR: "an unexpected error; nothing was half-written",
+    HTTPStatus.BAD_GATEWAY: "Stripe failed: retry later",
+    HTTPStatus.SERVICE_UNAVAILABLE: "a dependency (DynamoDB, Stripe) is unavailable: retry later",
+}
+
+# Every route behind the API key authorizer can answer these.
+AUTHORIZED = (HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN)
+# Every route that reaches DynamoDB.
+STORAGE = (HTTPStatus.INTERNAL_SERVER_ERROR, HTTPStatus.SERVICE_UNAVAILABLE)
+# Routes that call Stripe: it refused (400), failed (502) or did not answer (503).
+STRIPE = (HTTPStatus.BAD_REQUEST, HTTPStatus.BAD_GATEWAY, HTTPStatus.SERVICE_UNAVAILABLE)
+
+
+def documented(
+    ok: Mapping[int, tuple[str, type[BaseModel] | Mapping[str, Any] | None]],
+    *errors: tuple[int, ...] | int,
+) -> dict[int, OpenAPIResponse]:
+    """A route's ``responses=``: its successes and its errors, each error with the ErrorBody
+    model and the meaning clients rely on. A success's body is a model, a raw media-type map
+    (``{"text/html": {...}}``), or None for no body (304)."""
+    responses: dict[int, OpenAPIResponse] = {}
+    for status, (description, body) in ok.items():
+        if body is None:
+            content: dict[str, Any] = {}
+        elif isinstance(body, Mapping):
+            content = dict(body)
+        else:
+            content = {"application/json": {"model": body}}
+        responses[int(status)] = {"description": description, "content": content}
+    codes = {int(c) for group in errors for c in (group if isinstance(group, tuple) else (group,))}
+    for code in sorted(codes):
+        responses[code] = {
+            "description": ERROR_MEANINGS[code],
+            "content": {"application/json": {"model": ErrorBody}},
+        }
+    return responses
