@@ -20,9 +20,11 @@ REPORTS := $(ARTIFACTS)/test-reports
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# swagger-ui-dist pulls in @scarf/scarf, whose install script reports installs; not from here.
+export SCARF_ANALYTICS := false
 
 .PHONY: help setup build lint typecheck test test-unit test-integration test-acceptance validate run up down seed webhook \
-	reconcile invoke deploy bench bench-coldstart bench-reconciliation clean
+	reconcile invoke deploy openapi bench bench-coldstart bench-reconciliation clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -110,6 +112,9 @@ invoke: setup ## Run one function against the local stack: make invoke FN=Health
 webhook: $(VENV)/.installed ## Sign a Stripe event and POST it to the running stack: make webhook EVENT=events/stripe/payment_intent.succeeded.json
 	@test -n "$(EVENT)" || { echo "usage: make webhook EVENT=events/stripe/<file>.json" >&2; exit 2; }
 	$(PY) -m local webhook $(EVENT)
+
+openapi: $(VENV)/.installed ## Rebuild the OpenAPI document from the handlers (served at /api/v1/openapi.json) into artifacts/openapi.json
+	$(PY) -m local.openapi
 
 deploy: build ## sam deploy with samconfig.toml (first time: .venv-sam/bin/sam deploy --guided)
 	$(SAM) deploy

@@ -22,6 +22,7 @@ DEFAULT_MOTO_PORT = 8101
 DEFAULT_STRIPE_PORT = 8102
 DEFAULT_MAX_CONCURRENCY = 4
 WEBHOOK_PATH = "/api/v1/webhooks/stripe"
+SWAGGER_UI_PREFIX = "/_local/swagger-ui"
 # The local Stripe stand-in's credentials: plain test values, not secrets. Workers get them
 # unless the developer set their own (see lambda_runtime.worker_environment).
 STANDIN_SECRET_KEY = "sk_test_local_standin"  # noqa: S105 - a local test value
@@ -90,6 +91,12 @@ class LocalConfig:
         during a rotation, one ``v1`` each), else the local default the workers get too."""
         raw = self.environ.get("STRIPE_WEBHOOK_SECRET") or STANDIN_WEBHOOK_SECRET
         return [part.strip() for part in raw.split(",") if part.strip()] or [STANDIN_WEBHOOK_SECRET]
+
+    @property
+    def swagger_ui_dir(self) -> Path:
+        """Swagger UI's files (npm package swagger-ui-dist), served by the gateway at
+        SWAGGER_UI_PREFIX so /api/v1/docs needs no CDN locally."""
+        return self.root / "node_modules" / "swagger-ui-dist"
 
     @property
     def pid_file(self) -> Path:

@@ -13,6 +13,7 @@ import base64
 import binascii
 import json
 import logging
+import mimetypes
 import re
 import time
 import uuid
@@ -20,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -261,6 +263,16 @@ def _response_headers(payload: Mapping[str, Any]) -> list[tuple[str, str]]:
     return [(name, value) for name, value in merged if name.lower() not in skipped]
 
 
+def static_file(directory: Path, name: str) -> HttpResponse:
+    """A file under ``directory`` (local-only assets such as Swagger UI), never outside it."""
+    root = directory.resolve()
+    target = (root / name.lstrip("/")).resolve()
+    if not target.is_relative_to(root) or not target.is_file():
+        return message_response(404, "Not Found")
+    kind = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+    return HttpResponse(200, [("Content-Type", kind)], target.read_bytes())
+
+
 # ---------------------------------------------------------------------- the gateway
 @dataclass
 class Gateway:
@@ -269,6 +281,7 @@ class Gateway:
     routes: Sequence[ApiRoute]
     invoker: Invoker
     authorizer_cache_ttl: int | None = None
+    static_dirs: Mapping[str, Path] = field(default_factory=dict)
     table: RouteTable = field(init=False)
     gate: AuthorizerGate = field(init=False)
 
@@ -279,6 +292,9 @@ class Gateway:
     def handle(self, request: HttpRequest) -> HttpResponse:
         """Answer one request as API Gateway + Lambda would."""
         path = unquote(urlsplit(request.target).path) or "/"
+        for prefix, directory in self.static_dirs.items():
+            if path.startswith(prefix) and request.method in ("GET", "HEAD"):
+                return static_file(directory, path.removeprefix(prefix))
         found = self.table.match(request.method, path)
         if found is None:
             return message_response(403, MISSING_TOKEN)
@@ -404,8 +420,13 @@ class GatewayRequestHandler(BaseHTTPRequestHandler):
         """Protocol errors (bad request line, timeouts) go to the stack's log."""
         logger.warning(format, *args)
 
-    # http.server dispatches on do_<METHOD>; API Gateway serves these methods.
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve  # noqa: N815
+    def __getattr__(self, name: str) -> Any:
+        """http.server dispatches on ``do_<METHOD>``: every method (TRACE, QUERY...) reaches the
+        route table, which answers one no route serves as API Gateway does (403), never with
+        http.server's 501."""
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
 
 
 def serve(gateway: Gateway, host: str, port: int) -> GatewayServer:

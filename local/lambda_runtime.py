@@ -22,7 +22,13 @@ from dataclasses import dataclass
 from typing import IO, Any, Protocol
 
 from local import procs
-from local.config import REPO_ROOT, STANDIN_SECRET_KEY, STANDIN_WEBHOOK_SECRET, LocalConfig
+from local.config import (
+    REPO_ROOT,
+    STANDIN_SECRET_KEY,
+    STANDIN_WEBHOOK_SECRET,
+    SWAGGER_UI_PREFIX,
+    LocalConfig,
+)
 from local.template import FunctionSpec
 
 LOCAL_CREDENTIAL = "local"
@@ -101,6 +107,9 @@ def worker_environment(spec: FunctionSpec, config: LocalConfig) -> dict[str, str
             env[key] = value
     env.setdefault("PYTHONUNBUFFERED", "1")  # a handler's print() reaches the log at once
     env.update({key: value for key, value in spec.environment.items() if key not in stack_env})
+    docs = ("SWAGGER_UI_URL", "LOCAL_PARAM_SwaggerUiUrl")
+    if "SWAGGER_UI_URL" in env and not any(key in stack_env for key in docs):
+        env["SWAGGER_UI_URL"] = SWAGGER_UI_PREFIX  # the gateway's own copy: no CDN needed
     chosen = ("STRIPE_API_BASE", "LOCAL_PARAM_StripeApiBase")
     if config.stripe_standin and not any(key in stack_env for key in chosen):
         env["STRIPE_API_BASE"] = config.stripe_standin_url

@@ -23,7 +23,7 @@ from typing import IO, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from local import procs, resources
-from local.config import LocalConfig
+from local.config import SWAGGER_UI_PREFIX, LocalConfig
 from local.gateway import Gateway, GatewayServer, serve
 from local.lambda_runtime import LambdaRuntime
 from local.scheduler import ScheduleError, Scheduler, validate_schedules
@@ -236,7 +236,13 @@ class Stack:
         self.pollers = SqsPollers(pollers)
         self.pollers.start()
         self.scheduler.start()
-        gateway = Gateway(self.template.routes, self.runtime, self.config.authorizer_cache_ttl)
+        static = {SWAGGER_UI_PREFIX + "/": self.config.swagger_ui_dir}
+        gateway = Gateway(
+            self.template.routes,
+            self.runtime,
+            self.config.authorizer_cache_ttl,
+            static_dirs=static if self.config.swagger_ui_dir.is_dir() else {},
+        )
         self.server = serve(gateway, self.config.gateway_host, self.config.gateway_port)
         self._serving = threading.Thread(
             target=self.server.serve_forever, name="gateway", daemon=True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 
 import pytest
 
@@ -142,3 +143,21 @@ def test_proxy_response_defaults(gateway: Gateway, invoker: FakeInvoker) -> None
     response = gateway.handle(get("/health"))
     assert response.json() == {"status": "ok"}
     assert any(name == "x-amzn-RequestId" for name, _ in response.headers)
+
+
+def test_files_under_a_static_prefix_are_served_and_nothing_outside_it(
+    invoker: FakeInvoker, tmp_path: Path
+) -> None:
+    (tmp_path / "assets").mkdir()
+    (tmp_path / "assets" / "swagger-ui.css").write_text("body {}")
+    (tmp_path / "secret.txt").write_text("not for you")
+    gateway = Gateway(ROUTES, invoker, static_dirs={"/_local/ui/": tmp_path / "assets"})
+
+    served = gateway.handle(get("/_local/ui/swagger-ui.css"))
+    assert (served.status, served.body) == (200, b"body {}")
+    assert ("Content-Type", "text/css") in served.headers
+    for outside in ("/_local/ui/../secret.txt", "/_local/ui/%2e%2e/secret.txt", "/_local/ui/nope"):
+        assert gateway.handle(get(outside)).status == 404, outside
+    assert gateway.handle(HttpRequest("POST", "/_local/ui/swagger-ui.css")).status == 403
+    assert gateway.handle(get("/health")).status == 200  # routes are untouched
+    assert [call[0] for call in invoker.calls] == ["Health"]

@@ -7,6 +7,8 @@ import socket
 import threading
 from dataclasses import dataclass
 
+import pytest
+
 from local.gateway import MAX_BODY_BYTES, Gateway, GatewayRequestHandler
 from local.template import ApiRoute
 from tests.unit.local.conftest import FakeInvoker, ok
@@ -88,3 +90,13 @@ def test_a_body_of_exactly_10_mib_is_accepted(invoker: FakeInvoker) -> None:
     head = f"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: {MAX_BODY_BYTES}\r\n\r\n".encode()
     status, _ = status_and_body(exchange(gateway, head + b"a" * MAX_BODY_BYTES))
     assert status == 200
+
+
+@pytest.mark.parametrize("method", ["TRACE", "QUERY", "PROPFIND"])
+def test_any_method_no_route_serves_gets_api_gateways_403_not_a_501(
+    invoker: FakeInvoker, method: str
+) -> None:
+    gateway = Gateway([ApiRoute("GET", "/health", "Health")], invoker)
+    answer = exchange(gateway, f"{method} /health HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    assert status_and_body(answer) == (403, b'{"message":"Missing Authentication Token"}')
+    assert invoker.calls == []

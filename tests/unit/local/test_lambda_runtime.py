@@ -10,7 +10,7 @@ from textwrap import dedent
 
 import pytest
 
-from local.config import LocalConfig
+from local.config import SWAGGER_UI_PREFIX, LocalConfig
 from local.lambda_runtime import LambdaRuntime, worker_environment
 from local.template import FunctionSpec
 
@@ -159,3 +159,17 @@ def test_worker_environment_precedence(tmp_path: Path) -> None:
     developer = {"STRIPE_SECRET_KEY": "sk_test_mine"}
     env = worker_environment(spec, LocalConfig(environ=developer))
     assert env["STRIPE_SECRET_KEY"] == "sk_test_mine"
+
+
+def test_the_docs_load_swagger_ui_from_the_gateway_unless_a_location_is_chosen(
+    tmp_path: Path,
+) -> None:
+    spec = FunctionSpec("Docs", tmp_path, environment={"SWAGGER_UI_URL": "https://cdn.example"})
+    local = worker_environment(spec, LocalConfig(environ={}))
+    assert local["SWAGGER_UI_URL"] == SWAGGER_UI_PREFIX
+    chosen = {"LOCAL_PARAM_SwaggerUiUrl": "https://cdn.example"}
+    assert worker_environment(spec, LocalConfig(environ=chosen))["SWAGGER_UI_URL"] == (
+        "https://cdn.example"
+    )
+    other = worker_environment(FunctionSpec("Health", tmp_path), LocalConfig(environ={}))
+    assert "SWAGGER_UI_URL" not in other

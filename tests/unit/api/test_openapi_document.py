@@ -1,0 +1,119 @@
+"""The OpenAPI document: built from the handlers, in step with template.yaml, committed current."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from typing import Any
+
+import pytest
+from openapi_spec_validator import validate
+
+from billing.api.openapi import API_KEY_SCHEME, operations
+from local.config import REPO_ROOT
+from local.openapi import SERVED_DOCUMENT, UNUSED_ENDPOINT, build_document, render
+from local.template import LocalTemplate, load_template
+
+
+@cache
+def template() -> LocalTemplate:
+    return load_template(REPO_ROOT / "template.yaml", UNUSED_ENDPOINT)
+
+
+@cache
+def document() -> dict[str, Any]:
+    return build_document(template())
+
+
+def each_operation() -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (method.upper(), path, operation)
+        for path, item in document()["paths"].items()
+        for method, operation in item.items()
+    ]
+
+
+def test_the_served_document_is_the_one_the_handlers_describe() -> None:
+    assert SERVED_DOCUMENT.read_text() == render(document()), "run `make openapi`"
+
+
+def test_the_document_covers_exactly_the_routes_of_the_template() -> None:
+    routed = {(route.method, route.path) for route in template().routes}
+    assert operations(document()) == routed
+
+
+def test_the_routes_behind_the_authorizer_and_only_those_need_the_api_key() -> None:
+    guarded = {(r.method, r.path) for r in template().routes if r.uses_authorizer}
+    needs_key = {(m, p) for m, p, op in each_operation() if op["security"]}
+    assert needs_key == guarded
+    assert {("GET", "/health"), ("POST", "/api/v1/webhooks/stripe")}.isdisjoint(needs_key)
+    scheme = document()["components"]["securitySchemes"][API_KEY_SCHEME]
+    assert scheme == {**scheme, "type": "apiKey", "in": "header", "name": "X-API-Key"}
+
+
+def test_it_is_a_valid_openapi_3_1_document() -> None:
+    validate(json.loads(SERVED_DOCUMENT.read_text()))
+
+
+def test_every_operation_is_named_summarized_and_answers_a_documented_success() -> None:
+    ids = [op["operationId"] for _, _, op in each_operation()]
+    assert len(ids) == len(set(ids))
+    for method, path, op in each_operation():
+        assert op["summary"] and op["tags"], (method, path)
+        successes = [code for code in op["responses"] if code.startswith("2")]
+        assert successes, (method, path)
+        for code in successes:
+            assert op["responses"][code].get("content"), (method, path, code)
+
+
+@pytest.mark.parametrize("status", ["401", "403"])
+def test_every_guarded_operation_documents_the_authorizers_refusals(status: str) -> None:
+    for method, path, op in each_operation():
+        if op["security"]:
+            assert status in op["responses"], (method, path)
+
+
+def test_every_operation_with_input_documents_its_422_as_the_error_body() -> None:
+    error = {"$ref": "#/components/schemas/ErrorBody"}
+    for method, path, op in each_operation():
+        if op.get("parameters") or op.get("requestBody"):
+            if path == "/api/v1/webhooks/stripe":
+                continue  # the signature is checked before any parsing: 400, never 422
+            assert op["responses"]["422"]["content"]["application/json"]["schema"] == error, (
+                method,
+                path,
+            )
+
+
+def test_powertools_validation_shapes_are_gone_since_the_service_never_answers_them() -> None:
+    text = json.dumps(document())
+    assert "HTTPValidationError" not in text
+    assert "ResponseValidationError" not in text
+
+
+def test_the_webhook_documents_its_raw_body_and_signature_header() -> None:
+    webhook = document()["paths"]["/api/v1/webhooks/stripe"]["post"]
+    assert webhook["requestBody"]["required"] is True
+    assert [p["name"] for p in webhook["parameters"]] == ["Stripe-Signature"]
+    assert {"200", "400"} <= set(webhook["responses"])
+
+
+def test_answers_are_described_by_the_models_the_handlers_use() -> None:
+    paths = document()["paths"]
+    entitlements = paths["/api/v1/entitlements"]["get"]["responses"]
+    assert entitlements["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/EntitlementList"
+    }
+    assert "content" not in entitlements["304"]
+    grant = paths["/api/v1/admin/grant"]["post"]["responses"]
+    assert {"200", "201"} <= set(grant)
+    entitlement = document()["components"]["schemas"]["Entitlement"]
+    assert entitlement["properties"]["source"]["enum"] == ["subscription", "purchase", "manual"]
+    assert set(entitlement["required"]) == {
+        "feature_code",
+        "active",
+        "source",
+        "source_id",
+        "valid_from",
+        "valid_to",
+    }
