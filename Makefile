@@ -29,7 +29,8 @@ export SCARF_ANALYTICS := false
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: requirements-dev.txt layers/shared/requirements.txt .python-version pyproject.toml
+$(VENV)/.installed: requirements-dev.txt layers/shared/requirements.txt .python-version pyproject.toml \
+		clients/python/pyproject.toml
 	@test -n "$(BOOTSTRAP_PYTHON)" || { echo "Python $(PYTHON_MINOR) not found: install it (pyenv install $(PYTHON_VERSION)) or set BOOTSTRAP_PYTHON" >&2; exit 2; }
 	@$(BOOTSTRAP_PYTHON) -c 'import sys; v="$(PYTHON_MINOR)"; sys.exit(0 if "%d.%d" % sys.version_info[:2] == v else "need Python " + v + ", got " + sys.version.split()[0])'
 	@echo "==> creating $(VENV) with $(BOOTSTRAP_PYTHON)"
@@ -37,7 +38,7 @@ $(VENV)/.installed: requirements-dev.txt layers/shared/requirements.txt .python-
 	$(BOOTSTRAP_PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
-	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m pip install --quiet --no-deps -e . -e clients/python
 	@touch $@
 
 $(SAM_VENV)/.installed: requirements-sam.txt .python-version
@@ -60,7 +61,7 @@ lint: $(VENV)/.installed ## ruff (lint + format check)
 	$(VENV)/bin/ruff format --check .
 
 typecheck: $(VENV)/.installed ## mypy --strict
-	$(VENV)/bin/mypy layers/shared/billing functions/*/app.py local bench tests
+	$(VENV)/bin/mypy layers/shared/billing functions/*/app.py local bench tests clients/python/src
 
 test-unit: $(VENV)/.installed ## Unit tests (sockets disabled, AWS faked in-process)
 	@mkdir -p $(REPORTS)

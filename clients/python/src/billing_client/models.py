@@ -1,0 +1,437 @@
+"""The service's answers as frozen dataclasses, parsed from its JSON.
+
+Fields the API documents are required and type-checked; fields it may add later are ignored.
+Times are aware ``datetime`` objects in UTC (the API writes ISO 8601 with a ``Z``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+
+class ResponseShapeError(ValueError):
+    """A documented field is missing or has the wrong type."""
+
+
+# ---------------------------------------------------------------------- field readers
+def _field(data: Mapping[str, Any], key: str) -> Any:
+    if key not in data:
+        raise ResponseShapeError(f"missing field {key!r}")
+    return data[key]
+
+
+def _str(data: Mapping[str, Any], key: str) -> str:
+    value = _field(data, key)
+    if not isinstance(value, str):
+        raise ResponseShapeError(f"{key!r} is not a string")
+    return value
+
+
+def _opt_str(data: Mapping[str, Any], key: str) -> str | None:
+    return None if data.get(key) is None else _str(data, key)
+
+
+def _bool(data: Mapping[str, Any], key: str) -> bool:
+    value = _field(data, key)
+    if not isinstance(value, bool):
+        raise ResponseShapeError(f"{key!r} is not a boolean")
+    return value
+
+
+def _int(data: Mapping[str, Any], key: str) -> int:
+    value = _field(data, key)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ResponseShapeError(f"{key!r} is not an integer")
+    return value
+
+
+def _object(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = _field(data, key)
+    if not isinstance(value, Mapping):
+        raise ResponseShapeError(f"{key!r} is not an object")
+    return value
+
+
+def _opt_object(data: Mapping[str, Any], key: str) -> Mapping[str, Any] | None:
+    return None if data.get(key) is None else _object(data, key)
+
+
+def _list(data: Mapping[str, Any], key: str) -> list[Any]:
+    value = _field(data, key)
+    if not isinstance(value, list):
+        raise ResponseShapeError(f"{key!r} is not a list")
+    return value
+
+
+def _counts(data: Mapping[str, Any], key: str) -> dict[str, int]:
+    counts = _object(data, key)
+    return {name: _int(counts, name) for name in counts}
+
+
+def parse_time(text: str) -> datetime:
+    """An ISO 8601 time as an aware UTC datetime (a time without an offset is taken as UTC)."""
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def format_time(moment: datetime) -> str:
+    """An aware datetime as the API's ISO 8601 in UTC with a ``Z``."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError("times sent to the API must be timezone-aware (e.g. tzinfo=UTC)")
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _time(data: Mapping[str, Any], key: str) -> datetime:
+    text = _str(data, key)
+    try:
+        return parse_time(text)
+    except ValueError:
+        raise ResponseShapeError(f"{key!r} is not an ISO 8601 time") from None
+
+
+def _opt_time(data: Mapping[str, Any], key: str) -> datetime | None:
+    return None if data.get(key) is None else _time(data, key)
+
+
+# ---------------------------------------------------------------------- probes
+@dataclass(frozen=True, slots=True)
+class HealthStatus:
+    """``/health`` and ``/live``: the process answers."""
+
+    status: str
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> HealthStatus:
+        return cls(status=_str(data, "status"))
+
+
+@dataclass(frozen=True, slots=True)
+class Readiness:
+    """``/ready``: ``ready`` is False when the service answered 503 (``reason`` says why)."""
+
+    ready: bool
+    status: str
+    reason: str | None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], *, ready: bool) -> Readiness:
+        reason = _opt_str(data, "reason") or (None if ready else _opt_str(data, "message"))
+        return cls(ready=ready, status=_opt_str(data, "status") or "", reason=reason)
+
+
+# ---------------------------------------------------------------------- checkout and portal
+@dataclass(frozen=True, slots=True)
+class CheckoutSession:
+    checkout_url: str
+    session_id: str | None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> CheckoutSession:
+        return cls(checkout_url=_str(data, "checkout_url"), session_id=_opt_str(data, "session_id"))
+
+
+@dataclass(frozen=True, slots=True)
+class PortalSession:
+    portal_url: str
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PortalSession:
+        return cls(portal_url=_str(data, "portal_url"))
+
+
+@dataclass(frozen=True, slots=True)
+class PortalEligibility:
+    eligible: bool
+    reason: str | None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PortalEligibility:
+        return cls(eligible=_bool(data, "eligible"), reason=_opt_str(data, "reason"))
+
+
+# ---------------------------------------------------------------------- entitlements
+@dataclass(frozen=True, slots=True)
+class Entitlement:
+    """One source of a feature; ``reason`` is set only when it is not active."""
+
+    feature_code: str
+    active: bool
+    source: str  # "subscription", "purchase" or "manual"
+    source_id: str
+    valid_from: datetime
+    valid_to: datetime | None
+    reason: str | None = None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Entitlement:
+        return cls(
+            feature_code=_str(data, "feature_code"),
+            active=_bool(data, "active"),
+            source=_str(data, "source"),
+            source_id=_str(data, "source_id"),
+            valid_from=_time(data, "valid_from"),
+            valid_to=_opt_time(data, "valid_to"),
+            reason=_opt_str(data, "reason"),
+        )
+
+
+def parse_entitlements(data: Mapping[str, Any]) -> tuple[Entitlement, ...]:
+    """The ``{"entitlements": [...]}`` answer."""
+    return tuple(Entitlement.from_json(item) for item in _list(data, "entitlements"))
+
+
+@dataclass(frozen=True, slots=True)
+class EntitlementCheck:
+    """One feature: active or not, and until when (None: no end, or not active)."""
+
+    feature_code: str
+    active: bool
+    valid_to: datetime | None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> EntitlementCheck:
+        return cls(
+            feature_code=_str(data, "feature_code"),
+            active=_bool(data, "active"),
+            valid_to=_opt_time(data, "valid_to"),
+        )
+
+
+# ---------------------------------------------------------------------- grants and audit
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """A manual grant; ``created`` is False when the same grant already existed (HTTP 200)."""
+
+    project_id: str
+    user_id: str
+    feature_code: str
+    active: bool
+    source: str
+    source_id: str
+    valid_from: datetime
+    valid_to: datetime | None
+    granted_by: str
+    reason: str
+    created: bool
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Grant:
+        return cls(
+            project_id=_str(data, "project_id"),
+            user_id=_str(data, "user_id"),
+            feature_code=_str(data, "feature_code"),
+            active=_bool(data, "active"),
+            source=_str(data, "source"),
+            source_id=_str(data, "source_id"),
+            valid_from=_time(data, "valid_from"),
+            valid_to=_opt_time(data, "valid_to"),
+            granted_by=_str(data, "granted_by"),
+            reason=_str(data, "reason"),
+            created=_bool(data, "created"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Revocation:
+    project_id: str
+    user_id: str
+    feature_code: str
+    revoked: bool
+    source: str
+    source_id: str
+    revoked_by: str
+    reason: str
+    revoked_at: datetime
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Revocation:
+        return cls(
+            project_id=_str(data, "project_id"),
+            user_id=_str(data, "user_id"),
+            feature_code=_str(data, "feature_code"),
+            revoked=_bool(data, "revoked"),
+            source=_str(data, "source"),
+            source_id=_str(data, "source_id"),
+            revoked_by=_str(data, "revoked_by"),
+            reason=_str(data, "reason"),
+            revoked_at=_time(data, "revoked_at"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AuditedSource:
+    """A feature's manual source as an audit entry records it, before or after a change."""
+
+    feature_code: str
+    source: str
+    source_id: str
+    valid_from: datetime
+    valid_to: datetime | None
+    in_force: bool
+    reason: str | None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> AuditedSource:
+        return cls(
+            feature_code=_str(data, "feature_code"),
+            source=_str(data, "source"),
+            source_id=_str(data, "source_id"),
+            valid_from=_time(data, "valid_from"),
+            valid_to=_opt_time(data, "valid_to"),
+            in_force=_bool(data, "in_force"),
+            reason=_opt_str(data, "reason"),
+        )
+
+
+def _opt_source(data: Mapping[str, Any], key: str) -> AuditedSource | None:
+    value = _opt_object(data, key)
+    return None if value is None else AuditedSource.from_json(value)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """Who changed a user's access, when and why (``action``: grant, revoke or reconcile)."""
+
+    action: str
+    feature_code: str
+    actor: str
+    reason: str
+    at: datetime
+    app_id: str
+    before: AuditedSource | None
+    after: AuditedSource | None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> AuditEntry:
+        return cls(
+            action=_str(data, "action"),
+            feature_code=_str(data, "feature_code"),
+            actor=_str(data, "actor"),
+            reason=_str(data, "reason"),
+            at=_time(data, "at"),
+            app_id=_str(data, "app_id"),
+            before=_opt_source(data, "before"),
+            after=_opt_source(data, "after"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AuditPage:
+    """Newest first; pass ``next_cursor`` back for the next page (None: no more)."""
+
+    items: tuple[AuditEntry, ...]
+    next_cursor: str | None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> AuditPage:
+        return cls(
+            items=tuple(AuditEntry.from_json(item) for item in _list(data, "items")),
+            next_cursor=_opt_str(data, "next_cursor"),
+        )
+
+
+# ---------------------------------------------------------------------- metrics
+@dataclass(frozen=True, slots=True)
+class PriceSubscriptions:
+    active: int
+    feature_codes: tuple[str, ...]
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PriceSubscriptions:
+        codes = _list(data, "feature_codes")
+        if not all(isinstance(code, str) for code in codes):
+            raise ResponseShapeError("'feature_codes' holds a non-string")
+        return cls(active=_int(data, "active"), feature_codes=tuple(codes))
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionMetrics:
+    """Subscription figures of a project over ``[since, until)``."""
+
+    project_id: str
+    since: datetime
+    until: datetime
+    counts_by_status: Mapping[str, int]
+    total_active: int
+    new: int
+    churned: int
+    by_price: Mapping[str, PriceSubscriptions]
+    by_feature: Mapping[str, int]
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> SubscriptionMetrics:
+        by_price = _object(data, "by_price")
+        return cls(
+            project_id=_str(data, "project_id"),
+            since=_time(data, "since"),
+            until=_time(data, "until"),
+            counts_by_status=_counts(data, "counts_by_status"),
+            total_active=_int(data, "total_active"),
+            new=_int(data, "new"),
+            churned=_int(data, "churned"),
+            by_price={
+                price: PriceSubscriptions.from_json(_object(by_price, price)) for price in by_price
+            },
+            by_feature=_counts(data, "by_feature"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CurrencyRevenue:
+    """Amounts in the currency's minor unit (cents for usd)."""
+
+    gross: int
+    refunded: int
+    net: int
+    mrr: int
+    arr: int
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> CurrencyRevenue:
+        return cls(
+            gross=_int(data, "gross"),
+            refunded=_int(data, "refunded"),
+            net=_int(data, "net"),
+            mrr=_int(data, "mrr"),
+            arr=_int(data, "arr"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RevenueMetrics:
+    """Revenue of a project over ``[since, until)``, per currency (never summed across)."""
+
+    project_id: str
+    since: datetime
+    until: datetime
+    currencies: Mapping[str, CurrencyRevenue]
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RevenueMetrics:
+        currencies = _object(data, "currencies")
+        return cls(
+            project_id=_str(data, "project_id"),
+            since=_time(data, "since"),
+            until=_time(data, "until"),
+            currencies={
+                code: CurrencyRevenue.from_json(_object(currencies, code)) for code in currencies
+            },
+        )
+
+
+# ---------------------------------------------------------------------- webhooks
+@dataclass(frozen=True, slots=True)
+class WebhookReceipt:
+    """The receiver's 2xx: the event was verified and queued (``id``: the Stripe event id)."""
+
+    received: bool
+    id: str | None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> WebhookReceipt:
+        return cls(received=bool(data.get("received", True)), id=_opt_str(data, "id"))
