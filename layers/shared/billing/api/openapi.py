@@ -122,7 +122,7 @@ def merge_documents(
                     "type": "apiKey",
                     "in": "header",
                     "name": "X-API-Key",
-                    "description": "the key of one app of one project (billing-admin key create)",
+                    "description": "the key of one app of one project (billing-admin app create)",
                 }
             },
         },
