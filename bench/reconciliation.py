@@ -23,40 +23,22 @@ figures are read, never asserted.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
-import socket
-import statistics
-import subprocess
 import sys
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from functools import partial
 from http import HTTPStatus
-from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-OUTPUT = REPO_ROOT / "artifacts" / "bench" / "reconciliation.json"
+from bench.support import Figure, dynamodb_local, fresh_tables, use_dynamodb_local, write_results
+
 BASE = "http://standin.invalid"
 PAGE_SIZE = 100
 DRIFT_EVERY = 100  # one subscription in this many is cancelled with its webhooks lost
-
-
-@dataclass(frozen=True)
-class Figure:
-    median: float
-    low: float
-    high: float
-
-    @staticmethod
-    def of(values: list[float]) -> Figure:
-        return Figure(statistics.median(values), min(values), max(values))
 
 
 @dataclass(frozen=True)
@@ -73,58 +55,6 @@ class SizeResult:
     repaired: int  # by the nightly run
     in_sync_after: int  # the second run
     repaired_after: int
-
-
-def _environment(dynamodb_url: str) -> None:
-    for name in [n for n in os.environ if n.endswith("_TABLE_NAME") or n.startswith("STRIPE_")]:
-        del os.environ[name]
-    os.environ.update(
-        AWS_ACCESS_KEY_ID="bench",
-        AWS_SECRET_ACCESS_KEY="bench",  # noqa: S106 - DynamoDB Local takes any credentials
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_REGION="us-east-1",
-        AWS_ENDPOINT_URL_DYNAMODB=dynamodb_url,
-        POWERTOOLS_LOG_LEVEL="WARNING",
-        POWERTOOLS_METRICS_NAMESPACE="Billing",
-        POWERTOOLS_SERVICE_NAME="billing",
-        POWERTOOLS_TRACE_DISABLED="true",
-    )
-
-
-@contextmanager
-def _dynamodb_local() -> Iterator[str]:
-    """DynamoDB Local (the local stack's own jar and command) on a free port."""
-    from local import procs, resources
-    from local.stack import dynamodb_command, find_dynamodb_jar
-
-    jar = find_dynamodb_jar(REPO_ROOT)
-    if jar is None:
-        sys.exit("DynamoDB Local not found: run `make setup` (npm ci) first")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
-    child = procs.spawn(
-        dynamodb_command(jar, port),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        stdin=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    client = resources.dynamodb_client(url)
-
-    def answers() -> bool:
-        try:
-            client.list_tables()
-        except Exception:
-            return False
-        return True
-
-    try:
-        if not procs.wait_until(answers, 60.0):
-            sys.exit("DynamoDB Local did not answer within 60 s")
-        yield url
-    finally:
-        procs.stop_processes([child])
 
 
 def _peak_of(work: Callable[[], Any]) -> tuple[Any, float]:
@@ -243,15 +173,8 @@ def _fresh_tables(dynamodb_url: str) -> None:
     from billing import wiring
     from billing.domain.tenancy import Price
     from billing.services import tenancy
-    from local import resources
-    from local.template import load_template
 
-    template = load_template(REPO_ROOT / "template.yaml", "http://sqs.us-east-1.amazonaws.com")
-    client = resources.dynamodb_client(dynamodb_url)
-    for name in client.list_tables()["TableNames"]:
-        client.delete_table(TableName=name)
-    resources.create_tables(client, template.tables)
-    wiring.reset()
+    fresh_tables(dynamodb_url)
     tenancy.create_project(
         wiring.project_store(), name="bench", project_id=1, now=datetime.now(UTC)
     )
@@ -324,28 +247,25 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     sizes = [int(size) for size in args.sizes.split(",")]
     results = []
-    with _dynamodb_local() as dynamodb_url:
-        _environment(dynamodb_url)
+    with dynamodb_local() as dynamodb_url:
+        use_dynamodb_local(dynamodb_url)
         tracemalloc.start()
         for size in sizes:
             print(f"reconciliation over {size} subscriptions ...", file=sys.stderr, flush=True)
             results.append(_measure(size, dynamodb_url, args.pages_per_invocation, args.repeats))
-    OUTPUT.parent.mkdir(parents=True, exist_ok=True)
-    document = {
-        "benchmark": "reconciliation",
-        "python": platform.python_version(),
-        "machine": platform.machine(),
-        "page_size": PAGE_SIZE,
-        "pages_per_invocation": args.pages_per_invocation,
-        "repeats": args.repeats,
-        "note": "times in seconds (median, min, max), tracemalloc on throughout; memory: "
-        "peak KiB of one invocation above its start; DynamoDB Local over loopback, Stripe the "
-        "stand-in in process through the SDK; 1 subscription in 100 drifted",
-        "results": [asdict(result) for result in results],
-    }
-    OUTPUT.write_text(json.dumps(document, indent=2) + "\n")
+    write_results(
+        "reconciliation",
+        {
+            "page_size": PAGE_SIZE,
+            "pages_per_invocation": args.pages_per_invocation,
+            "repeats": args.repeats,
+            "note": "times in seconds (median, min, max), tracemalloc on throughout; memory: "
+            "peak KiB of one invocation above its start; DynamoDB Local over loopback, Stripe "
+            "the stand-in in process through the SDK; 1 subscription in 100 drifted",
+            "results": [asdict(result) for result in results],
+        },
+    )
     print(_table(results))
-    print(f"written to {OUTPUT.relative_to(REPO_ROOT)}")
 
 
 if __name__ == "__main__":
