@@ -14,16 +14,13 @@ from billing.domain.ids import PROJECT_ID_PATTERN, USER_ID_PATTERN
 ProjectIdField = Field(description="the project, as an integer or a numeric string")
 # The handlers check user ids with validate_user_id (a clearer message than a pattern's);
 # the pattern is only documented, so clients and fuzzers know the alphabet.
-UserIdField = Field(
-    min_length=1, max_length=128, json_schema_extra={"pattern": f"^{USER_ID_PATTERN}$"}
-)
+USER_ID_SCHEMA: dict[str, Any] = {"pattern": f"^{USER_ID_PATTERN}$"}
+UserIdField = Field(min_length=1, max_length=128, json_schema_extra=USER_ID_SCHEMA)
 
 
 def user_id_query() -> Any:
     """The ``user_id`` query parameter of the read routes."""
-    return Query(
-        min_length=1, max_length=128, json_schema_extra={"pattern": f"^{USER_ID_PATTERN}$"}
-    )
+    return Query(min_length=1, max_length=128, json_schema_extra=USER_ID_SCHEMA)
 
 
 def project_id_query() -> Any:
