@@ -6,17 +6,22 @@ only creates the boto3 clients the function's policies say it needs, imported th
 Each figure is the median of several runs, with min and max. Interpreter start-up itself is
 not counted (it is the same for both).
 
+Beside it, the size of each function's built package (`make build`, .aws-sam/build): its own
+code, unzipped and zipped as Lambda receives it, and the shared layer every function carries.
+
     python -m bench.coldstart            # BENCH_RUNS=7 by default
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import platform
 import statistics
 import subprocess
 import sys
+import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,6 +32,8 @@ from local.template import FunctionSpec, load_template
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 OUTPUT = REPO_ROOT / "artifacts" / "bench" / "coldstart.json"
+BUILD_DIR = REPO_ROOT / ".aws-sam" / "build"
+LAYER_ID = "SharedLayer"
 
 # Which boto3 client a SAM policy template implies.
 POLICY_CLIENTS = {"DynamoDB": "dynamodb", "SQS": "sqs", "SSM": "ssm"}
@@ -75,6 +82,29 @@ class ColdStart:
     @property
     def extra_s(self) -> float:
         return self.handler.median_s - self.floor.median_s
+
+
+@dataclass(frozen=True)
+class PackageSize:
+    """A built artifact: bytes on disk, and bytes zipped (what is uploaded to Lambda)."""
+
+    files: int
+    unzipped_bytes: int
+    zipped_bytes: int
+
+    @classmethod
+    def of(cls, directory: Path) -> PackageSize:
+        files = sorted(path for path in directory.rglob("*") if path.is_file())
+        archive = io.BytesIO()
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
+            for path in files:
+                zipped.write(path, path.relative_to(directory))
+        unzipped = sum(path.stat().st_size for path in files)
+        return cls(len(files), unzipped, len(archive.getvalue()))
+
+
+def _kib(size: int) -> str:
+    return f"{size / 1024:,.0f} KiB" if size < 1024 * 1024 else f"{size / 1024 / 1024:,.1f} MiB"
 
 
 def floor_clients(raw_template: Mapping[str, Any], function_id: str) -> list[str]:
@@ -144,6 +174,17 @@ def _ms(spread: Spread) -> str:
     )
 
 
+def size_table(packages: Mapping[str, PackageSize], layer: PackageSize) -> str:
+    header = f"{'built package':<28} {'files':>6} {'unzipped':>12} {'zipped':>12}"
+    rows = [header, "-" * len(header)]
+    for name, size in [*packages.items(), (f"{LAYER_ID} (every function)", layer)]:
+        rows.append(
+            f"{name:<28} {size.files:>6} {_kib(size.unzipped_bytes):>12} "
+            f"{_kib(size.zipped_bytes):>12}"
+        )
+    return "\n".join(rows)
+
+
 def table(results: Sequence[ColdStart]) -> str:
     header = (
         f"{'function':<28} {'handler import':>21} {'floor':>21} {'ratio':>6} {'extra':>8}"
@@ -165,6 +206,9 @@ def table(results: Sequence[ColdStart]) -> str:
 
 def main() -> int:
     runs = int(os.environ.get("BENCH_RUNS", "7"))
+    if not (BUILD_DIR / LAYER_ID).is_dir():
+        print("no built packages in .aws-sam/build: run `make build` first", file=sys.stderr)
+        return 2
     template_path = REPO_ROOT / "template.yaml"
     raw = load_yaml(template_path.read_text())
     template = load_template(template_path, "http://127.0.0.1:8101")
@@ -172,6 +216,8 @@ def main() -> int:
     for index, spec in enumerate(template.functions.values(), start=1):
         print(f"[{index}/{len(template.functions)}] {spec.logical_id} ({runs} runs)", flush=True)
         results.append(measure(spec, floor_clients(raw, spec.logical_id), runs))
+    packages = {spec_id: PackageSize.of(BUILD_DIR / spec_id) for spec_id in template.functions}
+    layer = PackageSize.of(BUILD_DIR / LAYER_ID)
     OUTPUT.parent.mkdir(parents=True, exist_ok=True)
     report = {
         "benchmark": "coldstart",
@@ -180,13 +226,21 @@ def main() -> int:
         "python": platform.python_version(),
         "machine": platform.machine(),
         "functions": [
-            {**asdict(r), "ratio": r.ratio and round(r.ratio, 3), "extra_s": round(r.extra_s, 4)}
+            {
+                **asdict(r),
+                "ratio": r.ratio and round(r.ratio, 3),
+                "extra_s": round(r.extra_s, 4),
+                "package": asdict(packages[r.function]),
+            }
             for r in results
         ],
+        "layer": {"name": LAYER_ID, **asdict(layer)},
     }
     OUTPUT.write_text(json.dumps(report, indent=2) + "\n")
     print()
     print(table(results))
+    print()
+    print(size_table(packages, layer))
     print(f"\nwritten to {OUTPUT.relative_to(REPO_ROOT)}")
     return 0
 

@@ -13,11 +13,13 @@ A run goes page by page (100 objects) and hands over to a fresh invocation every
 ``--pages-per-invocation`` pages, as the deployed function does through its queue. Memory is
 the peak Python allocation of one invocation above what was allocated when it began
 (tracemalloc, on for every figure, the floor included): flat means the same peak per
-invocation at 1k as at 10k. Each time is the median of ``--repeats`` runs (min, max); the
-figures are read, never asserted.
+invocation at 1k as at 100k. Each size is imported once; each of ``--repeats`` rounds drifts
+another 1% and gives one figure of each kind, reported as the median (min, max). Sizes from
+``--single-run-from`` (100k) run one round without the in-sync run, to keep `make bench`
+within its time budget. The figures are read, never asserted.
 
-    python -m bench.reconciliation                      # sizes 1000,10000
-    python -m bench.reconciliation --sizes 1000,10000,100000 --repeats 1
+    python -m bench.reconciliation                      # sizes 1000,10000,100000
+    python -m bench.reconciliation --sizes 1000 --repeats 5
 """
 
 from __future__ import annotations
@@ -44,17 +46,18 @@ DRIFT_EVERY = 100  # one subscription in this many is cancelled with its webhook
 @dataclass(frozen=True)
 class SizeResult:
     subscriptions: int
-    drifted: int  # cancelled in Stripe, webhooks lost
+    runs: int
+    drifted: int  # cancelled in Stripe, webhooks lost, per run
     floor_seconds: Figure
     nightly_run_seconds: Figure
-    in_sync_run_seconds: Figure
+    in_sync_run_seconds: Figure | None  # not measured at the largest sizes
     invocations: int  # of the nightly run
     floor_peak_kib: float  # one page held, the listing alone
     nightly_peak_kib: float  # the largest invocation of the nightly run
-    in_sync_peak_kib: float
+    in_sync_peak_kib: float | None
     repaired: int  # by the nightly run
-    in_sync_after: int  # the second run
-    repaired_after: int
+    in_sync_after: int | None  # the second run
+    repaired_after: int | None
 
 
 def _peak_of(work: Callable[[], Any]) -> tuple[Any, float]:
@@ -111,7 +114,7 @@ class _Scenario:
     def import_all(self) -> None:
         """What the webhooks would have stored, written in bulk through the engine's rules."""
         from billing.adapters.dynamo.ledger import fact_item
-        from billing.adapters.dynamo.models import StripeObjectModel
+        from billing.adapters.dynamo.models import EntitlementModel, StripeObjectModel
         from billing.adapters.dynamo.stores import entitlement_record
         from billing.domain.billing_facts import owner_from_metadata, subscription_fact
         from billing.domain.clock import utc_now
@@ -120,21 +123,25 @@ class _Scenario:
 
         terms, now = {"price_bench": PriceTerms(("pro",))}, utc_now()
         for objects, _ in self.pages():
-            with StripeObjectModel.batch_write() as batch:
+            with (
+                StripeObjectModel.batch_write() as facts,
+                EntitlementModel.batch_write() as records,
+            ):
                 for obj in objects:
                     event = observed_event("subscription", obj, "import")
                     owner = owner_from_metadata(obj.get("metadata"))
                     if event is None or owner is None:
                         raise SystemExit(f"bench: {obj.get('id')} cannot be imported")
                     fact = subscription_fact(event, owner, None)
-                    batch.save(fact_item(fact, now))
+                    facts.save(fact_item(fact, now))
                     sources = derive_sources([fact], terms, 3)
                     record, _ = entitlement_record(owner.project_id, owner.user_id, sources, 0, now)
-                    record.save()
+                    records.save(record)
 
-    def drift(self) -> int:
-        """Cancel every hundredth subscription in Stripe; no webhook goes anywhere."""
-        cancelled = self.subscriptions[::DRIFT_EVERY]
+    def drift(self, round_number: int) -> int:
+        """Cancel one subscription in a hundred in Stripe, a different one each round; no
+        webhook goes anywhere."""
+        cancelled = self.subscriptions[round_number % DRIFT_EVERY :: DRIFT_EVERY]
         for sub_id in cancelled:
             answer = self.standin.handle("POST", f"/_standin/subscriptions/{sub_id}/cancel", {})
             if answer.status != HTTPStatus.OK:
@@ -188,51 +195,63 @@ def _timed[T](work: Callable[[], T], into: list[float]) -> T:
     return result
 
 
-def _measure(size: int, dynamodb_url: str, pages_per_invocation: int, repeats: int) -> SizeResult:
+def _measure(
+    size: int, dynamodb_url: str, pages_per_invocation: int, repeats: int, *, in_sync: bool
+) -> SizeResult:
+    """One scenario per size, imported once; each round drifts another 1% and measures the
+    floor, the nightly run and (``in_sync``) a second run with nothing left to repair."""
     floor_times: list[float] = []
     nightly_times: list[float] = []
     sync_times: list[float] = []
     peaks = {"floor": 0.0, "nightly": 0.0, "sync": 0.0}
-    for _ in range(repeats):
-        scenario = _Scenario(size, pages_per_invocation)
-        _fresh_tables(dynamodb_url)
-        scenario.import_all()
-        drifted = scenario.drift()
+    scenario = _Scenario(size, pages_per_invocation)
+    _fresh_tables(dynamodb_url)
+    scenario.import_all()
+    second = None
+    for round_number in range(repeats):
+        drifted = scenario.drift(round_number)
         peaks["floor"] = max(peaks["floor"], _timed(scenario.floor, floor_times))
         nightly, peak, invocations = _timed(scenario.run, nightly_times)
         peaks["nightly"] = max(peaks["nightly"], peak)
-        second, peak, _ = _timed(scenario.run, sync_times)
-        peaks["sync"] = max(peaks["sync"], peak)
+        if in_sync:
+            second, peak, _ = _timed(scenario.run, sync_times)
+            peaks["sync"] = max(peaks["sync"], peak)
     return SizeResult(
         subscriptions=size,
+        runs=repeats,
         drifted=drifted,
         floor_seconds=Figure.of(floor_times),
         nightly_run_seconds=Figure.of(nightly_times),
-        in_sync_run_seconds=Figure.of(sync_times),
+        in_sync_run_seconds=Figure.of(sync_times) if sync_times else None,
         invocations=invocations,
         floor_peak_kib=round(peaks["floor"], 1),
         nightly_peak_kib=round(peaks["nightly"], 1),
-        in_sync_peak_kib=round(peaks["sync"], 1),
+        in_sync_peak_kib=round(peaks["sync"], 1) if sync_times else None,
         repaired=nightly.total("repaired"),
-        in_sync_after=second.total("in_sync"),
-        repaired_after=second.total("repaired"),
+        in_sync_after=second.total("in_sync") if second else None,
+        repaired_after=second.total("repaired") if second else None,
     )
 
 
 def _table(results: list[SizeResult]) -> str:
     lines = [
-        f"{'subs':>7} {'floor s':>9} {'nightly s':>10} {'x floor':>8} {'in-sync s':>10} "
-        f"{'x floor':>8} {'inv':>4} {'repaired':>9} {'floor KiB':>10} {'nightly KiB':>12} "
-        f"{'in-sync KiB':>12}"
+        f"{'subs':>7} {'runs':>4} {'floor s':>9} {'nightly s':>10} {'x floor':>8} "
+        f"{'in-sync s':>10} {'x floor':>8} {'inv':>4} {'repaired':>9} {'floor KiB':>10} "
+        f"{'nightly KiB':>12} {'in-sync KiB':>12}"
     ]
     for r in results:
         floor = r.floor_seconds.median
+        sync = r.in_sync_run_seconds
+        sync_cells = (
+            f"{sync.median:>10.2f} {sync.median / floor:>8.1f}" if sync else f"{'-':>10} {'-':>8}"
+        )
+        sync_kib = (
+            f"{r.in_sync_peak_kib:>12.0f}" if r.in_sync_peak_kib is not None else f"{'-':>12}"
+        )
         lines.append(
-            f"{r.subscriptions:>7} {floor:>9.2f} {r.nightly_run_seconds.median:>10.2f} "
-            f"{r.nightly_run_seconds.median / floor:>8.1f} {r.in_sync_run_seconds.median:>10.2f} "
-            f"{r.in_sync_run_seconds.median / floor:>8.1f} {r.invocations:>4} "
-            f"{r.repaired:>9} {r.floor_peak_kib:>10.0f} {r.nightly_peak_kib:>12.0f} "
-            f"{r.in_sync_peak_kib:>12.0f}"
+            f"{r.subscriptions:>7} {r.runs:>4} {floor:>9.2f} {r.nightly_run_seconds.median:>10.2f} "
+            f"{r.nightly_run_seconds.median / floor:>8.1f} {sync_cells} {r.invocations:>4} "
+            f"{r.repaired:>9} {r.floor_peak_kib:>10.0f} {r.nightly_peak_kib:>12.0f} {sync_kib}"
         )
     return "\n".join(lines)
 
@@ -240,9 +259,15 @@ def _table(results: list[SizeResult]) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
-        "--sizes", default=os.environ.get("BENCH_RECONCILIATION_SIZES", "1000,10000")
+        "--sizes", default=os.environ.get("BENCH_RECONCILIATION_SIZES", "1000,10000,100000")
     )
     parser.add_argument("--repeats", type=int, default=int(os.environ.get("BENCH_RUNS", "3")))
+    parser.add_argument(
+        "--single-run-from",
+        type=int,
+        default=100_000,
+        help="sizes from this one up run once, without the in-sync run (time budget)",
+    )
     parser.add_argument("--pages-per-invocation", type=int, default=20)
     args = parser.parse_args(argv)
     sizes = [int(size) for size in args.sizes.split(",")]
@@ -252,7 +277,16 @@ def main(argv: list[str] | None = None) -> None:
         tracemalloc.start()
         for size in sizes:
             print(f"reconciliation over {size} subscriptions ...", file=sys.stderr, flush=True)
-            results.append(_measure(size, dynamodb_url, args.pages_per_invocation, args.repeats))
+            large = size >= args.single_run_from
+            results.append(
+                _measure(
+                    size,
+                    dynamodb_url,
+                    args.pages_per_invocation,
+                    1 if large else args.repeats,
+                    in_sync=not large,
+                )
+            )
     write_results(
         "reconciliation",
         {
