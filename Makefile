@@ -24,7 +24,8 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export SCARF_ANALYTICS := false
 
 .PHONY: help setup build lint typecheck test test-unit test-integration test-acceptance validate run up down seed webhook \
-	reconcile invoke deploy openapi bench bench-coldstart bench-reconciliation clean
+	reconcile invoke deploy openapi bench bench-coldstart bench-entitlements bench-webhooks \
+	bench-reconciliation bench-chart clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -120,13 +121,25 @@ openapi: $(VENV)/.installed ## Rebuild the OpenAPI document from the handlers (s
 deploy: build ## sam deploy with samconfig.toml (first time: .venv-sam/bin/sam deploy --guided)
 	$(SAM) deploy
 
-bench-coldstart: $(VENV)/.installed ## Import time of each function's handler vs the floor
+.aws-sam/build/template.yaml:
+	$(MAKE) build
+
+bench-coldstart: $(VENV)/.installed .aws-sam/build/template.yaml ## Import time of each function's handler vs the floor, and its built package's size
 	$(PY) -m bench.coldstart
 
-bench-reconciliation: setup ## A nightly run over 1k and 10k subscriptions: time and memory vs the listing floor
+bench-entitlements: setup ## Entitlement reads: handler vs a raw GetItem in process, and over HTTP at 1/8/32 clients
+	$(PY) -m bench.entitlement_read
+
+bench-webhooks: setup ## The webhook consumer on a realistic mix vs a bare conditional PutItem loop
+	$(PY) -m bench.webhook_consumer
+
+bench-reconciliation: setup ## Nightly reconciliation over 1k, 10k and 100k subscriptions: time and memory vs the listing floor
 	$(PY) -m bench.reconciliation
 
-bench: bench-coldstart bench-reconciliation ## Every benchmark
+bench-chart: $(VENV)/.installed ## Draw artifacts/bench/*.json into artifacts/bench/benchmarks.png
+	$(PY) -m bench.chart
+
+bench: bench-coldstart bench-entitlements bench-webhooks bench-reconciliation bench-chart ## Every benchmark (about 15 min), then the chart
 
 clean: ## Remove build output and artifacts (keeps the virtualenvs)
 	rm -rf .aws-sam $(ARTIFACTS) .pytest_cache .mypy_cache .ruff_cache
