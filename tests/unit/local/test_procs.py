@@ -57,7 +57,5 @@ def test_stop_processes_kills_what_ignores_sigterm() -> None:
     )
     assert stubborn.stdout is not None
     stubborn.stdout.readline()
-    started = time.monotonic()
     procs.stop_processes([stubborn], grace=0.5)
-    assert stubborn.returncode == -9
-    assert time.monotonic() - started < 5
+    assert stubborn.returncode == -9  # killed: waiting out its sleep would have exited 0
