@@ -13,18 +13,26 @@ from http import HTTPStatus
 from typing import Any, Literal
 
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Answer(BaseModel):
+    """A response body. Each function uses one or two of these models: building the others'
+    validators at import would cost every cold start, so pydantic builds them on first use."""
+
+    model_config = ConfigDict(defer_build=True)
+
 
 IsoTime = Field(description="ISO 8601, UTC, e.g. 2026-01-31T12:00:00Z")
 OptionalIsoTime = Field(description="ISO 8601, UTC; null: no end")
 
 
-class FieldProblem(BaseModel):
+class FieldProblem(Answer):
     field: str = Field(description="the field at fault, dotted for nested fields")
     reason: str
 
 
-class ErrorBody(BaseModel):
+class ErrorBody(Answer):
     """Every error: a human-readable message, plus the fields at fault on validation errors."""
 
     message: str
@@ -36,30 +44,30 @@ class ErrorBody(BaseModel):
     )
 
 
-class StatusBody(BaseModel):
+class StatusBody(Answer):
     status: str
 
 
-class Readiness(BaseModel):
+class Readiness(Answer):
     status: Literal["ready", "unavailable"]
     reason: str | None = Field(default=None, description="why not ready (503 only)")
 
 
-class CheckoutSessionCreated(BaseModel):
+class CheckoutSessionCreated(Answer):
     checkout_url: str = Field(description="send the user here: Stripe Checkout")
     session_id: str = Field(description="the Checkout Session id (cs_...)")
 
 
-class PortalSessionCreated(BaseModel):
+class PortalSessionCreated(Answer):
     portal_url: str = Field(description="send the user here: the Stripe customer portal")
 
 
-class PortalEligibility(BaseModel):
+class PortalEligibility(Answer):
     eligible: bool
     reason: str | None = Field(description="why not eligible; null when eligible")
 
 
-class Entitlement(BaseModel):
+class Entitlement(Answer):
     feature_code: str
     active: bool
     source: Literal["subscription", "purchase", "manual"]
@@ -71,17 +79,17 @@ class Entitlement(BaseModel):
     )
 
 
-class EntitlementList(BaseModel):
+class EntitlementList(Answer):
     entitlements: list[Entitlement]
 
 
-class EntitlementCheck(BaseModel):
+class EntitlementCheck(Answer):
     feature_code: str
     active: bool
     valid_to: str | None = Field(description="when the access ends; null: no end, or not active")
 
 
-class GrantResult(BaseModel):
+class GrantResult(Answer):
     project_id: str
     user_id: str
     feature_code: str
@@ -95,7 +103,7 @@ class GrantResult(BaseModel):
     created: bool = Field(description="false: the same grant already existed (answered 200)")
 
 
-class RevocationResult(BaseModel):
+class RevocationResult(Answer):
     project_id: str
     user_id: str
     feature_code: str
@@ -107,7 +115,7 @@ class RevocationResult(BaseModel):
     revoked_at: str = IsoTime
 
 
-class AuditEntry(BaseModel):
+class AuditEntry(Answer):
     action: Literal["grant", "revoke", "reconcile"]
     feature_code: str
     actor: str
@@ -118,17 +126,17 @@ class AuditEntry(BaseModel):
     after: dict[str, Any] | None = Field(description="the access after the change")
 
 
-class AuditPage(BaseModel):
+class AuditPage(Answer):
     items: list[AuditEntry]
     next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null: done")
 
 
-class PriceSubscriptions(BaseModel):
+class PriceSubscriptions(Answer):
     active: int
     feature_codes: list[str]
 
 
-class SubscriptionMetrics(BaseModel):
+class SubscriptionMetrics(Answer):
     project_id: str
     since: str = IsoTime
     until: str = IsoTime
@@ -140,7 +148,7 @@ class SubscriptionMetrics(BaseModel):
     by_feature: dict[str, int]
 
 
-class CurrencyRevenue(BaseModel):
+class CurrencyRevenue(Answer):
     """Amounts in the currency's minor unit (cents for usd)."""
 
     gross: int
@@ -150,14 +158,14 @@ class CurrencyRevenue(BaseModel):
     arr: int = Field(description="mrr x 12")
 
 
-class RevenueMetrics(BaseModel):
+class RevenueMetrics(Answer):
     project_id: str
     since: str = IsoTime
     until: str = IsoTime
     currencies: dict[str, CurrencyRevenue] = Field(description="per ISO currency code, lowercase")
 
 
-class WebhookReceipt(BaseModel):
+class WebhookReceipt(Answer):
     received: bool
     id: str = Field(description="the Stripe event id")
 
