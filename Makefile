@@ -139,7 +139,7 @@ bench-reconciliation: setup ## Nightly reconciliation over 1k, 10k and 100k subs
 bench-chart: $(VENV)/.installed ## Draw artifacts/bench/*.json into artifacts/bench/benchmarks.png
 	$(PY) -m bench.chart
 
-bench: bench-coldstart bench-entitlements bench-webhooks bench-reconciliation bench-chart ## Every benchmark (about 15 min), then the chart
+bench: bench-coldstart bench-entitlements bench-webhooks bench-reconciliation bench-chart ## Every benchmark, then the chart (about 12 min on 2 cores; run after make test)
 
 clean: ## Remove build output and artifacts (keeps the virtualenvs)
 	rm -rf .aws-sam $(ARTIFACTS) .pytest_cache .mypy_cache .ruff_cache
