@@ -26,7 +26,7 @@ def parse_event(raw: bytes | str) -> StripeEventEnvelope:
     """Parse a raw delivery; raise ValidationError when it is not a Stripe event."""
     try:
         body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deep
         raise ValidationError("body", "not JSON") from None
     if not isinstance(body, dict) or body.get("object") != "event":
         raise ValidationError("body", "not a Stripe event object")

@@ -88,7 +88,11 @@ def normalize_origin(value: str) -> str:
     Checkout and portal return URLs must start with an allowed origin. https only, except
     http on localhost for development.
     """
-    parts = urlsplit(value.strip())
+    try:
+        parts = urlsplit(value.strip())
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # a bad port, an unclosed [IPv6, a netloc NFKC would change...
+        raise ValidationError("allowed_origins", f"{value!r} is not a valid URL") from None
     host = (parts.hostname or "").lower()
     local = host in _LOCAL_HOSTS or f"[{host}]" in _LOCAL_HOSTS
     if parts.scheme not in ("https", "http") or not host:
@@ -97,7 +101,6 @@ def normalize_origin(value: str) -> str:
         raise ValidationError("allowed_origins", f"{value!r} must use https")
     if parts.username or parts.password:
         raise ValidationError("allowed_origins", f"{value!r} must not carry credentials")
-    port = f":{parts.port}" if parts.port else ""
     shown_host = f"[{host}]" if ":" in host else host
     return f"{parts.scheme}://{shown_host}{port}"
 

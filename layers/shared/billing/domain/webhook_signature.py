@@ -11,6 +11,8 @@ from collections.abc import Sequence
 
 from billing.errors import InvalidSignatureError
 
+MAX_T_DIGITS = 20  # epoch seconds; int() refuses (ValueError) strings over 4300 digits
+
 
 def sign_payload(payload: bytes, secret: str, timestamp: int) -> str:
     """The ``v1`` signature Stripe would send for ``payload`` at ``timestamp``."""
@@ -30,9 +32,9 @@ def _parse_header(header: str) -> tuple[int, list[str]]:
         key, sep, value = part.strip().partition("=")
         if not sep:
             continue
-        if key == "t" and value.isdigit():
+        if key == "t" and value.isascii() and value.isdigit() and len(value) <= MAX_T_DIGITS:
             timestamp = int(value)
-        elif key == "v1" and value:
+        elif key == "v1" and value and value.isascii():  # compare_digest refuses non-ASCII
             signatures.append(value)
     if timestamp is None:
         raise InvalidSignatureError("no timestamp in Stripe-Signature")

