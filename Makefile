@@ -25,7 +25,7 @@ export SCARF_ANALYTICS := false
 
 .PHONY: help setup build lint typecheck test test-unit test-integration test-acceptance validate run up down seed webhook \
 	reconcile invoke deploy openapi bench bench-coldstart bench-entitlements bench-webhooks \
-	bench-reconciliation bench-chart clean
+	bench-reconciliation bench-chart soak clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -78,6 +78,9 @@ test-integration: setup ## Integration tests over HTTP against the local stack
 test-acceptance: setup ## Acceptance: localstripe drives subscriptions through the local stack
 	@mkdir -p $(REPORTS)
 	$(PY) -m pytest tests/acceptance -m acceptance --junitxml=$(REPORTS)/acceptance.xml
+
+soak: setup ## The load test for 5 minutes (make test runs it for 20 s): SOAK_SECONDS=N to change
+	BILLING_SOAK_SECONDS=$(or $(SOAK_SECONDS),300) $(PY) -m pytest tests/integration/test_load.py -m integration
 
 validate: $(SAM_VENV)/.installed ## sam validate --lint
 	$(SAM) validate --lint
