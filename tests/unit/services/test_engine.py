@@ -305,3 +305,45 @@ def test_applying_an_event_reads_each_thing_once_and_writes_once(
             "TransactWriteItems",  # mark + fact + record
         ]
     )
+
+
+def test_a_paid_renewal_delivered_before_the_trial_end_update_ends_the_trial(ledger: Any) -> None:
+    """Found by test_lifecycle_property: the trial's end (updated, active) loses to the newer
+    invoice.paid when delivered after it, and access ended at the trial's end."""
+    trial_end = T0 + 14 * 86_400
+    trialing = sub(status="trialing", trial_end=trial_end, period_end=trial_end)
+    apply(ledger, "customer.subscription.created", trialing, T0)
+    next_end = trial_end + 30 * 86_400
+    paid = se.invoice(period_end=next_end)
+    assert apply(ledger, "invoice.paid", paid, trial_end + 3600) == Outcome.APPLIED
+    active = sub(period_end=next_end)
+    assert apply(ledger, "customer.subscription.updated", active, trial_end) == Outcome.STALE
+    assert view("pro", at(trial_end + 5 * 86_400)).active
+    assert not view("pro", at(next_end + 3 * 3600)).active
+
+
+def test_a_trials_zero_invoice_keeps_it_a_trial(ledger: Any) -> None:
+    trial_end = T0 + 14 * 86_400
+    trialing = sub(status="trialing", trial_end=trial_end, period_end=trial_end)
+    apply(ledger, "customer.subscription.created", trialing, T0)
+    apply(ledger, "invoice.paid", se.invoice(period_end=trial_end, amount_paid=0), T0 + 1)
+    assert not view("pro", at(trial_end + 3 * 3600)).active
+
+
+def test_a_refund_delivered_before_the_delayed_payment_succeeded_keeps_the_purchase(
+    ledger: Any,
+) -> None:
+    """Found by test_lifecycle_property: a partial refund of a delayed payment, delivered
+    before the payment's own events, left the purchase pending (those events were stale)."""
+    session = se.checkout_session(payment_status="unpaid")
+    apply(ledger, "checkout.session.completed", session, T0)
+    refund = se.charge(amount_refunded=1000)
+    refund["created"] = T0 + 100
+    assert apply(ledger, "charge.refunded", refund, T0 + 200) == Outcome.APPLIED
+    assert apply(ledger, "payment_intent.succeeded", se.payment_intent(), T0 + 100) == (
+        Outcome.STALE
+    )
+    lifetime = view("lifetime", at(T0 + 300), "purchase")
+    assert (lifetime.active, lifetime.valid_from) == (True, at(T0 + 100))
+    apply(ledger, "charge.refunded", se.charge(amount_refunded=4900), T0 + 300)
+    assert not view("lifetime", at(T0 + 400), "purchase").active

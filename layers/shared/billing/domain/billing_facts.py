@@ -218,14 +218,20 @@ def subscription_fact(
 
 
 def invoice_paid(event: StripeEventEnvelope, old: SubscriptionFact) -> SubscriptionFact:
-    """A paid invoice extends the period and ends a payment failure, unless the subscription
-    has already ended (a late ``invoice.paid`` never revives access)."""
+    """A paid invoice extends the period, ends a payment failure and ends a trial it pays past,
+    unless the subscription has already ended (a late ``invoice.paid`` never revives access)."""
     if old.status in ENDED_STATUSES:
         return replace(old, version=max(old.version, event.created))
     end = invoice_period_end(event.data_object)
+    status = "active" if old.status == "past_due" else old.status
+    if status == "trialing" and end is not None and end > (old.trial_end or end):
+        # Stripe says so in a customer.subscription.updated an hour earlier; delivered
+        # after this invoice, that update is stale and would leave access ending at the
+        # trial's end.
+        status = "active"
     return replace(
         old,
-        status="active" if old.status == "past_due" else old.status,
+        status=status,
         period_end=max(filter(None, (old.period_end, end)), default=None),
         payment_failed_at=None,
         version=event.created,
@@ -298,6 +304,11 @@ def refunded[P: (PurchaseFact, PaymentFact)](event: StripeEventEnvelope, old: P)
     refunds = (*old.refunds, (event.created, refund)) if refund > 0 else old.refunds
     changed = replace(old, amount_refunded=amount_refunded, refunds=refunds, version=event.created)
     full = bool(charge.get("refunded")) or amount_refunded >= old.amount > 0
+    if isinstance(changed, PurchaseFact) and changed.status == "pending" and charge.get("paid"):
+        # Only a paid charge can be refunded: the payment's own events, older than this one,
+        # would be stale once it is applied.
+        paid_at = _int(charge.get("created")) or event.created
+        changed = replace(changed, status="paid", paid_at=changed.paid_at or paid_at)
     if isinstance(changed, PurchaseFact) and full:
         return replace(changed, status="refunded")
     return changed
