@@ -4,17 +4,16 @@ from http import HTTPStatus
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from billing import wiring
 from billing.api.caller import caller_of
 from billing.api.etag import with_etag
 from billing.api.resolver import build_rest_resolver, rest_handler
 from billing.api.responses import AUTHORIZED, STORAGE, EntitlementCheck, documented
-from billing.api.schemas import project_id_query, user_id_query
+from billing.api.schemas import feature_code_query, project_id_query, user_id_query
 from billing.domain.clock import utc_now
 from billing.domain.entitlements import check_feature
-from billing.domain.ids import validate_user_id
+from billing.domain.ids import validate_feature_code, validate_user_id
 from billing.services.entitlements import read_entitlements
 
 app = build_rest_resolver()
@@ -39,13 +38,13 @@ app = build_rest_resolver()
 def check_entitlement(
     user_id: Annotated[str, user_id_query()],
     project_id: Annotated[str, project_id_query()],
-    feature_code: Annotated[str, Query(min_length=1, max_length=64)],
+    feature_code: Annotated[str, feature_code_query()],
 ) -> Response[str]:
     project = caller_of(app.current_event).project_id
     views = read_entitlements(
         wiring.entitlement_store(), project, validate_user_id(user_id), utc_now()
     )
-    return with_etag(app.current_event, check_feature(views, feature_code))
+    return with_etag(app.current_event, check_feature(views, validate_feature_code(feature_code)))
 
 
 lambda_handler = rest_handler(app, scope="entitlements")

@@ -213,3 +213,16 @@ def test_the_single_check_answers_one_feature(project: None) -> None:
         "active": False,
         "valid_to": None,
     }
+
+
+@pytest.mark.parametrize("feature_code", ["PRO", "pro#x", "<script>", "pro feature", "é"])
+def test_a_check_of_something_that_cannot_be_a_feature_code_is_422(
+    project: None, feature_code: str
+) -> None:
+    """Not echoed back as an inactive feature: the same alphabet as prices and grants."""
+    event = load_event("entitlement_check.json")
+    event["queryStringParameters"]["feature_code"] = feature_code
+    event["multiValueQueryStringParameters"]["feature_code"] = [feature_code]
+    response = invoke("entitlement_check", event)
+    assert response["statusCode"] == 422, response
+    assert [error["field"] for error in json_body(response)["errors"]] == ["feature_code"]

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from billing.domain.ids import PROJECT_ID_PATTERN, USER_ID_PATTERN
+from billing.domain.ids import FEATURE_CODE_PATTERN, PROJECT_ID_PATTERN, USER_ID_PATTERN
 
 ProjectIdField = Field(description="the project, as an integer or a numeric string")
 # The handlers check user ids with validate_user_id (a clearer message than a pattern's);
@@ -21,6 +21,11 @@ UserIdField = Field(min_length=1, max_length=128, json_schema_extra=USER_ID_SCHE
 def user_id_query() -> Any:
     """The ``user_id`` query parameter of the read routes."""
     return Query(min_length=1, max_length=128, json_schema_extra=USER_ID_SCHEMA)
+
+
+def feature_code_query() -> Any:
+    """The ``feature_code`` query parameter of the check route."""
+    return Query(min_length=1, max_length=64, json_schema_extra=FEATURE_CODE_SCHEMA)
 
 
 def project_id_query() -> Any:
@@ -58,7 +63,8 @@ class PortalSessionBody(BaseModel):
     return_url: str = UrlField
 
 
-FeatureCodeField = Field(min_length=1, max_length=64)
+FEATURE_CODE_SCHEMA: dict[str, Any] = {"pattern": f"^{FEATURE_CODE_PATTERN}$"}
+FeatureCodeField = Field(min_length=1, max_length=64, json_schema_extra=FEATURE_CODE_SCHEMA)
 ActorField = Field(min_length=1, max_length=128)
 ReasonField = Field(min_length=1, max_length=500)
 

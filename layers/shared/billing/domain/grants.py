@@ -8,15 +8,14 @@ grant: granting what is already granted, to the same end, changes nothing.
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
 
 from billing.domain.entitlements import EntitlementSource
+from billing.domain.ids import FEATURE_CODE_RULE, is_feature_code
 from billing.errors import NotFoundError, ValidationError
 
-_FEATURE_CODE = re.compile(r"[a-z0-9][a-z0-9_\-]{0,63}")
 MAX_ACTOR_LENGTH = 128
 MAX_REASON_LENGTH = 500
 
@@ -51,8 +50,8 @@ class AuditEntry:
 
 def validate_request(request: GrantRequest, now: datetime, action: Action) -> GrantRequest:
     actor_field = "granted_by" if action == "grant" else "revoked_by"
-    if not _FEATURE_CODE.fullmatch(request.feature_code):
-        raise ValidationError("feature_code", "1-64 of lowercase letters, digits, _ or -")
+    if not is_feature_code(request.feature_code):
+        raise ValidationError("feature_code", FEATURE_CODE_RULE)
     actor, reason = request.actor.strip(), request.reason.strip()
     if not actor or len(actor) > MAX_ACTOR_LENGTH:
         raise ValidationError(actor_field, f"must be 1-{MAX_ACTOR_LENGTH} characters")

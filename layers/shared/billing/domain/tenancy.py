@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Literal
 from urllib.parse import urlsplit
 
+from billing.domain.ids import FEATURE_CODE_RULE, is_feature_code
 from billing.errors import ValidationError
 
 DEFAULT_GRACE_PERIOD_DAYS = 3
@@ -18,7 +19,6 @@ Interval = Literal["day", "week", "month", "year", "one_time"]
 INTERVALS: tuple[Interval, ...] = ("day", "week", "month", "year", "one_time")
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.\-]{0,63}")
-_FEATURE_CODE = re.compile(r"[a-z0-9][a-z0-9_\-]{0,63}")
 _STRIPE_PRICE_ID = re.compile(r"price_[A-Za-z0-9_]{1,120}")
 _CURRENCY = re.compile(r"[a-z]{3}")
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "[::1]"}
@@ -128,10 +128,8 @@ def _validate_price_grants(price: Price) -> None:
     if not price.feature_codes:
         raise ValidationError("feature_codes", "a price must grant at least one feature")
     for code in price.feature_codes:
-        if not _FEATURE_CODE.fullmatch(code):
-            raise ValidationError(
-                "feature_codes", f"{code!r}: 1-64 of lowercase letters, digits, _ or -"
-            )
+        if not is_feature_code(code):
+            raise ValidationError("feature_codes", f"{code!r}: {FEATURE_CODE_RULE}")
 
 
 def _validate_price_terms(price: Price) -> None:
