@@ -10,6 +10,8 @@ Dashboard, test clocks and a customer's card would do, on demand.
 ``POST /_standin/subscriptions/bulk``      seed N subscriptions (benchmarks; no events)
 ``GET|POST /_standin/webhooks``            ``{"paused": bool}``: drop deliveries or not
 ``GET|POST /_standin/rate_limit``          ``{"per_second": N, "fail_next": K}``: 429s
+``GET|POST /_standin/faults``              ``{"count": K, "status": 500, ...}``: failures
+``GET /_standin/requests``                 every ``/v1`` request seen, and its answer
 ``GET /_standin/events``                   emitted events and their deliveries
 ``GET /_standin/health``                   ``{"status": "ok"}``
 =========================================  ==========================================
@@ -27,6 +29,14 @@ from local.stripe_standin import bulk
 from local.stripe_standin.api import Api
 from local.stripe_standin.errors import invalid, missing, unknown
 from local.stripe_standin.events import EventLog
+from local.stripe_standin.faults import (
+    MAX_DELAY_SECONDS,
+    METHODS,
+    RATE_LIMITED,
+    Fault,
+    Faults,
+    RequestLog,
+)
 from local.stripe_standin.flows import Flows
 from local.stripe_standin.limits import RateLimiter
 from local.stripe_standin.schema import METADATA, check
@@ -58,6 +68,20 @@ _RATE_LIMIT_FIELDS: Mapping[str, tuple[type, ...]] = {
     "per_second": (int, type(None)),
     "fail_next": (int,),
 }
+_FAULT_FIELDS: Mapping[str, tuple[type, ...]] = {
+    "count": (int,),
+    "match": (str, type(None)),
+    "status": (int,),
+    "after": (bool,),
+    "delay": (int, float),
+    "should_retry": (bool, type(None)),
+}
+_REQUEST_FILTERS: Mapping[str, tuple[type, ...]] = {
+    "method": (str,),
+    "path": (str,),
+    "idempotency_key": (str,),
+}
+_SERVER_ERRORS = range(500, 600)
 
 
 def json_body(body: bytes) -> dict[str, Any]:
@@ -106,6 +130,8 @@ class Controls:
         events: EventLog,
         *,
         limiter: RateLimiter,
+        faults: Faults,
+        log: RequestLog,
         clock: Callable[[], int],
     ) -> None:
         self._api = api
@@ -113,6 +139,8 @@ class Controls:
         self._store = store
         self._events = events
         self._limiter = limiter
+        self._faults = faults
+        self._log = log
         self._clock = clock
 
     def register_price(self, body: Mapping[str, Any]) -> Obj:
@@ -215,6 +243,21 @@ class Controls:
             self._limiter.configure(per_second, body.get("fail_next", 0))
         return self._limiter.state()
 
+    def faults(self, body: Mapping[str, Any]) -> Obj:
+        """``{"count": K, "match": "POST /v1/...", "status": 500, "after": bool, "delay": s,
+        "should_retry": bool}``: the next K matching ``/v1`` requests fail (``count`` 0: none);
+        each ``POST`` replaces the fault. No body: the state."""
+        if body:
+            self._faults.set(fault_of(body))
+        return self._faults.current.state()
+
+    def requests(self, body: Mapping[str, Any]) -> Obj:
+        """Every ``/v1`` request seen (the last 10000), oldest first; ``?method=POST``,
+        ``?path=/v1/checkout/sessions`` (a prefix) and ``?idempotency_key=...`` filter them."""
+        _fields(body, _REQUEST_FILTERS)
+        data = self._log.entries(body.get("method"), body.get("path"), body.get("idempotency_key"))
+        return {"object": "list", "data": data, "has_more": False, "url": "/_standin/requests"}
+
     def events(self, body: Mapping[str, Any]) -> Obj:
         """Every emitted event, oldest first, with its delivery state."""
         _fields(body, {})
@@ -226,3 +269,63 @@ class Controls:
         """For start-up checks."""
         _fields(body, {})
         return {"status": "ok"}
+
+
+def fault_of(body: Mapping[str, Any]) -> Fault:
+    """A fault from the control's body, refused (400, ``param`` naming the field) unless it
+    makes sense: a ``status`` (429 or 5xx) or a ``delay`` (seconds, after the work), not both."""
+    _fields(body, _FAULT_FIELDS)
+    count = body.get("count", 1)
+    if count < 0:
+        raise invalid("count must be >= 0", param="count")
+    match = _match(body.get("match"))
+    if count == 0:
+        return Fault(match=match)
+    if "status" in body and "delay" in body:
+        raise invalid("Give either status or delay, not both.", param="delay")
+    after = body.get("after", "delay" in body)
+    if "status" in body:
+        _check_status(body["status"], after, body.get("should_retry"))
+    elif "delay" in body:
+        _check_delay(body["delay"], after, body)
+    else:
+        raise missing("status")
+    return Fault(
+        count=count,
+        match=match,
+        status=body.get("status"),
+        after=after,
+        delay=float(body["delay"]) if "delay" in body else None,
+        should_retry=body.get("should_retry"),
+    )
+
+
+def _check_status(status: int, after: bool, should_retry: bool | None) -> None:
+    if status != RATE_LIMITED and status not in _SERVER_ERRORS:
+        raise invalid("status must be 429 or 500-599", param="status")
+    if status == RATE_LIMITED and (after or should_retry is not None):
+        param = "after" if after else "should_retry"
+        raise invalid("A 429 is answered before any work, without Stripe-Should-Retry.", param)
+
+
+def _check_delay(delay: float, after: bool, body: Mapping[str, Any]) -> None:
+    if not 0 < delay <= MAX_DELAY_SECONDS:
+        raise invalid(f"delay must be > 0 and <= {MAX_DELAY_SECONDS:g}", param="delay")
+    if not after:
+        raise invalid("A delay always comes after the work: after must be true.", "after")
+    if "should_retry" in body:
+        raise invalid("should_retry goes with a status, not a delay.", "should_retry")
+
+
+def _match(value: str | None) -> str | None:
+    """``"POST /v1/checkout/sessions"`` or ``"/v1/customers"`` (any method), or None."""
+    if value is None:
+        return None
+    method, _, prefix = value.rpartition(" ")
+    if method not in ("", *METHODS) or not prefix.startswith("/v1/"):
+        raise invalid(
+            "match must be a /v1 path prefix, optionally after a method: "
+            "'POST /v1/checkout/sessions'",
+            param="match",
+        )
+    return value

@@ -4,7 +4,8 @@
 body)`` with no socket, so unit tests and the in-process SDK client
 (:mod:`local.stripe_standin.sdk_client`) drive exactly what the HTTP server serves. One lock
 serializes requests: the state is a few dicts, and Stripe's own answers never interleave
-halfway through a change either.
+halfway through a change either. A ``delay`` fault (:mod:`local.stripe_standin.faults`) waits
+after the lock is released, so a slow answer holds up no other request.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from local.stripe_standin.controls import Controls, json_body
 from local.stripe_standin.errors import StripeError, authentication, idempotency_mismatch
 from local.stripe_standin.errors import unrecognized_url as unrecognized
 from local.stripe_standin.events import NO_REQUEST, EventLog
+from local.stripe_standin.faults import Fault, Faults, RequestLog
 from local.stripe_standin.flows import Flows
 from local.stripe_standin.limits import RateLimiter
 from local.stripe_standin.objects import API_VERSION
@@ -96,7 +98,7 @@ class StripeStandIn:
     ``base_url`` is where its pages are reachable (Checkout and portal ``url`` fields point
     there); ``clock`` gives the time in seconds (timestamps, and the rate limit's one-second
     windows); ``api_key``, when set, is the only key accepted (otherwise any test-mode secret
-    key is).
+    key is); ``sleep`` is how a ``delay`` fault waits (tests pass a recorder).
     """
 
     def __init__(
@@ -106,10 +108,12 @@ class StripeStandIn:
         webhooks: WebhookSender | None = None,
         clock: Callable[[], float] = time.time,
         api_key: str | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key
         self._now = clock
+        self._sleep = sleep
         self._lock = threading.RLock()
         self._idempotent: dict[str, _Stored] = {}
         self.store = Store()
@@ -117,8 +121,17 @@ class StripeStandIn:
         self.flows = Flows(self.store, self.events, self.now, lambda: self.base_url)
         self.api = Api(self.store, self.events, self.flows, self.now, lambda: self.base_url)
         self.limiter = RateLimiter(clock)
+        self.faults = Faults()
+        self.request_log = RequestLog(self.now)
         self.controls = Controls(
-            self.api, self.flows, self.store, self.events, limiter=self.limiter, clock=self.now
+            self.api,
+            self.flows,
+            self.store,
+            self.events,
+            limiter=self.limiter,
+            faults=self.faults,
+            log=self.request_log,
+            clock=self.now,
         )
         self.pages = Pages(self.store, self.flows)
         self._routes = self._route_table()
@@ -183,6 +196,36 @@ class StripeStandIn:
         with self._lock:
             return self.controls.rate_limit({"per_second": per_second, "fail_next": fail_next})
 
+    def fault(
+        self,
+        count: int = 1,
+        *,
+        status: int | None = None,
+        after: bool | None = None,
+        delay: float | None = None,
+        match: str | None = None,
+        should_retry: bool | None = None,
+    ) -> Obj:
+        """``POST /_standin/faults`` from Python: the next ``count`` ``/v1`` requests (those
+        matching ``match``, e.g. ``"POST /v1/checkout/sessions"``) answer ``status`` (429 or
+        5xx; ``after=True``: once the work is done) or come ``delay`` seconds late."""
+        body: dict[str, Any] = {"count": count, "match": match}
+        optional = {"status": status, "after": after, "delay": delay, "should_retry": should_retry}
+        body.update((name, value) for name, value in optional.items() if value is not None)
+        with self._lock:
+            return self.controls.faults(body)
+
+    def requests_seen(
+        self,
+        method: str | None = None,
+        path: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> list[Obj]:
+        """``GET /_standin/requests`` from Python: the ``/v1`` requests seen, oldest first
+        (``path``: a prefix), each with its key, its status and whether it was replayed."""
+        with self._lock:
+            return self.request_log.entries(method, path, idempotency_key)
+
     def emitted(self) -> list[Obj]:
         """Every event emitted so far, oldest first (copies)."""
         with self._lock:
@@ -194,22 +237,65 @@ class StripeStandIn:
     ) -> Response:
         """Answer one request: ``path`` may carry a query string; header names any case."""
         request_id = new_id("req")
+        method = method.upper()
         lowered = {name.lower(): value for name, value in headers.items()}
+        target = urlsplit(path).path
+        fault: Fault | None = None
         with self._lock:
             try:
-                response = self._atomically(method.upper(), path, lowered, body, request_id)
+                fault = self._admit(method, target, lowered)
+                response = self._answer(method, path, lowered, body, request_id, fault=fault)
             except StripeError as exc:
-                response = self._error(exc, request_id, urlsplit(path).path)
+                response = self._error(exc, request_id, target)
             except Exception as exc:  # a bug here: answer like Stripe's 500, state rolled back
                 logger.exception("%s %s failed", method, path)
                 crash = StripeError(
                     f"The Stripe stand-in failed: {exc!r}", status=500, type_="api_error"
                 )
-                response = self._error(crash, request_id, urlsplit(path).path)
+                response = self._error(crash, request_id, target)
             finally:
                 self.events.request = NO_REQUEST
-        response.headers.setdefault("Request-Id", request_id)
+            replayed = response.headers.get("Idempotent-Replayed") == "true"
+            if fault is not None and fault.status is not None and fault.after:
+                response = self._error(fault.error(), request_id, target)  # the answer is lost
+            response.headers.setdefault("Request-Id", request_id)
+            if target.startswith("/v1/"):
+                self.request_log.record(
+                    request_id=response.headers["Request-Id"],
+                    method=method,
+                    path=target,
+                    idempotency_key=lowered.get("idempotency-key"),
+                    status=response.status,
+                    replayed=replayed,
+                    fault=fault,
+                )
+        if fault is not None and fault.delay is not None:
+            self._sleep(fault.delay)  # the work is done; the answer comes too late
         return response
+
+    def _admit(self, method: str, path: str, headers: Mapping[str, str]) -> Fault | None:
+        """A ``/v1`` request's key (401), the rate limit (429), then the fault it suffers, if
+        any: a refused request consumes no fault."""
+        if not path.startswith("/v1/"):
+            return None
+        self._authenticate(headers)
+        self.limiter.admit()
+        return self.faults.take(method, path)
+
+    def _answer(
+        self,
+        method: str,
+        path: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        request_id: str,
+        *,
+        fault: Fault | None,
+    ) -> Response:
+        """The request's answer, unless a fault fails it before any work."""
+        if fault is not None and not fault.processes_first:
+            raise fault.error()
+        return self._atomically(method, path, headers, body, request_id)
 
     def _atomically(
         self, method: str, path: str, headers: Mapping[str, str], body: bytes, request_id: str
@@ -237,9 +323,6 @@ class StripeStandIn:
         self, method: str, path: str, headers: Mapping[str, str], body: bytes, request_id: str
     ) -> Response:
         parts = urlsplit(path)
-        if parts.path.startswith("/v1/"):
-            self._authenticate(headers)
-            self.limiter.admit()
         route, groups = self._route(method, parts.path)
         if route.area == "control":
             params: dict[str, Any] = json_body(body) if method == "POST" else {}
@@ -352,6 +435,9 @@ class StripeStandIn:
             ("POST", "/_standin/webhooks", "control", controls.webhooks),
             ("GET", "/_standin/rate_limit", "control", controls.rate_limit),
             ("POST", "/_standin/rate_limit", "control", controls.rate_limit),
+            ("GET", "/_standin/faults", "control", controls.faults),
+            ("POST", "/_standin/faults", "control", controls.faults),
+            ("GET", "/_standin/requests", "control", controls.requests),
             ("GET", "/_standin/events", "control", controls.events),
             ("GET", "/_standin/health", "control", controls.health),
         ]

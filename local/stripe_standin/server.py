@@ -46,12 +46,18 @@ class StandInRequestHandler(BaseHTTPRequestHandler):
         status, headers, answer = self.server.standin.handle(
             self.command, self.path, dict(self.headers.items()), body
         )
-        self.send_response(status)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(answer)))
-        self.end_headers()
-        self.wfile.write(answer)
+        try:
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+        except (BrokenPipeError, ConnectionResetError):
+            # The caller gave up (a delay fault outlived its read timeout): nobody to answer.
+            self.close_connection = True
+            logger.info("%s %s -> %d, but the caller had gone", self.command, self.path, status)
+            return
         logger.info("%s %s -> %d", self.command, self.path, status)
 
     def log_message(self, format: str, *args: Any) -> None:

@@ -1,16 +1,28 @@
-"""The Stripe gateway's parameters and error mapping (no network)."""
+"""The Stripe gateway's parameters, error mapping, and retries under Stripe failing (the
+stand-in in process: no network)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
+from typing import Any
 
 import pytest
 import stripe
 
-from billing.adapters.stripe_gateway import checkout_session_params, stripe_errors
-from billing.api.errors import error_body
+from billing.adapters.stripe_gateway import (
+    MAX_NETWORK_RETRIES,
+    READ_TIMEOUT_SECONDS,
+    StripePaymentGateway,
+    build_client,
+    checkout_session_params,
+    stripe_errors,
+)
+from billing.api.errors import error_body, error_headers
 from billing.domain.checkout import CheckoutRequest
 from billing.errors import PaymentProviderRejectedError, PaymentProviderUnavailableError
+from local.stripe_standin import StripeStandIn
+from local.stripe_standin.sdk_client import InProcessHTTPClient
 
 REQUEST = CheckoutRequest(
     project_id="1",
@@ -78,3 +90,105 @@ def test_stripe_down_answers_502_or_503_with_its_request_id(exc: Exception, stat
     if getattr(exc, "request_id", None):
         assert body["stripe_request_id"] == "req_123"
     assert "bad key" not in repr(body)
+
+
+# ------------------------------------------------------------------ Stripe failing, in process
+class _LateAnswerError(Exception):
+    """Raised by the stand-in's delay: the answer comes after the read timeout."""
+
+
+def _answer_late(seconds: float) -> None:
+    raise _LateAnswerError(seconds)
+
+
+class _TimingOut(InProcessHTTPClient):
+    """The stand-in in process, with a read timeout: a delayed answer (the work done) is seen
+    as ``requests`` reports a read timeout to the SDK, a retryable connection error."""
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str] | None,
+        post_data: Any = None,
+        *,
+        _usage: list[str] | None = None,
+    ) -> tuple[str, int, Mapping[str, str]]:
+        try:
+            return super().request(method, url, headers, post_data, _usage=_usage)
+        except _LateAnswerError:
+            raise stripe.APIConnectionError(  # type: ignore[no-untyped-call]
+                "Read timed out.", should_retry=True
+            ) from None
+
+
+@pytest.fixture
+def standin(monkeypatch: pytest.MonkeyPatch) -> StripeStandIn:
+    monkeypatch.setattr(stripe.HTTPClient, "_sleep_time_seconds", lambda self, retries: 0.0)
+    fake = StripeStandIn(base_url="http://standin.invalid", sleep=_answer_late)
+    fake.register_price("price_123", 900, "usd", {"interval": "month"})
+    return fake
+
+
+def _gateway(standin: StripeStandIn) -> StripePaymentGateway:
+    """The gateway with the client the service builds (its retries), answering in process."""
+    return StripePaymentGateway(build_client("sk_test_unit", "http://x", _TimingOut(standin)))
+
+
+def _tries(standin: StripeStandIn, path: str) -> list[tuple[str | None, int, bool]]:
+    return [
+        (entry["idempotency_key"], entry["status"], entry["replayed"])
+        for entry in standin.requests_seen("POST", path)
+    ]
+
+
+@pytest.mark.parametrize("after", [False, True])
+def test_every_create_survives_a_500_by_retrying_with_the_same_key(
+    standin: StripeStandIn, after: bool
+) -> None:
+    gateway = _gateway(standin)
+    standin.fault(MAX_NETWORK_RETRIES, status=500, after=after)
+    customer = gateway.create_customer("1", "user_42", "usd", "k-customer")
+    standin.fault(MAX_NETWORK_RETRIES, status=500, after=after)
+    session = gateway.create_checkout_session(REQUEST, customer, "k-session")
+    standin.fault(MAX_NETWORK_RETRIES, status=500, after=after)
+    portal_url = gateway.create_portal_session(customer, "https://app.example.com/", "k-portal")
+
+    for path, key in [
+        ("/v1/customers", "k-customer"),
+        ("/v1/checkout/sessions", "k-session"),
+        ("/v1/billing_portal/sessions", "k-portal"),
+    ]:
+        assert _tries(standin, path) == [
+            (key, 500, False),
+            (key, 500, after),  # after the work: the retries are replays of the first attempt
+            (key, 200, after),
+        ]
+    assert [c["id"] for c in standin.store.of_kind("customer")] == [customer]
+    assert [s["id"] for s in standin.store.of_kind("checkout.session")] == [session.session_id]
+    assert standin.store.count("billing_portal.session") == 1
+    assert portal_url.startswith("http://standin.invalid/portal/")
+
+
+def test_timeouts_past_the_retries_are_a_503_and_the_callers_retry_is_replayed(
+    standin: StripeStandIn,
+) -> None:
+    """Stripe did the work each time but answered too late: 503 (retry later, with
+    Retry-After), and the same key later gets the one session."""
+    gateway = _gateway(standin)
+    customer = gateway.create_customer("1", "user_42", "usd", "k-customer")
+    standin.fault(MAX_NETWORK_RETRIES + 1, delay=READ_TIMEOUT_SECONDS + 1)
+
+    with pytest.raises(PaymentProviderUnavailableError) as timed_out:
+        gateway.create_checkout_session(REQUEST, customer, "k-session")
+    assert timed_out.value.status == 503
+    assert error_headers(timed_out.value) == {"Retry-After": "1"}
+
+    session = gateway.create_checkout_session(REQUEST, customer, "k-session")
+    assert [s["id"] for s in standin.store.of_kind("checkout.session")] == [session.session_id]
+    assert _tries(standin, "/v1/checkout/sessions") == [
+        ("k-session", 200, False),  # done, answered too late
+        ("k-session", 200, True),
+        ("k-session", 200, True),
+        ("k-session", 200, True),  # the caller's retry
+    ]

@@ -117,3 +117,19 @@ def test_answers_are_described_by_the_models_the_handlers_use() -> None:
         "valid_from",
         "valid_to",
     }
+
+
+def test_every_503_error_documents_retry_after() -> None:
+    """Clients (and billing-client) wait as long as a 503's Retry-After says. (/ready's 503 is
+    a probe's answer, not an error body.)"""
+    error = {"$ref": "#/components/schemas/ErrorBody"}
+    unavailable = [
+        (method, path, operation["responses"]["503"])
+        for method, path, operation in each_operation()
+        if "503" in operation["responses"]
+        and operation["responses"]["503"]["content"]["application/json"]["schema"] == error
+    ]
+    assert len(unavailable) > 10
+    for method, path, response in unavailable:
+        retry_after = response.get("headers", {}).get("Retry-After", {})
+        assert retry_after.get("schema", {}).get("type") == "integer", (method, path)

@@ -14,6 +14,10 @@ from aws_lambda_powertools.event_handler import Response, content_types
 
 from billing import errors
 
+# A Stripe 503 (rate limited, or no answer in time): a short wait before the same request,
+# which reuses its idempotency key, so the retry creates nothing twice.
+STRIPE_RETRY_AFTER_SECONDS = 1
+
 _STATUS: list[tuple[type[errors.BillingError], HTTPStatus]] = [
     (errors.ValidationError, HTTPStatus.UNPROCESSABLE_ENTITY),
     (errors.UnauthorizedError, HTTPStatus.UNAUTHORIZED),
@@ -78,12 +82,24 @@ def error_body(exc: errors.BillingError) -> tuple[int, dict[str, Any]]:
     return status, _client_body(exc)
 
 
+def error_headers(exc: errors.BillingError) -> dict[str, str]:
+    """Headers beside the body: ``Retry-After`` when Stripe is unavailable for a moment (503:
+    it rate-limited us, or did not answer in time). Stripe sends none on its 429 and the SDK
+    leaves backing off to us; a 502 (Stripe failed, after the SDK's own retries) gets none."""
+    if (
+        isinstance(exc, errors.PaymentProviderUnavailableError)
+        and exc.status == HTTPStatus.SERVICE_UNAVAILABLE
+    ):
+        return {"Retry-After": str(STRIPE_RETRY_AFTER_SECONDS)}
+    return {}
+
+
 def proxy_error(exc: errors.BillingError) -> dict[str, Any]:
     """A domain error as a finished API Gateway proxy response (outside the resolver)."""
     status, body = error_body(exc)
     return {
         "statusCode": int(status),
-        "headers": {"Content-Type": content_types.APPLICATION_JSON},
+        "headers": {"Content-Type": content_types.APPLICATION_JSON, **error_headers(exc)},
         "body": json.dumps(body, separators=(",", ":")),
         "isBase64Encoded": False,
     }

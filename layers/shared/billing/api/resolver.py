@@ -21,7 +21,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
 from billing.api.caller import authorize_request
-from billing.api.errors import error_body, json_response, proxy_error
+from billing.api.errors import error_body, error_headers, json_response, proxy_error
 from billing.errors import BillingError, DependencyUnavailableError
 from billing.observability import logger
 
@@ -52,7 +52,7 @@ def _install_error_handlers[ResolverT: ApiGatewayResolver](app: ResolverT) -> Re
         status, body = error_body(exc)
         if isinstance(exc, DependencyUnavailableError):
             logger.warning("dependency unavailable", extra={"error": str(exc)})
-        return json_response(status, body)
+        return json_response(status, body, error_headers(exc) or None)
 
     def _unexpected(exc: Exception) -> Response[str]:
         logger.exception("unhandled error")

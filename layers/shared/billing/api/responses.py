@@ -12,7 +12,10 @@ from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any, Literal
 
-from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from aws_lambda_powertools.event_handler.openapi.types import (
+    OpenAPIResponse,
+    OpenAPIResponseHeader,
+)
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -183,6 +186,12 @@ ERROR_MEANINGS: dict[int, str] = {
     HTTPStatus.SERVICE_UNAVAILABLE: "a dependency (DynamoDB, Stripe) is unavailable: retry later",
 }
 
+RETRY_AFTER_HEADER: OpenAPIResponseHeader = {
+    "description": "seconds to wait before the same request (sent when Stripe rate-limited "
+    "the service or did not answer in time; the retry reuses the idempotency key)",
+    "schema": {"type": "integer", "minimum": 0},
+}
+
 # Every route behind the API key authorizer can answer these.
 AUTHORIZED = (HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN)
 # Every route that reaches DynamoDB.
@@ -213,4 +222,6 @@ def documented(
             "description": ERROR_MEANINGS[code],
             "content": {"application/json": {"model": ErrorBody}},
         }
+        if code == HTTPStatus.SERVICE_UNAVAILABLE:
+            responses[code]["headers"] = {"Retry-After": RETRY_AFTER_HEADER}
     return responses
