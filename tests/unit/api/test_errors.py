@@ -1,4 +1,4 @@
-"""The API's error mapping: Retry-After when Stripe is unavailable for a moment."""
+"""The API's error mapping: Retry-After when a dependency is unavailable for a moment."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import stripe
 
 from billing import errors
 from billing.adapters.stripe_gateway import stripe_errors
-from billing.api.errors import STRIPE_RETRY_AFTER_SECONDS, error_headers, proxy_error
+from billing.api.errors import RETRY_AFTER_SECONDS, error_headers, proxy_error
 from billing.api.resolver import build_rest_resolver
 from tests.support.lambda_runtime import FakeLambdaContext, load_event
 
@@ -26,10 +26,12 @@ NO_ANSWER = stripe.APIConnectionError("timed out")  # type: ignore[no-untyped-ca
 STRIPE_FAILED = stripe.APIError("boom", http_status=500)
 
 
-@pytest.mark.parametrize("stripe_error", [RATE_LIMITED, NO_ANSWER])
-def test_a_stripe_503_tells_the_caller_when_to_retry(stripe_error: Exception) -> None:
-    error = mapped(stripe_error)
-    assert error_headers(error) == {"Retry-After": str(STRIPE_RETRY_AFTER_SECONDS)}
+@pytest.mark.parametrize(
+    "error",
+    [mapped(RATE_LIMITED), mapped(NO_ANSWER), errors.DependencyUnavailableError("throttled")],
+)
+def test_a_503_tells_the_caller_when_to_retry(error: errors.BillingError) -> None:
+    assert error_headers(error) == {"Retry-After": str(RETRY_AFTER_SECONDS)}
     response = proxy_error(error)
     assert response["statusCode"] == 503
     assert response["headers"]["Retry-After"] == "1"
@@ -40,7 +42,6 @@ def test_a_stripe_503_tells_the_caller_when_to_retry(stripe_error: Exception) ->
     "error",
     [
         mapped(STRIPE_FAILED),  # 502: the SDK already retried
-        errors.DependencyUnavailableError("DynamoDB throttled"),
         errors.PaymentProviderRejectedError("No such price"),
         errors.NotFoundError("nope"),
     ],

@@ -14,9 +14,10 @@ from aws_lambda_powertools.event_handler import Response, content_types
 
 from billing import errors
 
-# A Stripe 503 (rate limited, or no answer in time): a short wait before the same request,
-# which reuses its idempotency key, so the retry creates nothing twice.
-STRIPE_RETRY_AFTER_SECONDS = 1
+# Every 503 (DynamoDB throttled or down, Stripe rate limiting or not answering in time): a
+# short wait before the same request. Retrying it is safe: Stripe calls reuse their
+# idempotency key, grants are idempotent, reads change nothing.
+RETRY_AFTER_SECONDS = 1
 
 _STATUS: list[tuple[type[errors.BillingError], HTTPStatus]] = [
     (errors.ValidationError, HTTPStatus.UNPROCESSABLE_ENTITY),
@@ -83,14 +84,12 @@ def error_body(exc: errors.BillingError) -> tuple[int, dict[str, Any]]:
 
 
 def error_headers(exc: errors.BillingError) -> dict[str, str]:
-    """Headers beside the body: ``Retry-After`` when Stripe is unavailable for a moment (503:
-    it rate-limited us, or did not answer in time). Stripe sends none on its 429 and the SDK
-    leaves backing off to us; a 502 (Stripe failed, after the SDK's own retries) gets none."""
-    if (
-        isinstance(exc, errors.PaymentProviderUnavailableError)
-        and exc.status == HTTPStatus.SERVICE_UNAVAILABLE
-    ):
-        return {"Retry-After": str(STRIPE_RETRY_AFTER_SECONDS)}
+    """Headers beside the body: ``Retry-After`` on a 503 (a dependency unavailable for a
+    moment; Stripe sends none on its 429 and the SDK leaves backing off to us). A 502 (Stripe
+    failed, after the SDK's own retries) gets none."""
+    status, _ = error_body(exc)
+    if status == HTTPStatus.SERVICE_UNAVAILABLE:
+        return {"Retry-After": str(RETRY_AFTER_SECONDS)}
     return {}
 
 

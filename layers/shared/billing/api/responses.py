@@ -187,8 +187,8 @@ ERROR_MEANINGS: dict[int, str] = {
 }
 
 RETRY_AFTER_HEADER: OpenAPIResponseHeader = {
-    "description": "seconds to wait before the same request (sent when Stripe rate-limited "
-    "the service or did not answer in time; the retry reuses the idempotency key)",
+    "description": "seconds to wait before sending the same request again (safe: Stripe "
+    "calls reuse their idempotency key, grants are idempotent)",
     "schema": {"type": "integer", "minimum": 0},
 }
 
