@@ -5,6 +5,11 @@ without invoking the authorizer; ``Exception("Unauthorized")`` means 401; a retu
 cached per identity value for ReauthorizeEvery seconds and that cached policy is then applied to
 *every* route (so a policy naming only the first route denies the others); the policy's
 ``context`` reaches the handler stringified, beside ``principalId``.
+
+Each refusal names its gateway response type, so the gateway can answer it as the API's
+``GatewayResponses`` say: 401 ``UNAUTHORIZED``, 403 ``ACCESS_DENIED``, and 500
+``AUTHORIZER_CONFIGURATION_ERROR`` when the authorizer raised anything but "Unauthorized" or
+answered no valid policy (API Gateway's ``x-amzn-ErrorType: AuthorizerConfigurationException``).
 """
 
 from __future__ import annotations
@@ -20,17 +25,23 @@ from local.lambda_runtime import Invoker
 from local.template import RequestAuthorizer
 
 UNAUTHORIZED = "Unauthorized"
+# Gateway response types (API Gateway's names) of the authorizer's refusals.
+UNAUTHORIZED_RESPONSE = "UNAUTHORIZED"
+ACCESS_DENIED_RESPONSE = "ACCESS_DENIED"
+AUTHORIZER_ERROR_RESPONSE = "AUTHORIZER_CONFIGURATION_ERROR"
 EXPLICIT_DENY = "User is not authorized to access this resource with an explicit deny"
 IMPLICIT_DENY = "User is not authorized to access this resource"
 
 
 @dataclass(frozen=True)
 class AuthDecision:
-    """Let the request through (with ``context`` for requestContext.authorizer) or answer it."""
+    """Let the request through (with ``context`` for requestContext.authorizer) or answer it
+    (``response_type``: the gateway response type of the answer)."""
 
     status: int
     message: str | None = None
     context: Mapping[str, Any] = field(default_factory=dict)
+    response_type: str | None = None
 
     @property
     def allowed(self) -> bool:
@@ -76,9 +87,11 @@ def evaluate_policy(policy: Mapping[str, Any], method_arn: str) -> AuthDecision:
             continue
         effect = str(statement.get("Effect", "")).lower()
         if effect == "deny":
-            return AuthDecision(403, EXPLICIT_DENY)
+            return AuthDecision(403, EXPLICIT_DENY, response_type=ACCESS_DENIED_RESPONSE)
         allowed = allowed or effect == "allow"
-    return AuthDecision(200) if allowed else AuthDecision(403, IMPLICIT_DENY)
+    if allowed:
+        return AuthDecision(200)
+    return AuthDecision(403, IMPLICIT_DENY, response_type=ACCESS_DENIED_RESPONSE)
 
 
 def _stringify(value: Any) -> str:
@@ -121,14 +134,14 @@ class AuthorizerGate:
             authorizer, event["headers"] or {}, event["queryStringParameters"]
         )
         if identity is None:
-            return AuthDecision(401, UNAUTHORIZED)
+            return AuthDecision(401, UNAUTHORIZED, response_type=UNAUTHORIZED_RESPONSE)
         started = self.clock()
         try:
             output = self._output(authorizer, identity, event, method_arn)
         except AuthorizerConfigError:
-            return AuthDecision(500, None)
+            return AuthDecision(500, None, response_type=AUTHORIZER_ERROR_RESPONSE)
         if output is None:
-            return AuthDecision(401, UNAUTHORIZED)
+            return AuthDecision(401, UNAUTHORIZED, response_type=UNAUTHORIZED_RESPONSE)
         decision = evaluate_policy(output["policyDocument"], method_arn)
         if not decision.allowed:
             return decision

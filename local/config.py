@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 REGION = "us-east-1"
@@ -43,6 +44,8 @@ class LocalConfig:
     gateway_host: str = "127.0.0.1"
     gateway_port: int = DEFAULT_GATEWAY_PORT
     dynamodb_port: int = DEFAULT_DYNAMODB_PORT
+    # Where the workers reach DynamoDB (LOCAL_DYNAMODB_ENDPOINT); None: DynamoDB Local itself.
+    dynamodb_client_endpoint: str | None = None
     moto_port: int = DEFAULT_MOTO_PORT
     stripe_port: int = DEFAULT_STRIPE_PORT
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY
@@ -50,6 +53,7 @@ class LocalConfig:
     sqs_retry_delay: int = 1
     schedule_now: bool = False
     seed_demo: bool = False
+    persist: bool = False
     region: str = REGION
     environ: Mapping[str, str] = field(default_factory=dict)
 
@@ -57,6 +61,13 @@ class LocalConfig:
     def dynamodb_endpoint(self) -> str:
         """DynamoDB Local always listens on loopback: it is never meant to be shared."""
         return f"http://127.0.0.1:{self.dynamodb_port}"
+
+    @property
+    def workers_dynamodb_endpoint(self) -> str:
+        """What the functions' workers call: DynamoDB Local unless LOCAL_DYNAMODB_ENDPOINT put
+        something in between (a fault proxy in the resilience tests). The stack itself creates
+        its tables on DynamoDB Local directly."""
+        return self.dynamodb_client_endpoint or self.dynamodb_endpoint
 
     @property
     def moto_endpoint(self) -> str:
@@ -119,6 +130,7 @@ class LocalConfig:
             gateway_host=env.get("LOCAL_GATEWAY_HOST", "127.0.0.1"),
             gateway_port=_port(env, "LOCAL_GATEWAY_PORT", DEFAULT_GATEWAY_PORT),
             dynamodb_port=_port(env, "LOCAL_DYNAMODB_PORT", DEFAULT_DYNAMODB_PORT),
+            dynamodb_client_endpoint=_endpoint(env, "LOCAL_DYNAMODB_ENDPOINT"),
             moto_port=_port(env, "LOCAL_MOTO_PORT", DEFAULT_MOTO_PORT),
             stripe_port=_port(env, "LOCAL_STRIPE_PORT", DEFAULT_STRIPE_PORT),
             max_concurrency=_int(env, "LOCAL_MAX_CONCURRENCY", DEFAULT_MAX_CONCURRENCY, 1),
@@ -128,6 +140,7 @@ class LocalConfig:
             sqs_retry_delay=_int(env, "LOCAL_SQS_RETRY_DELAY", 1, 0),
             schedule_now=_flag(env, "LOCAL_SCHEDULE_NOW"),
             seed_demo=_flag(env, "LOCAL_SEED_DEMO"),
+            persist=_flag(env, "LOCAL_PERSIST"),
             environ=env,
         )
 
@@ -154,6 +167,22 @@ def _port(env: Mapping[str, str], name: str, default: int) -> int:
     if value > 65535:  # noqa: PLR2004 - the TCP port range
         raise ConfigError(f"{name}={value} is not a TCP port")
     return value
+
+
+def _endpoint(env: Mapping[str, str], name: str) -> str | None:
+    """An http(s)://host:port URL (a trailing slash is dropped), or None when unset."""
+    raw = env.get(name)
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    path_ok = parts.path in ("", "/") and not parts.query and not parts.fragment
+    if parts.scheme not in ("http", "https") or not parts.hostname or port is None or not path_ok:
+        raise ConfigError(f"{name}={raw!r} is not an http(s)://host:port URL")
+    return raw.rstrip("/")
 
 
 def _path(env: Mapping[str, str], name: str, default: Path) -> Path:

@@ -4,7 +4,8 @@ Requests become payload-v1 proxy events, routes behind an authorizer go through
 :class:`~local.authorizer.AuthorizerGate`, and the handler's answer is written back as API
 Gateway would, including its fixed error bodies (so clients see the same answers locally as in
 AWS): unknown route -> 403 "Missing Authentication Token", handler crash -> 502, body over
-10 MiB -> 413.
+10 MiB -> 413. The authorizer's refusals (401, 403, and 500 when it failed) are answered as the
+API's ``GatewayResponses`` in the template customize them, else with API Gateway's defaults.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from local.authorizer import AuthorizerGate
 from local.config import ACCOUNT_ID, REGION
 from local.lambda_runtime import Invoker
-from local.template import ApiRoute
+from local.template import ApiRoute, GatewayResponse
 
 logger = logging.getLogger("local.gateway")
 
@@ -66,6 +67,36 @@ def message_response(status: int, message: str | None) -> HttpResponse:
     """API Gateway's own answers: ``{"message": ...}`` as JSON."""
     body = json.dumps({"message": message}, separators=(",", ":")).encode()
     return HttpResponse(status, [("Content-Type", "application/json")], body)
+
+
+def gateway_response(
+    route: ApiRoute, response_type: str | None, status: int, message: str | None
+) -> HttpResponse:
+    """API Gateway's own answer of a gateway response type: as the route's API customizes it
+    (status, static headers, ``application/json`` template), else ``{"message": ...}``."""
+    custom = None if response_type is None else route.gateway_response(response_type, status)
+    if custom is None:
+        return message_response(status, message)
+    return _customized(custom, response_type or "", status, message)
+
+
+def _customized(
+    custom: GatewayResponse, response_type: str, status: int, message: str | None
+) -> HttpResponse:
+    if custom.body is None:
+        body = message_response(status, message).body
+    else:
+        # Not VTL: API Gateway only fills in variables; here, those an error body uses.
+        body = (
+            custom.body.replace("$context.error.messageString", json.dumps(message))
+            .replace("$context.error.message", message or "")
+            .replace("$context.error.responseType", response_type)
+            .encode()
+        )
+    headers = list(custom.headers)
+    if not any(name.lower() == "content-type" for name, _ in headers):
+        headers.insert(0, ("Content-Type", "application/json"))
+    return HttpResponse(custom.status or status, headers, body)
 
 
 # ---------------------------------------------------------------------- routing
@@ -307,7 +338,9 @@ class Gateway:
                 route.authorizer, event, method_arn(route, request.method, path)
             )
             if not decision.allowed:
-                return message_response(decision.status, decision.message)
+                return gateway_response(
+                    route, decision.response_type, decision.status, decision.message
+                )
             event["requestContext"]["authorizer"] = dict(decision.context)
         return self._invoke(route, event, request_id)
 

@@ -91,7 +91,7 @@ def worker_environment(spec: FunctionSpec, config: LocalConfig) -> dict[str, str
         AWS_REGION=config.region,
         AWS_DEFAULT_REGION=config.region,
         AWS_ENDPOINT_URL=config.moto_endpoint,  # any other AWS API: moto, never real AWS
-        AWS_ENDPOINT_URL_DYNAMODB=config.dynamodb_endpoint,
+        AWS_ENDPOINT_URL_DYNAMODB=config.workers_dynamodb_endpoint,  # LOCAL_DYNAMODB_ENDPOINT
         AWS_ENDPOINT_URL_SQS=config.moto_endpoint,
         AWS_ENDPOINT_URL_SSM=config.moto_endpoint,
         POWERTOOLS_TRACE_DISABLED="true",

@@ -17,6 +17,7 @@ from local.cfn import LocalNames, Resolver, TemplateError, cfn_string, dumps_pol
 __all__ = [
     "ApiRoute",
     "FunctionSpec",
+    "GatewayResponse",
     "LocalTemplate",
     "QueueSpec",
     "RequestAuthorizer",
@@ -60,6 +61,20 @@ class RequestAuthorizer:
 
 
 @dataclass(frozen=True)
+class GatewayResponse:
+    """One of the API's ``GatewayResponses``: what replaces API Gateway's own answer of a type.
+
+    ``status`` None keeps the answer's status; ``body`` (the ``application/json`` template) None
+    keeps API Gateway's ``{"message": ...}``; ``headers`` are static values, quotes stripped.
+    """
+
+    response_type: str
+    status: int | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    body: str | None = None
+
+
+@dataclass(frozen=True)
 class ApiRoute:
     """One Api event: method + path (with ``{params}``) -> function, maybe behind an authorizer."""
 
@@ -69,11 +84,19 @@ class ApiRoute:
     authorizer: RequestAuthorizer | None = None
     api_id: str = "ServerlessRestApi"
     stage: str = DEFAULT_STAGE
+    gateway_responses: tuple[GatewayResponse, ...] = ()
 
     @property
     def uses_authorizer(self) -> bool:
         """``Auth: {Authorizer: NONE}`` turns the API's DefaultAuthorizer off."""
         return self.authorizer is not None
+
+    def gateway_response(self, response_type: str, status: int) -> GatewayResponse | None:
+        """The API's own response of that type, else its DEFAULT_4XX or DEFAULT_5XX (by the
+        status API Gateway would answer), as API Gateway falls back; None: not customized."""
+        fallback = "DEFAULT_5XX" if status >= 500 else "DEFAULT_4XX"  # noqa: PLR2004 - HTTP 5xx
+        by_type = {response.response_type: response for response in self.gateway_responses}
+        return by_type.get(response_type) or by_type.get(fallback)
 
 
 @dataclass(frozen=True)
@@ -278,6 +301,7 @@ class _Reader:
             authorizer=authorizer,
             api_id=api_id,
             stage=cfn_string(api.get("StageName", DEFAULT_STAGE)),
+            gateway_responses=_gateway_responses(api_id, api.get("GatewayResponses") or {}),
         )
 
     def _api_properties(self, api_id: str) -> Mapping[str, Any]:
@@ -394,6 +418,39 @@ class _Reader:
             if self.resolver.get_att(queue_id, "Arn") == arn:
                 return queue_id
         raise TemplateError(f"dead-letter target {arn} is not a queue of the template")
+
+
+def _gateway_responses(api_id: str, spec: Any) -> tuple[GatewayResponse, ...]:
+    """SAM's ``GatewayResponses`` (``StatusCode``, ``ResponseParameters.Headers`` with quoted
+    static values, ``ResponseTemplates``), as the local gateway answers them."""
+    if not isinstance(spec, Mapping):
+        raise TemplateError(f"{api_id}: GatewayResponses must be a map")
+    return tuple(
+        _gateway_response(f"{api_id}.GatewayResponses.{kind}", cfn_string(kind), props or {})
+        for kind, props in spec.items()
+    )
+
+
+def _gateway_response(where: str, kind: str, props: Mapping[str, Any]) -> GatewayResponse:
+    parameters = props.get("ResponseParameters") or {}
+    unsupported = set(parameters) - {"Headers"}
+    if unsupported:
+        raise TemplateError(f"{where}: only ResponseParameters.Headers is served locally")
+    headers = []
+    for name, value in (parameters.get("Headers") or {}).items():
+        text = cfn_string(value)
+        static = text.removeprefix("'").removesuffix("'")
+        if f"'{static}'" != text:  # a mapping such as method.request.header.X
+            raise TemplateError(f"{where}: header {name} is not a quoted static value: {text!r}")
+        headers.append((cfn_string(name), static))
+    status = props.get("StatusCode")
+    body = (props.get("ResponseTemplates") or {}).get("application/json")
+    return GatewayResponse(
+        response_type=kind,
+        status=None if status is None else int(cfn_string(status)),
+        headers=tuple(headers),
+        body=None if body is None else cfn_string(body),
+    )
 
 
 _QUEUE_ATTRIBUTES = (

@@ -36,3 +36,16 @@ def test_a_connection_error_is_not_a_failed_condition() -> None:
     assert not is_conditional_check_failure(
         PutError("reset", cause=ConnectionClosedError(endpoint_url="http://127.0.0.1:1"))
     )
+
+
+@pytest.mark.parametrize("code", ["InternalServerError", "ThrottlingException"])
+def test_an_error_pynamodb_lets_through_unwrapped_is_dependency_unavailable(code: str) -> None:
+    """PynamoDB's describe_table re-raises DynamoDB's own error answer as a plain ClientError
+    (not a PynamoDBException): the readiness probe must still say 503, not crash into a 500."""
+    with pytest.raises(DependencyUnavailableError, match=code), dynamo_errors("DescribeTable"):
+        raise client_error(code)
+
+
+def test_an_unwrapped_failed_condition_is_still_not_a_fault() -> None:
+    with pytest.raises(ClientError), dynamo_errors("PutItem x"):
+        raise client_error("ConditionalCheckFailedException")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from functools import cache
 from typing import Any
 
 import pytest
 
+from billing import errors
+from billing.api.errors import error_body, error_headers
 from billing.config import Settings
 from billing.observability import MetricName
 from local.cfn import load_yaml
@@ -66,6 +69,23 @@ def test_the_api_uses_a_cached_request_authorizer_on_x_api_key() -> None:
     authorizer = auth["Authorizers"][auth["DefaultAuthorizer"]]
     assert authorizer["FunctionPayloadType"] == "REQUEST"
     assert authorizer["Identity"] == {"Headers": ["X-API-Key"], "ReauthorizeEvery": 300}
+
+
+def test_an_authorizer_that_cannot_answer_is_a_503_like_any_dependency_outage() -> None:
+    """When the authorizer raises (DynamoDB unavailable, the key's answer not cached yet),
+    clients get what every route answers in an outage: the same status, body and Retry-After,
+    not API Gateway's 500 ``{"message": null}``. A Lambda authorizer's error is reported as
+    AUTHORIZER_CONFIGURATION_ERROR, so both authorizer types are set; 401/403 are untouched."""
+    (api,) = resources("AWS::Serverless::Api").values()
+    responses = api["Properties"]["GatewayResponses"]
+    outage = errors.DependencyUnavailableError("DynamoDB GetItem failed")
+    status, body = error_body(outage)
+    assert set(responses) == {"AUTHORIZER_FAILURE", "AUTHORIZER_CONFIGURATION_ERROR"}
+    for response in responses.values():
+        assert int(response["StatusCode"]) == status == 503
+        quoted = {name: f"'{value}'" for name, value in error_headers(outage).items()}
+        assert response["ResponseParameters"] == {"Headers": quoted}  # static values, quoted
+        assert json.loads(response["ResponseTemplates"]["application/json"]) == body
 
 
 def test_the_webhook_receiver_has_a_function_url_without_iam_auth() -> None:

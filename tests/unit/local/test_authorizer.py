@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from local.authorizer import EXPLICIT_DENY, IMPLICIT_DENY, evaluate_policy
 from local.gateway import Gateway, HttpRequest
-from local.template import ApiRoute, RequestAuthorizer
+from local.template import ApiRoute, GatewayResponse, RequestAuthorizer
 from tests.unit.local.conftest import FakeInvoker, ok, policy, raises
 
 AUTH = RequestAuthorizer(
@@ -68,6 +70,61 @@ def test_another_authorizer_error_is_a_500_like_api_gateway(
     assert call(gateway) == (500, {"message": None})
     invoker.answers["Authorizer"] = ok({"principalId": "x"})  # no policy
     assert call(gateway, key="other") == (500, {"message": None})
+
+
+UNAVAILABLE = '{"message":"service temporarily unavailable, retry later"}'
+RETRY_LATER = GatewayResponse(
+    "AUTHORIZER_CONFIGURATION_ERROR", 503, (("Retry-After", "1"),), UNAVAILABLE
+)
+
+
+def with_responses(*responses: GatewayResponse) -> tuple[ApiRoute, ...]:
+    """ROUTES, their API customizing these gateway responses (template.yaml's GatewayResponses)."""
+    return tuple(dataclasses.replace(route, gateway_responses=responses) for route in ROUTES)
+
+
+def test_an_authorizer_failure_is_answered_as_the_api_customizes_it(
+    invoker: FakeInvoker,
+) -> None:
+    """template.yaml's AUTHORIZER_CONFIGURATION_ERROR: 503 with Retry-After, not a 500."""
+    gateway = Gateway(with_responses(RETRY_LATER), invoker)
+    invoker.answers["Authorizer"] = raises("DependencyUnavailableError: DynamoDB GetItem failed")
+    response = gateway.handle(HttpRequest("GET", "/a", [("X-API-Key", "key_1")]))
+    assert response.status == 503
+    assert response.json() == {"message": "service temporarily unavailable, retry later"}
+    assert ("Retry-After", "1") in response.headers
+    assert ("Content-Type", "application/json") in response.headers
+    invoker.answers["Authorizer"] = ok({"principalId": "x"})  # no policy: the same type
+    assert call(gateway, key="other")[0] == 503
+    assert invoker.events_of("A") == []
+    # Nothing was cached: once the authorizer answers, the same key goes through.
+    invoker.answers["Authorizer"] = ok(policy())
+    assert call(gateway)[0] == 200
+
+
+def test_customizing_the_authorizer_failure_leaves_401_and_403_as_they_are(
+    invoker: FakeInvoker,
+) -> None:
+    gateway = Gateway(with_responses(RETRY_LATER), invoker)
+    assert call(gateway, key=None) == (401, {"message": "Unauthorized"})
+    invoker.answers["Authorizer"] = raises("Unauthorized")
+    assert call(gateway) == (401, {"message": "Unauthorized"})
+    invoker.answers["Authorizer"] = ok(policy("Deny"))
+    assert call(gateway, key="key_2") == (403, {"message": EXPLICIT_DENY})
+
+
+def test_default_5xx_answers_an_authorizer_failure_not_customized_itself(
+    invoker: FakeInvoker,
+) -> None:
+    """API Gateway's fallback; a response without StatusCode or template keeps the 500 and
+    ``{"message": null}``, with the headers it adds."""
+    gateway = Gateway(
+        with_responses(GatewayResponse("DEFAULT_5XX", headers=(("X-A", "b"),))), invoker
+    )
+    invoker.answers["Authorizer"] = raises("boom")
+    response = gateway.handle(HttpRequest("GET", "/a", [("X-API-Key", "key_1")]))
+    assert (response.status, response.json()) == (500, {"message": None})
+    assert ("X-A", "b") in response.headers
 
 
 def test_an_explicit_deny_is_403(gateway: Gateway, invoker: FakeInvoker) -> None:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from local.gateway import Gateway, HttpRequest, RouteTable
-from local.template import ApiRoute, RequestAuthorizer
+from local.gateway import Gateway, HttpRequest, RouteTable, gateway_response
+from local.template import ApiRoute, GatewayResponse, RequestAuthorizer
 from tests.unit.local.conftest import FakeInvoker, ok, policy, proxy, raises
 
 AUTH = RequestAuthorizer(name="KeyAuth", function_id="Authorizer", identity_headers=("X-API-Key",))
@@ -161,3 +161,23 @@ def test_files_under_a_static_prefix_are_served_and_nothing_outside_it(
     assert gateway.handle(HttpRequest("POST", "/_local/ui/swagger-ui.css")).status == 403
     assert gateway.handle(get("/health")).status == 200  # routes are untouched
     assert [call[0] for call in invoker.calls] == ["Health"]
+
+
+def test_gateway_responses_default_to_api_gateways_message_body() -> None:
+    route = ROUTES[1]
+    response = gateway_response(route, "AUTHORIZER_CONFIGURATION_ERROR", 500, None)
+    assert (response.status, response.body) == (500, b'{"message":null}')
+    assert response.headers == [("Content-Type", "application/json")]
+
+
+def test_a_customized_gateway_response_fills_in_the_error_variables() -> None:
+    template = '{"error":$context.error.messageString,"type":"$context.error.responseType"}'
+    custom = GatewayResponse("UNAUTHORIZED", 401, (("WWW-Authenticate", "ApiKey"),), template)
+    route = ApiRoute("GET", "/a", "A", AUTH, gateway_responses=(custom,))
+    response = gateway_response(route, "UNAUTHORIZED", 401, "Unauthorized")
+    assert response.status == 401
+    assert response.json() == {"error": "Unauthorized", "type": "UNAUTHORIZED"}
+    assert response.headers == [
+        ("Content-Type", "application/json"),
+        ("WWW-Authenticate", "ApiKey"),
+    ]

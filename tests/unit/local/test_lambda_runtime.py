@@ -173,3 +173,13 @@ def test_the_docs_load_swagger_ui_from_the_gateway_unless_a_location_is_chosen(
     )
     other = worker_environment(FunctionSpec("Health", tmp_path), LocalConfig(environ={}))
     assert "SWAGGER_UI_URL" not in other
+
+
+def test_workers_reach_dynamodb_where_local_dynamodb_endpoint_says(tmp_path: Path) -> None:
+    spec = FunctionSpec("F", tmp_path)
+    direct = worker_environment(spec, LocalConfig(dynamodb_port=8, environ={}))
+    assert direct["AWS_ENDPOINT_URL_DYNAMODB"] == "http://127.0.0.1:8"
+    proxied = LocalConfig.from_env(
+        {"LOCAL_DYNAMODB_PORT": "8", "LOCAL_DYNAMODB_ENDPOINT": "http://127.0.0.1:9"}
+    )
+    assert worker_environment(spec, proxied)["AWS_ENDPOINT_URL_DYNAMODB"] == "http://127.0.0.1:9"

@@ -87,3 +87,30 @@ def test_defaults() -> None:
 def test_a_bad_value_names_its_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         LocalConfig.from_env({name: value})
+
+
+def test_the_workers_reach_dynamodb_local_itself_unless_an_endpoint_is_set() -> None:
+    default = LocalConfig.from_env({"LOCAL_DYNAMODB_PORT": "9001"})
+    assert default.dynamodb_client_endpoint is None
+    assert default.workers_dynamodb_endpoint == "http://127.0.0.1:9001"
+    proxied = LocalConfig.from_env(
+        {"LOCAL_DYNAMODB_PORT": "9001", "LOCAL_DYNAMODB_ENDPOINT": "http://127.0.0.1:9500/"}
+    )
+    assert proxied.workers_dynamodb_endpoint == "http://127.0.0.1:9500"
+    assert proxied.dynamodb_endpoint == "http://127.0.0.1:9001"  # the stack's own table setup
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "127.0.0.1:9500",  # no scheme
+        "ftp://127.0.0.1:9500",
+        "http://127.0.0.1",  # no port
+        "http://127.0.0.1:port",
+        "http://:9500",
+        "http://127.0.0.1:9500/dynamodb",
+    ],
+)
+def test_a_dynamodb_endpoint_that_is_not_an_http_host_port_url_is_refused(value: str) -> None:
+    with pytest.raises(ConfigError, match=r"LOCAL_DYNAMODB_ENDPOINT.*http\(s\)://host:port"):
+        LocalConfig.from_env({"LOCAL_DYNAMODB_ENDPOINT": value})

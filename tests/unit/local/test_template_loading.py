@@ -308,3 +308,69 @@ def test_queues_carry_their_attributes_and_redrive_target() -> None:
         "maxReceiveCount": 3,
     }
     assert template.queue("Dead").dlq_id is None
+
+
+GATEWAY_RESPONSES = """
+Parameters:
+  Wait: {Type: String, Default: "2"}
+Resources:
+  Api:
+    Type: AWS::Serverless::Api
+    Properties:
+      StageName: v1
+      GatewayResponses:
+        AUTHORIZER_CONFIGURATION_ERROR:
+          StatusCode: 503
+          ResponseParameters:
+            Headers: {Retry-After: !Sub "'${Wait}'", X-Kind: "'auth'"}
+          ResponseTemplates:
+            application/json: '{"message":"retry later"}'
+            text/plain: retry later
+        DEFAULT_4XX:
+          ResponseParameters: {Headers: {Access-Control-Allow-Origin: "'*'"}}
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: fn/
+      Events:
+        Get:
+          Type: Api
+          Properties: {RestApiId: !Ref Api, Path: /a, Method: GET}
+"""
+
+
+def test_routes_carry_their_apis_gateway_responses() -> None:
+    (route,) = parse(GATEWAY_RESPONSES).routes
+    failure = route.gateway_response("AUTHORIZER_CONFIGURATION_ERROR", 500)
+    assert failure is not None
+    assert failure.status == 503
+    assert failure.headers == (("Retry-After", "2"), ("X-Kind", "auth"))  # quotes stripped
+    assert failure.body == '{"message":"retry later"}'  # the application/json template
+    # API Gateway falls back to DEFAULT_4XX / DEFAULT_5XX for a type not customized.
+    denied = route.gateway_response("ACCESS_DENIED", 403)
+    assert denied is not None
+    assert (denied.response_type, denied.status, denied.body) == ("DEFAULT_4XX", None, None)
+    assert route.gateway_response("AUTHORIZER_FAILURE", 500) is None
+
+
+def test_an_api_without_gateway_responses_keeps_api_gateways_own() -> None:
+    routes = parse(FUNCTIONS).routes
+    assert all(route.gateway_responses == () for route in routes)
+    assert routes[0].gateway_response("AUTHORIZER_CONFIGURATION_ERROR", 500) is None
+
+
+@pytest.mark.parametrize(
+    "parameters",
+    [
+        "{Headers: {X-Key: method.request.header.X-API-Key}}",  # a mapping, not a static value
+        '{Headers: {X-Key: "\'half"}}',
+        "{Paths: {p: \"'x'\"}}",
+    ],
+)
+def test_gateway_responses_the_local_gateway_cannot_serve_are_refused(parameters: str) -> None:
+    text = GATEWAY_RESPONSES.replace(
+        "ResponseParameters: {Headers: {Access-Control-Allow-Origin: \"'*'\"}}",
+        f"ResponseParameters: {parameters}",
+    )
+    with pytest.raises(TemplateError, match=r"Api\.GatewayResponses\.DEFAULT_4XX"):
+        parse(text)

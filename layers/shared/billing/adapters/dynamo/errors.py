@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from botocore.exceptions import BotoCoreError
+from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import DoesNotExist, PutError, PynamoDBException
 from pynamodb.expressions.condition import Condition
 from pynamodb.models import Model
@@ -24,12 +24,12 @@ def error_code(exc: PynamoDBException) -> str | None:
     return code if isinstance(code, str) else None
 
 
+_CONDITION_CODES = frozenset({"ConditionalCheckFailedException", "TransactionCanceledException"})
+
+
 def is_conditional_check_failure(exc: PynamoDBException) -> bool:
     """True when a write was refused by its condition (not a fault)."""
-    return error_code(exc) in {
-        "ConditionalCheckFailedException",
-        "TransactionCanceledException",
-    }
+    return error_code(exc) in _CONDITION_CODES
 
 
 @contextmanager
@@ -50,6 +50,15 @@ def dynamo_errors(operation: str) -> Iterator[None]:
     except BotoCoreError as exc:
         raise DependencyUnavailableError(
             f"DynamoDB {operation} failed: {type(exc).__name__}"
+        ) from exc
+    except ClientError as exc:
+        # DynamoDB's own error answer, which PynamoDB sometimes lets through unwrapped
+        # (describe_table re-raises it: the readiness probe).
+        answered = exc.response.get("Error", {}).get("Code")
+        if answered in _CONDITION_CODES:
+            raise
+        raise DependencyUnavailableError(
+            f"DynamoDB {operation} failed: {answered or type(exc).__name__}"
         ) from exc
 
 
