@@ -95,11 +95,11 @@ test: setup lint typecheck test-unit test-integration test-acceptance validate b
 	@echo "==> make test: all green"
 
 # SEED=1 also loads the seed's demo data (project 1, key sk_demo_space_journal, price_123).
-run: setup ## The whole service on http://localhost:8000, in the foreground (SEED=1: demo data)
-	LOCAL_SEED_DEMO=$(SEED) $(PY) -m local run
+run: setup ## The whole service on http://localhost:8000, in the foreground (SEED=1: demo data, PERSIST=1: keep data)
+	LOCAL_SEED_DEMO=$(SEED) LOCAL_PERSIST=$(PERSIST) $(PY) -m local run
 
-up: setup ## The local stack in the background (artifacts/local/; SEED=1: demo data)
-	LOCAL_SEED_DEMO=$(SEED) $(PY) -m local up
+up: setup ## The local stack in the background (artifacts/local/; SEED=1: demo data, PERSIST=1: keep data)
+	LOCAL_SEED_DEMO=$(SEED) LOCAL_PERSIST=$(PERSIST) $(PY) -m local up
 
 seed: $(VENV)/.installed ## Load the demo data into the running local stack (idempotent)
 	$(VENV)/bin/billing-admin demo seed

@@ -28,7 +28,7 @@ from local.template import TemplateError, load_template
 UP_TIMEOUT = 60.0
 HTTP_OK = 200
 HTTP_MULTIPLE_CHOICES = 300
-DOWN_GRACE = 20.0
+DOWN_GRACE = 40.0  # the stack's own stop: a drain of up to 20 s, then the backends
 EXIT_USAGE = 2
 
 
@@ -106,12 +106,21 @@ def up(config: LocalConfig) -> int:
 
 
 def _stop_group(pgid: int) -> bool:
-    """SIGTERM the group, SIGKILL what remains after the grace period; True if it is gone."""
-    for sig, grace in ((signal.SIGTERM, DOWN_GRACE), (signal.SIGKILL, 5.0)):
+    """SIGTERM the stack (the group's leader) alone, so it stops its children in order (with
+    LOCAL_PERSIST it drains and saves the queues while the moto server still runs); then
+    SIGTERM and SIGKILL whatever of the group remains. True if the group is gone."""
+    steps = (
+        (os.kill, signal.SIGTERM, DOWN_GRACE),
+        (os.killpg, signal.SIGTERM, 5.0),
+        (os.killpg, signal.SIGKILL, 5.0),
+    )
+    for send, sig, grace in steps:
         try:
-            os.killpg(pgid, sig)
+            send(pgid, sig)
         except ProcessLookupError:
-            return True
+            if not group_members(pgid):
+                return True
+            continue  # the leader is gone, some of its group is not
         if procs.wait_until(lambda: not group_members(pgid), grace, 0.2):
             return True
     return not group_members(pgid)

@@ -3,12 +3,19 @@
 Idempotent, so it can run against an instance that already has them: an existing table or
 queue is kept as it is. Queues are created dead-letter targets first, so a RedrivePolicy always
 names a queue that exists.
+
+With ``LOCAL_PERSIST=1`` DynamoDB Local keeps its tables on disk, but the moto server cannot
+persist its queues: :func:`save_backlog` writes what the queues still hold to a file when the
+stack stops, and :func:`restore_backlog` sends it again on the next start.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import boto3
@@ -22,6 +29,11 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sqs.literals import QueueAttributeNameType
+    from mypy_boto3_sqs.type_defs import (
+        MessageAttributeValueOutputTypeDef,
+        MessageAttributeValueTypeDef,
+        SendMessageBatchRequestEntryTypeDef,
+    )
 
 logger = logging.getLogger("local.resources")
 _CLIENT_CONFIG = Config(connect_timeout=2, read_timeout=10, retries={"max_attempts": 2})
@@ -105,3 +117,122 @@ def create_queues(client: SQSClient, queues: Sequence[QueueSpec]) -> dict[str, s
             urls[queue.logical_id] = url
         logger.info("queue %s ready", queue.name)
     return urls
+
+
+# ---------------------------------------------------------------------- queue backlog
+BACKLOG_VERSION = 1
+# How long a message received for saving stays hidden: longer than the paging through a queue.
+_SAVE_VISIBILITY_SECONDS = 300
+_SQS_MAX_BATCH = 10
+_DEPTH_ATTRIBUTES: tuple[QueueAttributeNameType, ...] = (
+    "ApproximateNumberOfMessages",
+    "ApproximateNumberOfMessagesNotVisible",
+    "ApproximateNumberOfMessagesDelayed",
+)
+
+
+def queue_depth(client: SQSClient, url: str) -> tuple[int, int]:
+    """(waiting, in flight) messages of a queue; waiting counts visible and delayed ones."""
+    attributes = client.get_queue_attributes(QueueUrl=url, AttributeNames=list(_DEPTH_ATTRIBUTES))
+    counts = {name: int(attributes["Attributes"].get(name, "0")) for name in _DEPTH_ATTRIBUTES}
+    waiting = counts["ApproximateNumberOfMessages"] + counts["ApproximateNumberOfMessagesDelayed"]
+    return waiting, counts["ApproximateNumberOfMessagesNotVisible"]
+
+
+def _saved_attribute(value: MessageAttributeValueOutputTypeDef) -> dict[str, str]:
+    saved = {"DataType": value["DataType"]}
+    if "StringValue" in value:
+        saved["StringValue"] = value["StringValue"]
+    if "BinaryValue" in value:
+        saved["BinaryValue"] = base64.b64encode(value["BinaryValue"]).decode()
+    return saved
+
+
+def _sent_attribute(saved: Mapping[str, str]) -> MessageAttributeValueTypeDef:
+    value: MessageAttributeValueTypeDef = {"DataType": saved["DataType"]}
+    if "StringValue" in saved:
+        value["StringValue"] = saved["StringValue"]
+    if "BinaryValue" in saved:
+        value["BinaryValue"] = base64.b64decode(saved["BinaryValue"])
+    return value
+
+
+def _drain_for_saving(client: SQSClient, url: str) -> list[dict[str, Any]]:
+    """Every visible message of a queue (hidden, not deleted: the server is about to stop)."""
+    saved: list[dict[str, Any]] = []
+    while True:
+        messages = client.receive_message(
+            QueueUrl=url,
+            MaxNumberOfMessages=_SQS_MAX_BATCH,
+            WaitTimeSeconds=0,
+            VisibilityTimeout=_SAVE_VISIBILITY_SECONDS,
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
+        if not messages:
+            return saved
+        for message in messages:
+            attributes = message.get("MessageAttributes", {})
+            saved.append(
+                {
+                    "body": message.get("Body", ""),
+                    "message_attributes": {
+                        name: _saved_attribute(value) for name, value in attributes.items()
+                    },
+                }
+            )
+
+
+def save_backlog(client: SQSClient, queues: Iterable[tuple[str, str]], path: Path) -> int:
+    """Write the visible messages of ``queues`` ((name, url), in that order) to ``path``;
+    returns how many. Receiving counts as a receive, so a message on its last allowed receive
+    moves to its dead-letter queue instead: list a source queue before its DLQ to keep it."""
+    backlog = {name: _drain_for_saving(client, url) for name, url in queues}
+    document = {"version": BACKLOG_VERSION, "queues": {n: m for n, m in backlog.items() if m}}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(document, indent=1))
+    partial.replace(path)  # all or nothing: a half-written file never replaces a good one
+    return sum(len(messages) for messages in backlog.values())
+
+
+def restore_backlog(client: SQSClient, urls: Mapping[str, str], path: Path) -> dict[str, int]:
+    """Send the messages saved in ``path`` to the queues of the same names (``urls``: name ->
+    URL), then delete the file; returns how many per queue. Nothing saved: nothing to do. A
+    queue no longer known keeps its messages in the file (renamed ``*.unrestored``) and is
+    logged. Receive counts start again at zero, as for any message sent anew."""
+    if not path.exists():
+        return {}
+    document = json.loads(path.read_text())
+    if document.get("version") != BACKLOG_VERSION:
+        raise ValueError(f"{path}: unknown backlog version {document.get('version')!r}")
+    restored: dict[str, int] = {}
+    unknown: dict[str, list[dict[str, Any]]] = {}
+    for name, messages in document.get("queues", {}).items():
+        if name not in urls:
+            unknown[name] = messages
+            logger.error(
+                "%d saved messages of queue %s not restored: no such queue", len(messages), name
+            )
+            continue
+        for start in range(0, len(messages), _SQS_MAX_BATCH):
+            entries: list[SendMessageBatchRequestEntryTypeDef] = []
+            for number, saved in enumerate(messages[start : start + _SQS_MAX_BATCH]):
+                entry: SendMessageBatchRequestEntryTypeDef = {
+                    "Id": str(number),
+                    "MessageBody": saved["body"],
+                }
+                if saved.get("message_attributes"):
+                    entry["MessageAttributes"] = {
+                        key: _sent_attribute(value)
+                        for key, value in saved["message_attributes"].items()
+                    }
+                entries.append(entry)
+            answer = client.send_message_batch(QueueUrl=urls[name], Entries=entries)
+            if answer.get("Failed"):
+                raise RuntimeError(f"restoring queue {name} failed: {answer['Failed']}")
+        restored[name] = len(messages)
+    if unknown:
+        unrestored = path.with_name(path.name + ".unrestored")
+        unrestored.write_text(json.dumps({"version": BACKLOG_VERSION, "queues": unknown}))
+    path.unlink()
+    return restored

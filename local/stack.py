@@ -3,6 +3,14 @@
 Start-up checks what usually goes wrong (Java, the DynamoDB Local jar, ports) before starting
 anything, so a developer gets one clear line instead of a Java stack trace. Every child dies
 with the stack (see :mod:`local.procs`); Ctrl-C or SIGTERM stops them in order.
+
+State is in memory unless ``LOCAL_PERSIST=1`` (``make run PERSIST=1``): then DynamoDB Local
+keeps its tables under ``<state dir>/dynamodb``, and a graceful stop loses no accepted webhook:
+the gateway stops taking requests, the pollers drain the queues (at most
+``DRAIN_TIMEOUT`` seconds; a second Ctrl-C cuts it short), and whatever the queues, dead-letter
+queues included, still hold is saved to ``<state dir>/sqs-backlog.json`` and sent again on the
+next start (moto cannot persist). A kill (SIGKILL, a crash) skips all that: what was only in a
+queue is lost, as with any in-memory queue.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
@@ -36,6 +45,10 @@ logger = logging.getLogger("local.stack")
 MIN_JAVA = 17
 STARTUP_TIMEOUT = 60.0
 EXIT_PRECONDITION = 2
+DRAIN_TIMEOUT = 20.0  # how long a persisting stack lets the pollers empty the queues on stop
+DRAIN_PROGRESS_EVERY = 2.0
+BACKLOG_FILE = "sqs-backlog.json"
+DYNAMODB_DIR = "dynamodb"
 
 
 class StartupError(Exception):
@@ -107,10 +120,12 @@ def preflight(config: LocalConfig) -> list[str]:
 
 
 # ---------------------------------------------------------------------- the stack
-def dynamodb_command(jar: Path, port: int) -> list[str]:
-    """DynamoDB Local in memory, one database for every credential/region, no telemetry."""
+def dynamodb_command(jar: Path, port: int, db_path: Path | None = None) -> list[str]:
+    """DynamoDB Local in memory (or in ``db_path``, kept across restarts), one database for
+    every credential/region, no telemetry."""
     library = f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}"
-    options = ["-inMemory", "-sharedDb", "-disableTelemetry", "-port", str(port)]
+    storage = ["-inMemory"] if db_path is None else ["-dbPath", str(db_path)]
+    options = [*storage, "-sharedDb", "-disableTelemetry", "-port", str(port)]
     return ["java", library, "-jar", str(jar), *options]
 
 
@@ -133,6 +148,13 @@ class Stack:
         self.server: GatewayServer | None = None
         self._serving: threading.Thread | None = None
         self.stripe: StandInService | None = None
+        self.queue_urls: dict[str, str] | None = None  # set once the queues are ready
+        self.hurry = threading.Event()  # a second Ctrl-C: stop without draining
+
+    @property
+    def backlog_path(self) -> Path:
+        """Where a persisting stack saves the queues' messages on stop."""
+        return self.config.state_dir / BACKLOG_FILE
 
     def _child(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
         state = self.config.state_dir
@@ -169,7 +191,12 @@ class Stack:
         self.config.state_dir.mkdir(parents=True, exist_ok=True)
         jar = find_dynamodb_jar(self.config.root)
         assert jar is not None  # noqa: S101 - preflight checked it
-        self._child("dynamodb", dynamodb_command(jar, self.config.dynamodb_port))
+        db_path = None
+        if self.config.persist:
+            db_path = self.config.state_dir / DYNAMODB_DIR
+            db_path.mkdir(exist_ok=True)
+            logger.info("LOCAL_PERSIST: DynamoDB Local keeps its tables in %s", db_path)
+        self._child("dynamodb", dynamodb_command(jar, self.config.dynamodb_port, db_path))
         self._child("moto", moto_command(self.config.moto_port))
         ddb = resources.dynamodb_client(self.config.dynamodb_endpoint, self.config.region)
         sqs = resources.sqs_client(self.config.moto_endpoint, self.config.region)
@@ -177,11 +204,25 @@ class Stack:
         self._wait_for("moto", sqs.list_queues)
 
     def create_resources(self) -> dict[str, str]:
-        """Tables and queues from the template; returns queue logical id -> URL."""
+        """Tables and queues from the template (persisting: with the messages saved by the
+        last stop); returns queue logical id -> URL."""
         ddb = resources.dynamodb_client(self.config.dynamodb_endpoint, self.config.region)
         resources.create_tables(ddb, self.template.tables)
         sqs = resources.sqs_client(self.config.moto_endpoint, self.config.region)
-        return resources.create_queues(sqs, self.template.queues)
+        urls = resources.create_queues(sqs, self.template.queues)
+        if self.config.persist:
+            names = {self.template.queue(i).name: url for i, url in urls.items()}
+            try:
+                restored = resources.restore_backlog(sqs, names, self.backlog_path)
+            except (ValueError, KeyError, TypeError, RuntimeError) as exc:
+                raise StartupError(
+                    f"{self.backlog_path} cannot be restored ({exc}); "
+                    "move it away to start without it"
+                ) from exc
+            for name, count in restored.items():
+                logger.info("queue %s: %d messages restored from %s", name, count, BACKLOG_FILE)
+        self.queue_urls = urls  # only now: a stop before this must not overwrite the backlog
+        return urls
 
     def start_stripe_standin(self) -> None:
         """The local Stripe (in this process, threads only) unless a real key is set; its
@@ -250,18 +291,81 @@ class Stack:
         self._serving.start()
         logger.info("gateway serves %d routes", len(self.template.routes))
 
+    def drain(self, timeout: float = DRAIN_TIMEOUT) -> int:
+        """Let the running pollers empty their queues, at most ``timeout`` seconds (or until
+        :attr:`hurry` is set); returns how many messages are left (-1: moto did not answer)."""
+        if self.queue_urls is None or not self.pollers.pollers:
+            return 0
+        sqs = resources.sqs_client(self.config.moto_endpoint, self.config.region)
+        urls = [
+            self.queue_urls[source.queue_id]
+            for source in self.template.sqs_sources
+            if source.enabled and source.queue_id in self.queue_urls
+        ]
+        deadline = time.monotonic() + timeout
+        next_report = 0.0
+        while True:
+            try:
+                left = sum(sum(resources.queue_depth(sqs, url)) for url in urls)
+            except (BotoCoreError, ClientError) as exc:
+                logger.warning("draining stopped: the queues do not answer (%s)", exc)
+                return -1
+            now = time.monotonic()
+            if left == 0:
+                logger.info("queues drained")
+                return 0
+            if now >= deadline or self.hurry.is_set():
+                logger.warning("%d messages still queued; they are saved for the next start", left)
+                return left
+            if now >= next_report:
+                logger.info(
+                    "draining the queues before stopping: %d messages left (%.0f s more at "
+                    "most; Ctrl-C again to skip)",
+                    left,
+                    deadline - now,
+                )
+                next_report = now + DRAIN_PROGRESS_EVERY
+            self.hurry.wait(0.2)
+
+    def save_backlog(self) -> None:
+        """What the queues hold, to :attr:`backlog_path` (pollers and workers stopped first, so
+        a message failed at the last moment is visible again after the retry delay)."""
+        if self.queue_urls is None:
+            return
+        sqs = resources.sqs_client(self.config.moto_endpoint, self.config.region)
+        ordered = list(reversed(resources.queue_creation_order(self.template.queues)))
+        queues = [(q.name, self.queue_urls[q.logical_id]) for q in ordered]
+        settle = float(self.config.sqs_retry_delay) + 2.0
+
+        def in_flight() -> int:
+            return sum(resources.queue_depth(sqs, url)[1] for _, url in queues)
+
+        try:
+            if not procs.wait_until(lambda: in_flight() == 0, settle, 0.2):
+                logger.error("%d messages still in flight are not saved", in_flight())
+            saved = resources.save_backlog(sqs, queues, self.backlog_path)
+        except (BotoCoreError, ClientError, OSError):
+            logger.exception("saving the queues failed")
+            return
+        logger.info("%d queued messages saved to %s", saved, self.backlog_path)
+
     def stop(self) -> None:
-        """Gateway, poller and scheduler first, then workers, the Stripe stand-in, then the
-        backends."""
+        """Gateway first (persisting: then the pollers drain the queues), poller and
+        scheduler, then workers, the Stripe stand-in (persisting: then the queues are saved),
+        then the backends."""
         if self.server is not None:
             if self._serving is not None and self._serving.is_alive():
                 self.server.shutdown()  # returns once serve_forever has stopped
             self.server.server_close()
+        if self.config.persist:
+            self.drain()
         self.pollers.stop()
         self.scheduler.stop()
         self.runtime.close()
         if self.stripe is not None:
             self.stripe.stop()
+        if self.config.persist:
+            self.save_backlog()
         procs.stop_processes(self.children.values(), grace=5.0)
         for name in self.children:
             (self.config.state_dir / f"{name}.pid").unlink(missing_ok=True)
@@ -273,8 +377,12 @@ class _StopRequestedError(Exception):
     """SIGTERM/SIGINT arrived while starting."""
 
 
-def _install_signal_handlers(stop: threading.Event, ready: threading.Event) -> None:
+def _install_signal_handlers(
+    stop: threading.Event, ready: threading.Event, hurry: threading.Event
+) -> None:
     def handler(signum: int, _frame: FrameType | None) -> None:
+        if stop.is_set():
+            hurry.set()  # asked twice: stop without waiting for the queues to drain
         stop.set()
         if not ready.is_set():
             raise _StopRequestedError(signal.Signals(signum).name)
@@ -313,7 +421,7 @@ def run(config: LocalConfig) -> int:
 
 def _serve(stack: Stack) -> int:
     stop, ready = threading.Event(), threading.Event()
-    _install_signal_handlers(stop, ready)
+    _install_signal_handlers(stop, ready, stack.hurry)
     try:
         stack.start_backends()
         queue_urls = stack.create_resources()

@@ -15,6 +15,7 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import boto3
 import pytest
 import requests
 
@@ -197,7 +198,9 @@ def test_killing_the_stack_takes_every_child_with_it(own_stack: RunningStack) ->
 
 
 def test_up_then_down_leaves_no_process_behind(tmp_path: Path) -> None:
-    env = stack_environment(tmp_path)
+    """`make up` / `make down`; with LOCAL_PERSIST=1, down lets the stack stop in order, so what
+    its queues hold is saved (here a dead letter) before the moto server stops."""
+    env = stack_environment(tmp_path, LOCAL_PERSIST="1")
     try:
         up = local_command(env, "up")
         assert up.returncode == 0, up.stdout + up.stderr
@@ -207,10 +210,22 @@ def test_up_then_down_leaves_no_process_behind(tmp_path: Path) -> None:
         port = env["LOCAL_GATEWAY_PORT"]
         assert requests.get(f"http://127.0.0.1:{port}/health", timeout=10).status_code == 200
         assert len(processes_of(tmp_path)) >= 3
+        sqs = boto3.client(
+            "sqs",
+            endpoint_url=f"http://127.0.0.1:{env['LOCAL_MOTO_PORT']}",
+            region_name="us-east-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
+        dlq = sqs.get_queue_url(QueueName="WebhookDeadLetterQueue")["QueueUrl"]
+        sqs.send_message(QueueUrl=dlq, MessageBody="kept across make down")
     finally:
         down = local_command(env, "down")
     assert down.returncode == 0, down.stdout + down.stderr
     assert processes_of(tmp_path) == []
+    backlog = json.loads((tmp_path / "sqs-backlog.json").read_text())
+    saved = backlog["queues"]["WebhookDeadLetterQueue"]
+    assert [message["body"] for message in saved] == ["kept across make down"]
     assert not (tmp_path / "stack.pid").exists()
     again = local_command(env, "down")
     assert again.returncode == 0
