@@ -7,7 +7,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 
 from billing import wiring
 from billing.api.caller import caller_of
-from billing.api.resolver import build_rest_resolver, rest_handler
+from billing.api.resolver import build_rest_resolver, rest_handler, seconds_left
 from billing.api.responses import (
     AUTHORIZED,
     STORAGE,
@@ -58,7 +58,7 @@ def create_checkout_session(
         wiring.project_store(),
         wiring.price_store(),
         wiring.customer_store(),
-        wiring.payment_gateway(),
+        wiring.payment_gateway().within(seconds_left(app)),
         request=request,
         now=utc_now(),
     )

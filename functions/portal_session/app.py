@@ -7,7 +7,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 
 from billing import wiring
 from billing.api.caller import caller_of
-from billing.api.resolver import build_rest_resolver, rest_handler
+from billing.api.resolver import build_rest_resolver, rest_handler, seconds_left
 from billing.api.responses import (
     AUTHORIZED,
     STORAGE,
@@ -43,7 +43,7 @@ def create_portal_session(body: Annotated[PortalSessionBody, Body()]) -> PortalS
     url = open_portal(
         wiring.project_store(),
         wiring.customer_store(),
-        wiring.payment_gateway(),
+        wiring.payment_gateway().within(seconds_left(app)),
         project_id=caller.project_id,
         user_id=validate_user_id(body.user_id),
         return_url=body.return_url,

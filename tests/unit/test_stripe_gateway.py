@@ -11,6 +11,7 @@ import pytest
 import stripe
 
 from billing.adapters.stripe_gateway import (
+    ATTEMPT_SECONDS,
     MAX_NETWORK_RETRIES,
     READ_TIMEOUT_SECONDS,
     StripePaymentGateway,
@@ -192,3 +193,103 @@ def test_timeouts_past_the_retries_are_a_503_and_the_callers_retry_is_replayed(
         ("k-session", 200, True),
         ("k-session", 200, True),  # the caller's retry
     ]
+
+
+# ------------------------------------------------------------------ the request's time
+class _Clock:
+    """A monotonic clock the test moves; a late answer costs the caller its read timeout."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def answer_late(self, seconds: float) -> None:
+        self.now += READ_TIMEOUT_SECONDS
+        raise _LateAnswerError(seconds)
+
+
+@pytest.fixture
+def clock() -> _Clock:
+    return _Clock()
+
+
+@pytest.fixture
+def late_stripe(standin: StripeStandIn, clock: _Clock) -> StripeStandIn:
+    """Like ``standin`` (no backoff sleeps), but a late answer costs ``clock`` the read
+    timeout."""
+    late = StripeStandIn(base_url="http://standin.invalid", sleep=clock.answer_late)
+    late.register_price("price_123", 900, "usd", {"interval": "month"})
+    return late
+
+
+def _timed_gateway(late_stripe: StripeStandIn, clock: _Clock) -> StripePaymentGateway:
+    client = build_client("sk_test_unit", "http://x", _TimingOut(late_stripe))
+    return StripePaymentGateway(client, clock=clock)
+
+
+def test_a_call_makes_only_the_attempts_that_fit_in_the_requests_time(
+    late_stripe: StripeStandIn, clock: _Clock
+) -> None:
+    """Two attempts fit: the third, which the SDK would make, is not, and the 502 comes in
+    time for the function to answer it."""
+    gateway = _timed_gateway(late_stripe, clock).within(2 * ATTEMPT_SECONDS + 0.5)
+    late_stripe.fault(MAX_NETWORK_RETRIES + 1, status=500)
+    with pytest.raises(PaymentProviderUnavailableError) as failed:
+        gateway.create_customer("1", "user_42", "usd", "k-customer")
+    assert failed.value.status == 502
+    assert _tries(late_stripe, "/v1/customers") == [("k-customer", 500, False)] * 2
+
+
+def test_a_first_checkout_slowed_by_timeouts_answers_in_time_and_the_retry_creates_once(
+    late_stripe: StripeStandIn, clock: _Clock
+) -> None:
+    """The customer create times out twice (Stripe did the work) and is answered on its third
+    attempt, 13.5 s into the function's 24 s: one attempt at the session still fits, not the
+    SDK's three (which would end at 33 s, past the function's timeout). It times out too: 503
+    with Retry-After, in time. The caller's retry, with the same keys, creates one customer
+    and one session."""
+    budget = 24.0
+    gateway = _timed_gateway(late_stripe, clock).within(budget)
+    late_stripe.fault(2, delay=READ_TIMEOUT_SECONDS + 1)
+    customer = gateway.create_customer("1", "user_42", "usd", "k-customer")
+    clock.now += 1.5  # the SDK's backoffs (not slept here, and not on this clock)
+
+    late_stripe.fault(MAX_NETWORK_RETRIES + 1, delay=READ_TIMEOUT_SECONDS + 1)
+    with pytest.raises(PaymentProviderUnavailableError) as timed_out:
+        gateway.create_checkout_session(REQUEST, customer, "k-session")
+    assert timed_out.value.status == 503
+    assert error_headers(timed_out.value) == {"Retry-After": "1"}
+    assert len(late_stripe.requests_seen("POST", "/v1/checkout/sessions")) == 1
+    assert clock.now - 1_000.0 <= budget
+
+    late_stripe.fault(0)
+    retry = _timed_gateway(late_stripe, clock).within(budget)
+    assert retry.create_customer("1", "user_42", "usd", "k-customer") == customer  # replayed
+    session = retry.create_checkout_session(REQUEST, customer, "k-session")
+    assert [c["id"] for c in late_stripe.store.of_kind("customer")] == [customer]
+    sessions = late_stripe.store.of_kind("checkout.session")
+    assert [s["id"] for s in sessions] == [session.session_id]
+
+
+def test_with_no_time_for_one_attempt_nothing_is_sent_and_the_answer_is_503(
+    late_stripe: StripeStandIn, clock: _Clock
+) -> None:
+    gateway = _timed_gateway(late_stripe, clock).within(24.0)
+    clock.now += 24.0 - ATTEMPT_SECONDS + 0.1  # spent elsewhere in the request
+    with pytest.raises(PaymentProviderUnavailableError) as no_time:
+        gateway.create_portal_session("cus_1", "https://app.example.com/", "k-portal")
+    assert no_time.value.status == 503
+    assert str(no_time.value) == "Stripe create portal session: no time left"
+    assert late_stripe.requests_seen() == []
+
+
+def test_without_a_deadline_every_call_gets_all_its_retries(
+    late_stripe: StripeStandIn, clock: _Clock
+) -> None:
+    gateway = _timed_gateway(late_stripe, clock)
+    clock.now += 10_000
+    late_stripe.fault(MAX_NETWORK_RETRIES, status=500)
+    gateway.create_customer("1", "user_42", "usd", "k-customer")
+    assert [status for _, status, _ in _tries(late_stripe, "/v1/customers")] == [500, 500, 200]

@@ -4,10 +4,17 @@ Pinned API version (the SDK's), explicit timeouts (the SDK's default 80 s outliv
 Gateway's 29 s), two network retries, and an idempotency key on every create so that a
 retry, by the SDK or by our caller, never creates twice. Stripe's errors become domain
 errors here and nowhere else.
+
+A request's calls share its time (:meth:`StripePaymentGateway.within`): a first checkout makes
+two calls, each up to three attempts of a 6 s read timeout, which together could outlast the
+function (25 s) and API Gateway (29 s). Each call makes only the attempts that still fit; when
+none does, it is a 503 the caller retries (with the same idempotency keys), not a gateway
+timeout.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
@@ -28,6 +35,9 @@ from billing.errors import PaymentProviderRejectedError, PaymentProviderUnavaila
 CONNECT_TIMEOUT_SECONDS = 3.0
 READ_TIMEOUT_SECONDS = 6.0
 MAX_NETWORK_RETRIES = 2
+# The longest one attempt takes: a read timeout, plus the SDK's backoff before it (0.5 s, then
+# 1 s, jittered down).
+ATTEMPT_SECONDS = READ_TIMEOUT_SECONDS + 1.0
 
 T = TypeVar("T")
 
@@ -74,8 +84,31 @@ def _metadata(project_id: str, user_id: str, price_id: str | None = None) -> dic
 
 
 class StripePaymentGateway:
-    def __init__(self, client: stripe.StripeClient) -> None:
+    def __init__(
+        self,
+        client: stripe.StripeClient,
+        deadline: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._client = client
+        self._deadline = deadline  # on ``clock``; None: every call gets all its retries
+        self._clock = clock
+
+    def within(self, seconds: float) -> StripePaymentGateway:
+        """This gateway (same client) for one request that must be done in ``seconds``."""
+        return StripePaymentGateway(self._client, self._clock() + seconds, self._clock)
+
+    def _options(self, operation: str, idempotency_key: str) -> RequestOptions:
+        """The key, and as many retries as the time left allows (503 when not one attempt
+        fits: better than the function timing out with Stripe's answer on its way)."""
+        options: RequestOptions = {"idempotency_key": idempotency_key}
+        if self._deadline is None:
+            return options
+        attempts = int((self._deadline - self._clock()) // ATTEMPT_SECONDS)
+        if attempts < 1:
+            raise PaymentProviderUnavailableError(f"Stripe {operation}: no time left", 503)
+        options["max_network_retries"] = min(attempts - 1, MAX_NETWORK_RETRIES)
+        return options
 
     def _call(self, operation: str, call: Callable[[], T]) -> T:
         with stripe_errors(operation):
@@ -87,7 +120,7 @@ class StripePaymentGateway:
         params: CustomerCreateParams = {
             "metadata": {**_metadata(project_id, user_id), "currency": currency},
         }
-        options: RequestOptions = {"idempotency_key": idempotency_key}
+        options = self._options("create customer", idempotency_key)
         customer = self._call(
             "create customer",
             lambda: self._client.v1.customers.create(params=params, options=options),
@@ -98,7 +131,7 @@ class StripePaymentGateway:
         self, request: CheckoutRequest, customer_id: str, idempotency_key: str
     ) -> CheckoutSession:
         params = checkout_session_params(request, customer_id)
-        options: RequestOptions = {"idempotency_key": idempotency_key}
+        options = self._options("create checkout session", idempotency_key)
         session = self._call(
             "create checkout session",
             lambda: self._client.v1.checkout.sessions.create(params=params, options=options),
@@ -109,7 +142,7 @@ class StripePaymentGateway:
 
     def create_portal_session(self, customer_id: str, return_url: str, idempotency_key: str) -> str:
         params: PortalSessionCreateParams = {"customer": customer_id, "return_url": return_url}
-        options: RequestOptions = {"idempotency_key": idempotency_key}
+        options = self._options("create portal session", idempotency_key)
         session = self._call(
             "create portal session",
             lambda: self._client.v1.billing_portal.sessions.create(params=params, options=options),
