@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -17,8 +20,13 @@ from billing.domain.grants import (
 from billing.errors import DependencyUnavailableError, ValidationError
 from billing.ports import GrantStore, ProjectStore
 
-MAX_ATTEMPTS = 4
+MAX_ATTEMPTS = 6
+# Before attempt n+1, a random pause of up to BACKOFF_SECONDS * 2**n: racing writers spread
+# out instead of colliding again at once (at most ~0.8 s in all, well within the API's time).
+BACKOFF_SECONDS = 0.025
 MAX_AUDIT_PAGE = 100
+
+Pause = Callable[[float], None]
 
 
 def _ensure_project(projects: ProjectStore, project_id: str) -> None:
@@ -33,13 +41,17 @@ def _change(
     action: Action,
     app_id: str,
     now: datetime,
+    pause: Pause,
 ) -> tuple[EntitlementSource, bool]:
     """Apply and record one change; (the manual source after, whether anything changed).
 
     Read, change, write conditionally on what was read; a concurrent writer makes the write
-    fail and the change is made again on fresh data, so no update is lost.
+    fail and the change is made again on fresh data after a jittered backoff, so no update is
+    lost. Still contended after MAX_ATTEMPTS: 503, for the caller to retry.
     """
-    for _ in range(MAX_ATTEMPTS):
+    for attempt in range(MAX_ATTEMPTS):
+        if attempt:
+            pause(random.uniform(0, BACKOFF_SECONDS * 2**attempt))  # noqa: S311 - jitter
         sources, version = store.read(request.project_id, request.user_id)
         if action == "grant":
             new_sources, before, after = apply_grant(sources, request, now)
@@ -65,19 +77,31 @@ def _change(
 
 
 def grant(
-    projects: ProjectStore, store: GrantStore, request: GrantRequest, *, app_id: str, now: datetime
+    projects: ProjectStore,
+    store: GrantStore,
+    request: GrantRequest,
+    *,
+    app_id: str,
+    now: datetime,
+    pause: Pause = time.sleep,
 ) -> tuple[EntitlementSource, bool]:
     checked = validate_request(request, now, "grant")
     _ensure_project(projects, checked.project_id)
-    return _change(store, checked, action="grant", app_id=app_id, now=now)
+    return _change(store, checked, action="grant", app_id=app_id, now=now, pause=pause)
 
 
 def revoke(
-    projects: ProjectStore, store: GrantStore, request: GrantRequest, *, app_id: str, now: datetime
+    projects: ProjectStore,
+    store: GrantStore,
+    request: GrantRequest,
+    *,
+    app_id: str,
+    now: datetime,
+    pause: Pause = time.sleep,
 ) -> EntitlementSource:
     checked = validate_request(request, now, "revoke")
     _ensure_project(projects, checked.project_id)
-    return _change(store, checked, action="revoke", app_id=app_id, now=now)[0]
+    return _change(store, checked, action="revoke", app_id=app_id, now=now, pause=pause)[0]
 
 
 def audit_trail(
