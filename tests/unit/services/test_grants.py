@@ -1,10 +1,11 @@
 """Grants and revokes racing other writers of the same user's record: retried on fresh data
-after a jittered backoff, never a lost update; a 503 (retry) only after MAX_ATTEMPTS."""
+after a jittered backoff, never a lost update, dated when made again so the trail lists them
+in commit order; a 503 (retry) only after MAX_ATTEMPTS."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -23,7 +24,8 @@ REQUEST = GrantRequest("1", "user_42", "beta", "support@example.com", "pilot")
 @dataclass
 class Contended:
     """The real store, but another writer changes the record right before each of our first
-    ``lost`` writes (it grants ``other_<n>``), so they fail their condition."""
+    ``lost`` writes (it grants ``other_<n>``, dated n seconds after NOW, when it started), so
+    they fail their condition."""
 
     store: GrantStore
     lost: int
@@ -37,7 +39,8 @@ class Contended:
         if self.other < self.lost:
             self.other += 1
             rival = GrantRequest("1", "user_42", f"other_{self.other}", "rival", "racing")
-            grants.grant(wiring.project_store(), self.store, rival, app_id="rival", now=NOW)
+            started = NOW + timedelta(seconds=self.other)
+            grants.grant(wiring.project_store(), self.store, rival, app_id="rival", now=started)
         written = self.store.write(sources, version_read, entry)
         self.writes.append(written)
         return written
@@ -57,7 +60,13 @@ def test_a_grant_that_loses_races_backs_off_and_keeps_every_rivals_change(projec
     contended = Contended(wiring.grant_store(), lost=grants.MAX_ATTEMPTS - 1)
     pauses: list[float] = []
     after, changed = grants.grant(
-        wiring.project_store(), contended, REQUEST, app_id="app", now=NOW, pause=pauses.append
+        wiring.project_store(),
+        contended,
+        REQUEST,
+        app_id="app",
+        now=NOW,
+        pause=pauses.append,
+        clock=lambda: NOW + timedelta(minutes=1),
     )
     assert (after.feature_code, changed) == ("beta", True)
     assert contended.writes == [False] * (grants.MAX_ATTEMPTS - 1) + [True]
@@ -69,7 +78,10 @@ def test_a_grant_that_loses_races_backs_off_and_keeps_every_rivals_change(projec
     expected = {"beta"} | {f"other_{n}" for n in range(1, grants.MAX_ATTEMPTS)}
     assert {s.feature_code for s in sources} == expected
     entries, _ = wiring.grant_store().audit("1", "user_42", 100, None)
-    assert len(entries) == grants.MAX_ATTEMPTS  # the rivals' and ours, once each
+    # Newest first, in commit order: ours (dated when made again), then the rivals'.
+    rivals = [f"other_{n}" for n in range(grants.MAX_ATTEMPTS - 1, 0, -1)]
+    assert [e["feature_code"] for e in entries] == ["beta", *rivals]
+    assert after.valid_from == NOW + timedelta(minutes=1)
 
 
 def test_still_contended_after_every_attempt_is_503_and_writes_nothing_of_ours(

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from billing.domain.clock import utc_now
 from billing.domain.entitlements import EntitlementSource
 from billing.domain.grants import (
     Action,
@@ -27,6 +28,7 @@ BACKOFF_SECONDS = 0.025
 MAX_AUDIT_PAGE = 100
 
 Pause = Callable[[float], None]
+Clock = Callable[[], datetime]
 
 
 def _ensure_project(projects: ProjectStore, project_id: str) -> None:
@@ -42,16 +44,20 @@ def _change(
     app_id: str,
     now: datetime,
     pause: Pause,
+    clock: Clock,
 ) -> tuple[EntitlementSource, bool]:
     """Apply and record one change; (the manual source after, whether anything changed).
 
     Read, change, write conditionally on what was read; a concurrent writer makes the write
     fail and the change is made again on fresh data after a jittered backoff, so no update is
-    lost. Still contended after MAX_ATTEMPTS: 503, for the caller to retry.
+    lost. Still contended after MAX_ATTEMPTS: 503, for the caller to retry. A change made
+    again is dated again: the trail (sorted by time) then lists it after the change it lost
+    to, which committed first.
     """
     for attempt in range(MAX_ATTEMPTS):
         if attempt:
             pause(random.uniform(0, BACKOFF_SECONDS * 2**attempt))  # noqa: S311 - jitter
+            now = max(now, clock())
         sources, version = store.read(request.project_id, request.user_id)
         if action == "grant":
             new_sources, before, after = apply_grant(sources, request, now)
@@ -84,10 +90,11 @@ def grant(
     app_id: str,
     now: datetime,
     pause: Pause = time.sleep,
+    clock: Clock = utc_now,
 ) -> tuple[EntitlementSource, bool]:
     checked = validate_request(request, now, "grant")
     _ensure_project(projects, checked.project_id)
-    return _change(store, checked, action="grant", app_id=app_id, now=now, pause=pause)
+    return _change(store, checked, action="grant", app_id=app_id, now=now, pause=pause, clock=clock)
 
 
 def revoke(
@@ -98,10 +105,13 @@ def revoke(
     app_id: str,
     now: datetime,
     pause: Pause = time.sleep,
+    clock: Clock = utc_now,
 ) -> EntitlementSource:
     checked = validate_request(request, now, "revoke")
     _ensure_project(projects, checked.project_id)
-    return _change(store, checked, action="revoke", app_id=app_id, now=now, pause=pause)[0]
+    return _change(
+        store, checked, action="revoke", app_id=app_id, now=now, pause=pause, clock=clock
+    )[0]
 
 
 def audit_trail(
