@@ -347,3 +347,22 @@ def test_a_refund_delivered_before_the_delayed_payment_succeeded_keeps_the_purch
     assert (lifetime.active, lifetime.valid_from) == (True, at(T0 + 100))
     apply(ledger, "charge.refunded", se.charge(amount_refunded=4900), T0 + 300)
     assert not view("lifetime", at(T0 + 400), "purchase").active
+
+
+def test_a_retrys_failure_delivered_first_dates_the_grace_from_the_first_attempt(
+    ledger: Any,
+) -> None:
+    """Found by test_lifecycle_property: the first failure's event, delivered after the
+    retry's, is stale; the grace period ran from the retry, a day too long. The invoice's
+    finalization (its first collection attempt) dates it instead."""
+    apply(ledger, "customer.subscription.created", sub(period_end=T0 + 30 * 86_400), T0)
+    first_attempt = T0 + 30 * 86_400 + 3600
+    retry = se.invoice(period_end=T0 + 60 * 86_400)
+    retry.update(status="open", attempt_count=2)
+    retry["status_transitions"]["finalized_at"] = first_attempt
+    assert apply(ledger, "invoice.payment_failed", retry, first_attempt + 86_400) == (
+        Outcome.APPLIED
+    )
+    grace_end = first_attempt + 3 * 86_400
+    assert view("pro", at(grace_end - 60)).active
+    assert not view("pro", at(grace_end + 60)).active

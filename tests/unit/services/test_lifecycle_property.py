@@ -17,6 +17,7 @@ It does not call the engine's code.
 
 from __future__ import annotations
 
+import copy
 import itertools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -115,6 +116,7 @@ class _Subscription:
     trial_end: int | None = None
     cancel_at_period_end: bool = False
     invoices: int = 0
+    open_invoice: dict[str, Any] | None = field(default=None, repr=False)  # failed, unpaid yet
 
     def snapshot(self, **extra: Any) -> dict[str, Any]:
         sub = se.subscription(
@@ -136,12 +138,25 @@ class _Subscription:
         return sub
 
     def invoice(self, *, paid: bool) -> dict[str, Any]:
-        self.invoices += 1
+        """A new invoice, finalized and charged now; or, while one is open (its payment
+        failed), another attempt at that one, as Stripe's retries and the customer's payment
+        are."""
+        if self.open_invoice is None:
+            self.invoices += 1
+            inv = se.invoice(self.sub_id, period_end=self.period_end, amount_paid=0)
+            inv["id"] = f"in_{self.sub_id}_{self.invoices}"
+            inv["parent"]["subscription_details"]["metadata"] = self.story.owner
+            inv["status_transitions"]["finalized_at"] = self.story.clock
+            inv.update(customer=self.story.id("cus", "1"), attempt_count=0)
+        else:
+            inv = copy.deepcopy(self.open_invoice)
         amount = AMOUNT[self.price_id] if paid and self.status != "trialing" else 0
-        inv = se.invoice(self.sub_id, period_end=self.period_end, amount_paid=amount)
-        inv["id"] = f"in_{self.sub_id}_{self.invoices}"
-        inv["parent"]["subscription_details"]["metadata"] = self.story.owner
-        inv.update(customer=self.story.id("cus", "1"), status="paid" if paid else "open")
+        inv.update(
+            amount_paid=amount,
+            attempt_count=inv["attempt_count"] + 1,
+            status="paid" if paid else "open",
+        )
+        self.open_invoice = None if paid else inv
         return inv
 
 

@@ -238,11 +238,23 @@ def invoice_paid(event: StripeEventEnvelope, old: SubscriptionFact) -> Subscript
     )
 
 
+def first_collection_attempt(invoice: dict[str, Any], event_created: int) -> int:
+    """When Stripe first tried to collect this invoice: at its finalization (automatic
+    collection charges right away), so a retry's failure, even delivered before the first
+    one's (which is then stale), dates the failure from the first attempt. Without a
+    finalization time (or one after the event), the event's own time."""
+    transitions = invoice.get("status_transitions")
+    finalized = _int(transitions.get("finalized_at")) if isinstance(transitions, dict) else None
+    return finalized if finalized is not None and finalized <= event_created else event_created
+
+
 def invoice_failed(event: StripeEventEnvelope, old: SubscriptionFact) -> SubscriptionFact:
-    """A failed renewal starts the grace period (from the first failure, not each retry)."""
+    """A failed renewal starts the grace period, from the first failure of this episode (the
+    invoice's first attempt, or an earlier ``past_due`` already known), not each retry."""
     if old.status in ENDED_STATUSES:
         return replace(old, version=max(old.version, event.created))
-    failed_at = old.payment_failed_at or event.created
+    first = first_collection_attempt(event.data_object, event.created)
+    failed_at = min(old.payment_failed_at or first, first)
     status = "past_due" if old.status in ("active", "trialing") else old.status
     return replace(old, status=status, payment_failed_at=failed_at, version=event.created)
 
