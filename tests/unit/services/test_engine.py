@@ -366,3 +366,22 @@ def test_a_retrys_failure_delivered_first_dates_the_grace_from_the_first_attempt
     grace_end = first_attempt + 3 * 86_400
     assert view("pro", at(grace_end - 60)).active
     assert not view("pro", at(grace_end + 60)).active
+
+
+def test_an_incomplete_subscriptions_first_invoice_paid_starts_it_whatever_the_order(
+    ledger: Any,
+) -> None:
+    """Seen in the webhook benchmark: the update to ``active`` is a second older than the first
+    invoice's ``invoice.paid``; delivered after it, it is stale, and the subscription stayed
+    ``incomplete`` (no access) until reconciliation."""
+    period_end = T0 + 30 * 86_400
+    apply(
+        ledger, "customer.subscription.created", sub(status="incomplete", period_end=period_end), T0
+    )
+    assert not view("pro", at(T0 + 10)).active
+    assert apply(ledger, "invoice.paid", se.invoice(period_end=period_end), T0 + 61) == (
+        Outcome.APPLIED
+    )
+    late_update = sub(period_end=period_end)
+    assert apply(ledger, "customer.subscription.updated", late_update, T0 + 60) == Outcome.STALE
+    assert view("pro", at(T0 + 120)).active

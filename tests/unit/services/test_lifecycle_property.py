@@ -190,7 +190,7 @@ def _delete(story: Story, sub: _Subscription) -> None:
 def _next_steps(sub: _Subscription) -> list[str]:
     """What Stripe can do next to a subscription in this state."""
     if sub.status == "incomplete":
-        return ["first_invoice_paid", "first_invoice_failed", "expire"]
+        return ["first_invoice_paid", "activated_then_paid", "first_invoice_failed", "expire"]
     if sub.status in ("active", "trialing"):
         if sub.cancel_at_period_end:
             return ["resume", "ends_at_period_end", "cancel_now"]
@@ -219,6 +219,10 @@ def _step(  # noqa: C901
         _invoice(story, sub, paid=True)
         sub.status = "active"
         _updated(story, sub)
+    elif step == "activated_then_paid":  # Stripe's two events of it, in the other order
+        sub.status = "active"
+        _updated(story, sub)
+        _invoice(story, sub, paid=True)
     elif step == "first_invoice_failed":
         _invoice(story, sub, paid=False)  # still incomplete: the customer may try again
     elif step == "expire":
@@ -398,7 +402,7 @@ def _invoice_event(seen: _Seen, event: StripeEvent) -> None:
     line_end = max(line["period"]["end"] for line in event.obj["lines"]["data"])
     seen.period_end = max(seen.period_end, line_end)
     seen.failed_at = None
-    if seen.status == "past_due":
+    if seen.status in ("past_due", "incomplete"):  # a first invoice paid starts it
         seen.status = "active"
 
 

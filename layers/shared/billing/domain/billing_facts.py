@@ -218,17 +218,18 @@ def subscription_fact(
 
 
 def invoice_paid(event: StripeEventEnvelope, old: SubscriptionFact) -> SubscriptionFact:
-    """A paid invoice extends the period, ends a payment failure and ends a trial it pays past,
-    unless the subscription has already ended (a late ``invoice.paid`` never revives access)."""
+    """A paid invoice extends the period, ends a payment failure, starts an ``incomplete``
+    subscription (its first invoice) and ends a trial it pays past, unless the subscription
+    has already ended (a late ``invoice.paid`` never revives access).
+
+    Stripe says each of these in a ``customer.subscription.updated`` too, but that update can
+    be older than the invoice's event by a second and come after it: it is then stale."""
     if old.status in ENDED_STATUSES:
         return replace(old, version=max(old.version, event.created))
     end = invoice_period_end(event.data_object)
-    status = "active" if old.status == "past_due" else old.status
+    status = "active" if old.status in ("past_due", "incomplete") else old.status
     if status == "trialing" and end is not None and end > (old.trial_end or end):
-        # Stripe says so in a customer.subscription.updated an hour earlier; delivered
-        # after this invoice, that update is stale and would leave access ending at the
-        # trial's end.
-        status = "active"
+        status = "active"  # the trial's end, whose update came an hour before this invoice
     return replace(
         old,
         status=status,
