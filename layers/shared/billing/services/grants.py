@@ -23,7 +23,7 @@ from billing.ports import GrantStore, ProjectStore
 
 MAX_ATTEMPTS = 6
 # Before attempt n+1, a random pause of up to BACKOFF_SECONDS * 2**n: racing writers spread
-# out instead of colliding again at once (at most ~0.8 s in all, well within the API's time).
+# out instead of colliding again at once (at most ~1.6 s in all, well within the API's time).
 BACKOFF_SECONDS = 0.025
 MAX_AUDIT_PAGE = 100
 
