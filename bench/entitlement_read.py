@@ -69,6 +69,7 @@ from bench.support import (
     write_results,
 )
 from local.config import LocalConfig
+from local.procs import processes_of
 from local.resources import dynamodb_client
 
 if TYPE_CHECKING:
@@ -467,23 +468,6 @@ def stack_environment(
     if authorizer_cache_ttl is not None:
         env["LOCAL_AUTHORIZER_CACHE_TTL"] = str(authorizer_cache_ttl)
     return env
-
-
-def processes_of(state_dir: Path) -> list[int]:
-    """Live processes whose environment carries LOCAL_STATE_DIR=state_dir: the stack's."""
-    marker = f"LOCAL_STATE_DIR={state_dir}".encode()
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            environ = (proc / "environ").read_bytes().split(b"\0")
-            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (OSError, IndexError):
-            continue
-        if marker in environ and state != "Z":
-            found.append(int(proc.name))
-    return found
 
 
 def _answers(port: int, path: str) -> bool:

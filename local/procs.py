@@ -18,6 +18,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 PR_SET_PDEATHSIG = 1
@@ -102,3 +103,21 @@ def tail(path: os.PathLike[str] | str, lines: int = 40) -> str:
             return "".join(log.readlines()[-lines:])
     except OSError:
         return ""
+
+
+def processes_of(state_dir: Path) -> list[int]:
+    """Live processes of the stack whose state dir is ``state_dir``: every process it starts
+    (java, moto, workers) inherits LOCAL_STATE_DIR, found here in /proc (Linux)."""
+    marker = f"LOCAL_STATE_DIR={state_dir}".encode()
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            environ = (proc / "environ").read_bytes().split(b"\0")
+            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if marker in environ and state != "Z":
+            found.append(int(proc.name))
+    return found

@@ -55,23 +55,6 @@ def stack_environment(state_dir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def processes_of(state_dir: Path) -> list[int]:
-    """Live processes whose environment carries LOCAL_STATE_DIR=state_dir (found via /proc)."""
-    marker = f"LOCAL_STATE_DIR={state_dir}".encode()
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            environ = (proc / "environ").read_bytes().split(b"\0")
-            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (OSError, IndexError):
-            continue
-        if marker in environ and state != "Z":
-            found.append(int(proc.name))
-    return found
-
-
 def wait_for(check: Any, timeout: float, interval: float = 0.25) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -23,10 +23,10 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import MessageTypeDef
 
 from local.config import REPO_ROOT
+from local.procs import processes_of
 from local.template import load_template
 from tests.integration.conftest import (
     RunningStack,
-    processes_of,
     stack_environment,
     wait_for,
 )

@@ -33,7 +33,6 @@ from local.config import REPO_ROOT
 from tests.integration.conftest import (
     START_TIMEOUT,
     RunningStack,
-    processes_of,
     start_stack,
     wait_for,
 )
@@ -118,7 +117,7 @@ def workers_of(stack: RunningStack, function_id: str) -> list[int]:
     """The stack's worker processes of one function (their environment names it)."""
     marker = f"AWS_LAMBDA_FUNCTION_NAME={function_id}".encode()
     found = []
-    for pid in processes_of(stack.state_dir):
+    for pid in procs.processes_of(stack.state_dir):
         try:
             environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
         except OSError:

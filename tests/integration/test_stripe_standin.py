@@ -19,10 +19,10 @@ import requests
 import stripe
 
 from local.config import REPO_ROOT
+from local.procs import processes_of
 from tests.integration.conftest import (
     RunningStack,
     free_port,
-    processes_of,
     start_stack,
     wait_for,
 )
