@@ -27,7 +27,11 @@ app = build_rest_resolver()
     "/api/v1/portal/session",
     operation_id="createPortalSession",
     summary="Open the Stripe customer portal for a user",
-    description="404 when the user has no Stripe customer yet: complete a checkout first.",
+    description=(
+        "Opens on the customer holding the user's live subscription (else the newest), or on "
+        "the customer of `currency` when given. 404 when the user has no Stripe customer "
+        "(in that currency) yet: complete a checkout first."
+    ),
     tags=["checkout"],
     responses=documented(
         {200: ("the portal session to send the user to", PortalSessionCreated)},
@@ -43,10 +47,12 @@ def create_portal_session(body: Annotated[PortalSessionBody, Body()]) -> PortalS
     url = open_portal(
         wiring.project_store(),
         wiring.customer_store(),
+        wiring.user_facts(),
         wiring.payment_gateway().within(seconds_left(app)),
         project_id=caller.project_id,
         user_id=validate_user_id(body.user_id),
         return_url=body.return_url,
+        currency=body.currency.lower() if body.currency else None,
         now=utc_now(),
     )
     return PortalSessionCreated(portal_url=url)

@@ -79,11 +79,13 @@ def _carry_on(run_id: str, context: LambdaContext) -> dict[str, Any]:
         pages=settings.reconciliation_pages_per_invocation,
         has_time=lambda: context.get_remaining_time_in_millis() > STOP_MARGIN_MILLIS,
     )
+    pages, stripe = wiring.stripe_listing()
     try:
         done = continue_run(
             run_id,
             runs=wiring.reconciliation_runs(),
-            pages=wiring.stripe_listing(),
+            pages=pages,
+            stripe=stripe,
             ledger=wiring.billing_ledger(),
             clock=utc_now,
             budget=budget,

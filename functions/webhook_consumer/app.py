@@ -4,6 +4,11 @@ A record that fails is retried by SQS and, after 5 receives, lands in the DLQ; t
 the batch are not retried. A failed record is not a Lambda error, so it is counted
 (WebhookEventsFailed) for its alarm; an event applied or recorded reports its lag from its
 creation at Stripe (WebhookLagSeconds). Each record's logs carry its event id as correlation id.
+
+When a payload cannot decide, the engine reads Stripe (WebhookStripeReads), within the time the
+function has left (minus a margin for the records after it); Stripe not answering fails the
+record, unmarked, for SQS to retry. A price that grants nothing where a subscription or a
+purchase uses it (another project's, or unknown) is logged and counted (PriceAnomalies).
 """
 
 from typing import Any
@@ -22,7 +27,7 @@ from billing import wiring
 from billing.domain.clock import utc_now
 from billing.domain.stripe_events import parse_event
 from billing.observability import MetricName, correlated, get_tracer, logger, metrics
-from billing.services.engine import Outcome, apply_parsed
+from billing.services.engine import Outcome, Tally, apply_parsed
 
 processor = BatchProcessor(event_type=EventType.SQS)
 tracer = get_tracer()
@@ -46,7 +51,36 @@ def _failed(record: SQSRecord) -> None:
     )
 
 
-def record_handler(record: SQSRecord) -> str:
+# Time kept back, out of what the function has left, when a record reads Stripe.
+STRIPE_READ_MARGIN_SECONDS = 5.0
+
+
+def _stripe_time_left(context: LambdaContext | None) -> float:
+    if context is None:  # the record handler called on its own (tests, benchmarks)
+        return STRIPE_READ_MARGIN_SECONDS * 5
+    return context.get_remaining_time_in_millis() / 1000 - STRIPE_READ_MARGIN_SECONDS
+
+
+def _report(tally: Tally) -> None:
+    if tally.stripe_reads:
+        metrics.add_metric(
+            name=MetricName.WEBHOOK_STRIPE_READS, unit=MetricUnit.Count, value=tally.stripe_reads
+        )
+    for anomaly in tally.anomalies:
+        metrics.add_metric(name=MetricName.PRICE_ANOMALIES, unit=MetricUnit.Count, value=1)
+        logger.warning(
+            "a price grants nothing here",
+            extra={
+                "problem": anomaly.problem,
+                "price_id": anomaly.price_id,
+                "fact_id": anomaly.fact_id,
+                "project_id": anomaly.project_id,
+                "registered_to": anomaly.registered_to,
+            },
+        )
+
+
+def record_handler(record: SQSRecord, lambda_context: LambdaContext | None = None) -> str:
     try:
         event = parse_event(record.body)
     except Exception:
@@ -55,11 +89,19 @@ def record_handler(record: SQSRecord) -> str:
         raise
     with correlated(event.event_id):
         now = utc_now()
+        tally = Tally()
         try:
-            outcome = apply_parsed(event, wiring.billing_ledger(), now)
+            outcome = apply_parsed(
+                event,
+                wiring.billing_ledger(),
+                now,
+                lambda: wiring.stripe_reader().within(_stripe_time_left(lambda_context)),
+                tally,
+            )
         except Exception:
             _failed(record)
             raise
+        _report(tally)
         metric = _OUTCOME_METRIC.get(outcome, MetricName.WEBHOOK_RECORDED)
         metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
         extra: dict[str, Any] = {"outcome": outcome.value, "stripe_event_type": event.event_type}

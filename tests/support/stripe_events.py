@@ -80,6 +80,7 @@ def subscription(
         created=start,
         ended_at=None,
         canceled_at=None,
+        cancel_at=None,
     )
     if legacy:  # before 2025-03-31: the period on the subscription, one plan
         sub.update(current_period_start=start, current_period_end=period_end)
@@ -157,3 +158,38 @@ def charge(pi_id: str = "pi_1", *, amount: int = 4900, amount_refunded: int) -> 
         metadata={},
     )
     return ch
+
+
+def dispute(
+    dispute_id: str = "dp_1",
+    *,
+    pi_id: str = "pi_1",
+    charge_id: str = "ch_1",
+    status: str = "needs_response",
+    amount: int = 4900,
+    created: int = 1_700_000_000,
+) -> dict[str, Any]:
+    found = fixture("dispute")
+    found.update(
+        id=dispute_id,
+        payment_intent=pi_id,
+        charge=charge_id,
+        status=status,
+        amount=amount,
+        currency="usd",
+        created=created,
+    )
+    return found
+
+
+def refund(
+    refund_id: str = "re_1",
+    *,
+    pi_id: str = "pi_1",
+    charge_id: str = "ch_1",
+    amount: int = 4900,
+    status: str = "succeeded",
+) -> dict[str, Any]:
+    found = fixture("refund")
+    found.update(id=refund_id, payment_intent=pi_id, charge=charge_id, amount=amount, status=status)
+    return found

@@ -32,11 +32,14 @@ class MetricName:
     WEBHOOK_DUPLICATE = "WebhookEventsDuplicate"
     WEBHOOK_FAILED = "WebhookEventsFailed"  # a record left to SQS to retry (then the DLQ)
     WEBHOOK_LAG = "WebhookLagSeconds"  # from the event's creation at Stripe to its applying
+    WEBHOOK_STRIPE_READS = "WebhookStripeReads"  # objects read because a payload could not decide
+    PRICE_ANOMALIES = "PriceAnomalies"  # a price of another project, or unknown, granted nothing
     DEAD_LETTER_DEPTH = "WebhookDeadLetterDepth"
     RECONCILIATION_RUNS = "ReconciliationRuns"
     RECONCILIATION_EXAMINED = "ReconciliationExamined"
     RECONCILIATION_REPAIRS = "ReconciliationRepairs"
     RECONCILIATION_FAILURES = "ReconciliationFailures"
+    RECONCILIATION_ANOMALIES = "ReconciliationPriceAnomalies"
 
 
 @contextmanager

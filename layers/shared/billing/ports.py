@@ -11,10 +11,10 @@ from billing.domain.billing_facts import Fact, Owner
 from billing.domain.catalog import PriceSpec, StripeCatalogState, StripePrice
 from billing.domain.checkout import CheckoutRequest, CheckoutSession
 from billing.domain.dead_letters import DeadLetter
-from billing.domain.entitlement_rules import PriceTerms
+from billing.domain.entitlement_rules import PriceAnomaly
 from billing.domain.entitlements import EntitlementSource
 from billing.domain.grants import AuditEntry
-from billing.domain.ledger import LedgerChange
+from billing.domain.ledger import LedgerChange, LedgerState
 from billing.domain.reconciliation import (
     Checkpoint,
     ObjectKind,
@@ -26,6 +26,7 @@ from billing.domain.reconciliation import (
     StripePage,
 )
 from billing.domain.stripe_events import StripeEventEnvelope
+from billing.domain.stripe_reads import StripeRead
 from billing.domain.tenancy import ApiKeyInfo, App, Price, Project
 
 
@@ -154,30 +155,55 @@ class CatalogGateway(Protocol):
 class BillingLedger(Protocol):
     """What the entitlement engine reads and writes; ``commit`` is one transaction."""
 
-    def is_processed(self, event_id: str) -> bool: ...
+    def read(
+        self,
+        *,
+        event_id: str | None = None,
+        fact_ids: Iterable[str] = (),
+        owner: Owner | None = None,
+        price_ids: Iterable[str] = (),
+    ) -> LedgerState:
+        """Whatever of these is asked, in one round trip: the event's processed mark, the
+        stored facts, the owner's entitlement record and project grace period, the prices."""
 
     def owner_of_customer(self, customer_id: str) -> Owner | None: ...
-
-    def fact(self, stripe_id: str) -> Fact | None: ...
 
     def facts(self, stripe_ids: Iterable[str]) -> dict[str, Fact]:
         """The stored facts among these ids, in as few reads as the store allows."""
 
-    def facts_of(self, owner: Owner) -> list[Fact]: ...
-
-    def entitlement_record(self, owner: Owner) -> tuple[list[EntitlementSource], int]:
-        """The stored sources of (project, user) and the record's version (0: no record)."""
-
-    def price_terms(self, price_ids: Iterable[str]) -> dict[str, PriceTerms]: ...
-
-    def grace_period_days(self, project_id: str) -> int: ...
-
     def commit(self, change: LedgerChange, now: datetime) -> bool:
-        """Write the processed mark, the fact and the entitlement record together, each
+        """Write the processed mark, the facts and the entitlement record together, each
         conditional on what was read; False when a condition refused it (nothing written)."""
 
     def record(self, event: StripeEventEnvelope, outcome: str, now: datetime) -> bool:
         """Only the processed mark (events that change nothing); False if already there."""
+
+
+class UserFacts(Protocol):
+    def facts_of(self, owner: Owner) -> list[Fact]:
+        """Every billing fact of one (project, user). One single-partition query."""
+
+
+class StripeReader(Protocol):
+    """Stripe's objects as they are now, for the events whose payload cannot decide.
+    Each call is one Stripe request; ``None`` when Stripe has no such object. Stripe being
+    unreachable, or out of time, raises PaymentProviderUnavailableError."""
+
+    def subscription(self, subscription_id: str) -> StripeRead | None:
+        """With ``latest_invoice`` expanded."""
+
+    def payment_intent(self, payment_intent_id: str) -> StripeRead | None:
+        """With ``latest_charge`` expanded."""
+
+    def charge(self, charge_id: str) -> StripeRead | None: ...
+
+    def invoice(self, invoice_id: str) -> StripeRead | None: ...
+
+    def invoice_of_payment(self, payment_intent_id: str) -> str | None:
+        """The invoice a payment intent paid (Stripe's invoice payments), or None."""
+
+    def disputes(self, payment_intent_id: str) -> list[dict[str, Any]]:
+        """Every dispute of the payment intent's charges."""
 
 
 class DeadLetters(Protocol):
@@ -221,8 +247,8 @@ class StripeObjectPages(Protocol):
     def page(
         self, kind: ObjectKind, *, since: int, starting_after: str | None, limit: int
     ) -> StripePage:
-        """Subscriptions (every status), or paid invoices, payment intents and refunds
-        created since ``since``; newest first, after ``starting_after``."""
+        """Subscriptions (every status), or paid invoices, payment intents, refunds and
+        disputes created since ``since``; newest first, after ``starting_after``."""
 
 
 class ReconciliationRuns(Protocol):
@@ -234,6 +260,9 @@ class ReconciliationRuns(Protocol):
 
     def last(self) -> RunSummary | None:
         """The run started most recently, or None."""
+
+    def last_completed(self) -> RunSummary | None:
+        """The run started most recently of those that completed without errors, or None."""
 
     def count_invocation(self, run_id: str) -> None: ...
 
@@ -252,6 +281,9 @@ class ReconciliationRuns(Protocol):
     def repairs(self, run_id: str) -> list[RepairRecord]: ...
 
     def errors(self, run_id: str) -> list[RepairError]: ...
+
+    def anomalies(self, run_id: str) -> list[PriceAnomaly]:
+        """The prices the run found granting nothing where they are used."""
 
 
 class RunQueue(Protocol):

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from billing.adapters.stripe_catalog import StripeCatalogGateway
     from billing.adapters.stripe_gateway import StripePaymentGateway
     from billing.adapters.stripe_listing import StripeListing
+    from billing.adapters.stripe_reader import StripeObjectReader
 
 
 _bound: Settings | None = None
@@ -51,6 +52,7 @@ def reset() -> None:
     dynamo_health_probe.cache_clear()
     webhook_queue.cache_clear()
     payment_gateway.cache_clear()
+    stripe_reader.cache_clear()
 
 
 def api_key_store() -> DynamoApiKeyStore:
@@ -114,15 +116,37 @@ def payment_gateway() -> StripePaymentGateway:
     return StripePaymentGateway(build_client(stripe_secret_key(settings), settings.stripe_api_base))
 
 
-def stripe_listing() -> StripeListing:
-    """Stripe's lists for one reconciliation invocation (its own client and pacing)."""
+def stripe_listing() -> tuple[StripeListing, StripeObjectReader]:
+    """Stripe's lists and objects for one reconciliation invocation: one client, one pace
+    under Stripe's rate limit."""
     from billing.adapters.stripe_gateway import build_client
     from billing.adapters.stripe_listing import StripeListing
+    from billing.adapters.stripe_reader import StripeObjectReader
     from billing.secrets import stripe_secret_key
 
     settings = bound_settings()
     client = build_client(stripe_secret_key(settings), settings.stripe_api_base)
-    return StripeListing(client, settings.reconciliation_requests_per_second)
+    listing = StripeListing(client, settings.reconciliation_requests_per_second)
+    return listing, StripeObjectReader(client, pace=listing.pace)
+
+
+@lru_cache(maxsize=1)
+def stripe_reader() -> StripeObjectReader:
+    """Stripe's objects, for the webhook consumer (:meth:`StripeObjectReader.within` bounds
+    each event's reads by the function's remaining time). stripe is imported here, as in
+    payment_gateway()."""
+    from billing.adapters.stripe_gateway import build_client
+    from billing.adapters.stripe_reader import StripeObjectReader
+    from billing.secrets import stripe_secret_key
+
+    settings = get_settings()
+    return StripeObjectReader(build_client(stripe_secret_key(settings), settings.stripe_api_base))
+
+
+def user_facts() -> DynamoBillingLedger:
+    """The billing facts of one user (the portal finds the live subscription's customer)."""
+    bound_settings()
+    return DynamoBillingLedger()
 
 
 def stripe_catalog() -> StripeCatalogGateway:

@@ -11,9 +11,11 @@ from billing.domain.reconciliation import (
     KINDS,
     Checkpoint,
     access_changes,
+    cursor_after,
     drift,
-    ended_before,
+    listed_since,
     observed_event,
+    repair_event,
     repaired,
 )
 from tests.support import stripe_events as se
@@ -41,7 +43,7 @@ def subscription_fact(**changes: object) -> SubscriptionFact:
 
 
 def purchase(**changes: object) -> PurchaseFact:
-    fact = PurchaseFact("pi_1", OWNER, "cus_1", "price_life", 4900, "usd", "paid", T0, 0, T0)
+    fact = PurchaseFact("pi_1", OWNER, "cus_1", "price_life", 4900, "usd", "paid", T0, T0)
     return replace(fact, **changes)  # type: ignore[arg-type]
 
 
@@ -73,12 +75,16 @@ def test_a_live_subscription_is_dated_at_its_current_period_start() -> None:
 def test_only_what_the_service_keeps_becomes_an_event() -> None:
     unpaid = se.invoice(period_end=T0) | {"status": "open"}
     processing = se.payment_intent("pi_1") | {"status": "processing"}
-    pending_refund = {"id": "re_1", "status": "pending", "charge": se.charge(amount_refunded=1)}
-    unexpanded = {"id": "re_2", "status": "succeeded", "charge": "ch_1"}
     assert observed_event("invoice", unpaid, "r") is None
     assert observed_event("payment_intent", processing, "r") is None
-    assert observed_event("refund", pending_refund, "r") is None
-    assert observed_event("refund", unexpanded, "r") is None
+
+
+def test_refunds_and_disputes_become_no_event_their_payment_is_read_instead() -> None:
+    refund = {"id": "re_1", "status": "succeeded", "created": T0, "payment_intent": "pi_1"}
+    assert observed_event("refund", refund, "r") is None
+    assert observed_event("dispute", {"id": "dp_1", "payment_intent": "pi_1"}, "r") is None
+    mark = repair_event("refund", refund, "run_1")
+    assert (mark.event_id, mark.created) == ("evt_reconcile_run_1_re_1", T0)
 
 
 def test_a_paid_invoice_is_dated_when_it_was_paid() -> None:
@@ -88,15 +94,6 @@ def test_a_paid_invoice_is_dated_when_it_was_paid() -> None:
     }
     event = observed_event("invoice", invoice, "r")
     assert event is not None and (event.event_type, event.created) == ("invoice.paid", T0 + 9)
-
-
-def test_a_succeeded_refund_carries_its_charge_as_the_engine_expects() -> None:
-    charge = se.charge(amount_refunded=4900)
-    event = observed_event(
-        "refund", {"id": "re_1", "status": "succeeded", "created": T0, "charge": charge}, "r"
-    )
-    assert event is not None
-    assert (event.event_type, event.data_object) == ("charge.refunded", charge)
 
 
 def test_drift_names_the_fields_that_differ_and_missing_when_nothing_is_stored() -> None:
@@ -109,13 +106,12 @@ def test_drift_names_the_fields_that_differ_and_missing_when_nothing_is_stored()
     assert drift("subscription", None, stored) == ("missing",)
 
 
-def test_a_refunded_purchase_is_not_undone_by_an_intent_that_still_says_succeeded() -> None:
-    refunded = purchase(status="refunded", amount_refunded=4900)
-    from_intent = purchase(status="paid")
+def test_an_intent_compares_the_payment_not_the_refunds_it_cannot_know() -> None:
+    refunded = purchase(amount_refunded=4900)
+    from_intent = purchase()
     assert drift("payment_intent", refunded, from_intent) == ()
-    kept = repaired(from_intent, refunded, T0 + 50)
-    assert isinstance(kept, PurchaseFact) and kept.status == "refunded"
-    assert drift("payment_intent", purchase(status="pending"), from_intent) == ("status",)
+    assert drift("payment_intent", purchase(payment="pending"), from_intent) == ("payment",)
+    assert drift("refund", refunded, from_intent) == ("amount_refunded",)
 
 
 def test_an_invoice_speaks_for_its_payment_not_for_the_refunds_charges_know() -> None:
@@ -136,12 +132,15 @@ def test_a_repaired_fact_keeps_its_owner_and_is_versioned_at_the_observation() -
     assert (fixed.owner, fixed.version) == (OWNER, T0 + 100)
 
 
-def test_subscriptions_that_ended_before_the_window_are_left_alone() -> None:
-    old = se.subscription(status="canceled") | {"ended_at": T0 - 10}
-    recent = se.subscription(status="canceled") | {"ended_at": T0 + 10}
-    assert ended_before("subscription", old, T0)
-    assert not ended_before("subscription", recent, T0)
-    assert not ended_before("subscription", se.subscription(), T0)
+def test_the_window_starts_before_the_last_successful_run_and_disputes_go_further_back() -> None:
+    from billing.domain.reconciliation import RunSummary, zero_counts
+
+    last = RunSummary("run_1", "schedule", from_epoch(T0), T0 - 86_400, "completed",
+                      Checkpoint(), zero_counts())  # fmt: skip
+    since = cursor_after(last)
+    assert T0 - 3600 < since < T0
+    assert listed_since("invoice", since) == since
+    assert listed_since("dispute", since) == since - 120 * 86_400
 
 
 def test_access_changes_list_each_billing_source_that_moved_and_ignore_manual_ones() -> None:

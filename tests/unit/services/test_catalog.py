@@ -141,7 +141,9 @@ def test_a_new_amount_makes_a_new_price_and_archives_the_old_one(world: StripeWo
     # The old subscriber stays on the old price, which still grants its features.
     subscription = world.client.v1.subscriptions.retrieve(subscription_id)
     assert subscription.items.data[0].price.id == old.id
-    assert wiring.billing_ledger().price_terms([old.id]) == {old.id: PriceTerms(("pro",))}
+    assert wiring.billing_ledger().read(price_ids=[old.id]).prices == {
+        old.id: PriceTerms(("pro",), project_id="1")
+    }
     assert plan(world, doc) == []
 
 

@@ -12,7 +12,8 @@ from billing import wiring
 from billing.domain.checkout import CheckoutRequest
 from billing.domain.tenancy import Price
 from billing.errors import NotFoundError, PaymentProviderUnavailableError, ValidationError
-from billing.services import checkout, tenancy
+from billing.services import checkout, engine, tenancy
+from tests.support import stripe_events as se
 from tests.support.fakes import FakePaymentGateway
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -153,16 +154,65 @@ def test_concurrent_first_checkouts_end_with_one_customer(gateway: FakePaymentGa
     assert wiring.customer_store().customer_of("1", "user_42", "usd") == customer_id
 
 
-def portal(gateway: FakePaymentGateway, return_url: str = "https://app.example.com/account") -> str:
+def portal(
+    gateway: FakePaymentGateway,
+    return_url: str = "https://app.example.com/account",
+    currency: str | None = None,
+) -> str:
     return checkout.open_portal(
         wiring.project_store(),
         wiring.customer_store(),
+        wiring.user_facts(),
         gateway,
         project_id="1",
         user_id="user_42",
         return_url=return_url,
         now=NOW,
+        currency=currency,
     )
+
+
+def portal_customer(gateway: FakePaymentGateway) -> str:
+    """The customer of the portal session the last ``portal`` call opened."""
+    return list(gateway.portal_sessions.values())[-1][0]
+
+
+def test_the_portal_opens_on_the_customer_holding_the_live_subscription(
+    gateway: FakePaymentGateway,
+) -> None:
+    """A user subscribed in USD who later bought once in EUR can still reach the USD
+    subscription to cancel it; ``currency`` picks a customer explicitly."""
+    store = wiring.customer_store()
+    store.remember("1", "user_42", "usd", "cus_usd", NOW)
+    store.remember("1", "user_42", "eur", "cus_eur", NOW + timedelta(days=1))
+    subscription = se.subscription("sub_usd", customer="cus_usd", period_end=2_000_000_000)
+    engine.apply_event(
+        se.event("customer.subscription.created", subscription, 1_790_000_000),
+        wiring.billing_ledger(),
+        NOW,
+    )
+    portal(gateway)
+    assert portal_customer(gateway) == "cus_usd"
+    portal(gateway, currency="eur")
+    assert portal_customer(gateway) == "cus_eur"
+    with pytest.raises(NotFoundError, match="in gbp"):
+        portal(gateway, currency="gbp")
+
+
+def test_without_a_live_subscription_the_portal_opens_on_the_newest_customer(
+    gateway: FakePaymentGateway,
+) -> None:
+    store = wiring.customer_store()
+    store.remember("1", "user_42", "usd", "cus_usd", NOW)
+    store.remember("1", "user_42", "eur", "cus_eur", NOW + timedelta(days=1))
+    ended = se.subscription("sub_usd", status="canceled", customer="cus_usd")
+    engine.apply_event(
+        se.event("customer.subscription.deleted", ended, 1_790_000_000),
+        wiring.billing_ledger(),
+        NOW,
+    )
+    portal(gateway)
+    assert portal_customer(gateway) == "cus_eur"
 
 
 def test_the_portal_opens_after_a_checkout_only(gateway: FakePaymentGateway) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 import stripe
 from stripe.params import (
+    DisputeListParams,
     InvoiceListParams,
     PaymentIntentListParams,
     RefundListParams,
@@ -30,6 +31,7 @@ _PATHS: dict[ObjectKind, str] = {
     "invoice": "/v1/invoices",
     "payment_intent": "/v1/payment_intents",
     "refund": "/v1/refunds",
+    "dispute": "/v1/disputes",
 }
 RATE_LIMIT_RETRIES = 6
 MAX_BACKOFF_SECONDS = 30.0
@@ -57,7 +59,7 @@ class StripeListing:
         """One page; a 429 waits and tries again, a few times, before it fails the page."""
         with stripe_errors(f"list {kind}"):
             for attempt in range(RATE_LIMIT_RETRIES):
-                self._pace()
+                self.pace()
                 try:
                     return self._list(kind, since, starting_after, limit)
                 except stripe.RateLimitError:
@@ -67,10 +69,10 @@ class StripeListing:
                         extra={"kind": kind, "delay_seconds": delay},
                     )
                     self._sleep(delay)
-            self._pace()
+            self.pace()
             return self._list(kind, since, starting_after, limit)
 
-    def _pace(self) -> None:
+    def pace(self) -> None:
         """At most one call per interval, whatever the caller does between calls."""
         now = self._monotonic()
         if now < self._next_call:
@@ -104,15 +106,16 @@ class StripeListing:
             if starting_after:
                 intent_params["starting_after"] = starting_after
             params = intent_params
-        else:
-            refund_params: RefundListParams = {
-                "created": {"gte": since},
-                "limit": limit,
-                "expand": ["data.charge"],
-            }
+        elif kind == "refund":
+            refund_params: RefundListParams = {"created": {"gte": since}, "limit": limit}
             if starting_after:
                 refund_params["starting_after"] = starting_after
             params = refund_params
+        else:
+            dispute_params: DisputeListParams = {"created": {"gte": since}, "limit": limit}
+            if starting_after:
+                dispute_params["starting_after"] = starting_after
+            params = dispute_params
         response = self._client.raw_request("get", _PATHS[kind], **params)
         listed: dict[str, Any] = response.data
         return StripePage(list(listed["data"]), bool(listed["has_more"]))

@@ -61,6 +61,16 @@ class PortalSessionBody(BaseModel):
     user_id: str = UserIdField
     project_id: int | str = ProjectIdField
     return_url: str = UrlField
+    currency: str | None = Field(
+        default=None,
+        pattern="^[A-Za-z]{3}$",
+        description=(
+            "the ISO 4217 code of the Stripe customer to open (a user who bought in two "
+            "currencies has one customer each); by default the customer holding the user's "
+            "live subscription, else the newest"
+        ),
+        examples=["usd"],
+    )
 
 
 FEATURE_CODE_SCHEMA: dict[str, Any] = {"pattern": f"^{FEATURE_CODE_PATTERN}$"}

@@ -1,13 +1,18 @@
 """From billing facts to entitlement sources: DESIGN.md's "what active means", as code.
 
-- ``active``/``trialing``: in force until the period end (the trial end while trialing), plus a
-  short leeway for the renewal's webhooks to arrive; ``cancel_at_period_end`` ends exactly at
-  the period end.
+- ``active``/``trialing``: in force until the period end (the trial end while trialing), or
+  Stripe's ``cancel_at`` when it comes first; a renewing period is honoured a short leeway
+  longer for the renewal's webhooks to arrive (``active_until``; the API's ``valid_to`` stays
+  Stripe's period end); ``cancel_at_period_end`` ends exactly at the period end.
 - ``past_due``: in force for the project's grace period after the first failed payment.
 - ``canceled``, ``unpaid``, ``incomplete``, ``incomplete_expired``, ``paused``: not in force.
 - a one-time purchase: in force from payment for the price's access duration, or without end;
-  a full refund or a dispute ends it.
-Time windows are stored as ``valid_to``; the read decides, so nothing needs a job to expire.
+  a full refund, an open dispute or a lost one ends it (a failed refund or a won dispute
+  restores it).
+- a price grants features only within the project it is registered to: a subscription or a
+  purchase naming another project's price, or a price not registered at all, gets nothing for
+  it, and the price is reported as an anomaly.
+Time windows are stored; the read decides, so nothing needs a job to expire.
 """
 
 from __future__ import annotations
@@ -33,94 +38,162 @@ _PURCHASE_REASON = {
     "failed": "payment_failed",
     "refunded": "refunded",
     "disputed": "disputed",
+    "dispute_lost": "dispute_lost",
 }
 
 
 @dataclass(frozen=True)
 class PriceTerms:
-    """What the service knows of a price: the features it grants, and for one-time prices
-    how long access lasts (None: without end)."""
+    """What the service knows of a price: the project it is registered to, the features it
+    grants there, and for one-time prices how long access lasts (None: without end)."""
 
     feature_codes: tuple[str, ...]
     access_days: int | None = None
+    project_id: str | None = None
 
 
-def _subscription_window(
-    fact: SubscriptionFact, grace_days: int
-) -> tuple[bool, str | None, int | None, str]:
-    """(in force, reason, valid_to epoch, expiry reason) of a subscription."""
+@dataclass(frozen=True)
+class PriceAnomaly:
+    """A price a fact names that grants nothing: registered to another project
+    (``foreign``), or not registered at all (``unknown``)."""
+
+    fact_id: str
+    price_id: str
+    project_id: str  # the fact's
+    problem: str
+    registered_to: str | None = None
+
+
+@dataclass(frozen=True)
+class Derived:
+    sources: list[EntitlementSource]
+    anomalies: list[PriceAnomaly]
+
+
+@dataclass(frozen=True)
+class _Window:
+    in_force: bool
+    reason: str | None
+    valid_to: int | None  # what the API shows
+    active_until: int | None  # when access stops, if later than valid_to
+    expiry_reason: str
+
+
+def _subscription_window(fact: SubscriptionFact, grace_days: int) -> _Window:
     if fact.status in _NOT_IN_FORCE:
-        return False, _NOT_IN_FORCE[fact.status], fact.period_end, "expired"
+        return _Window(False, _NOT_IN_FORCE[fact.status], fact.period_end, None, "expired")
     if fact.status == "past_due":
         failed = fact.payment_failed_at or fact.version
         grace_end = failed + int(timedelta(days=grace_days).total_seconds())
-        return True, None, grace_end, "past_due_grace_expired"
+        return _Window(True, None, grace_end, None, "past_due_grace_expired")
     end = fact.trial_end if fact.status == "trialing" and fact.trial_end else fact.period_end
+    if fact.cancel_at is not None and (end is None or fact.cancel_at <= end):
+        return _Window(True, None, fact.cancel_at, None, "canceled")
     if end is None:
-        return True, None, None, "expired"
+        return _Window(True, None, None, None, "expired")
     if fact.cancel_at_period_end:
-        return True, None, end, "canceled"
-    return True, None, end + int(RENEWAL_LEEWAY.total_seconds()), "period_ended"
+        return _Window(True, None, end, None, "canceled")
+    leeway = int(RENEWAL_LEEWAY.total_seconds())
+    return _Window(True, None, end, end + leeway, "period_ended")
+
+
+def price_anomalies(
+    fact: Fact, price_ids: Iterable[str], prices: Mapping[str, PriceTerms]
+) -> list[PriceAnomaly]:
+    """The prices of ``fact`` that may not grant within its project."""
+    return _granted(fact, price_ids, prices)[1]
+
+
+def _granted(
+    fact: Fact, price_ids: Iterable[str], prices: Mapping[str, PriceTerms]
+) -> tuple[dict[str, PriceTerms], list[PriceAnomaly]]:
+    """The prices of ``fact`` that grant within its project, and the ones that may not."""
+    project_id = fact.owner.project_id
+    granted: dict[str, PriceTerms] = {}
+    anomalies: list[PriceAnomaly] = []
+    for price_id in price_ids:
+        terms = prices.get(price_id)
+        if terms is None:
+            anomalies.append(PriceAnomaly(fact.stripe_id, price_id, project_id, "unknown"))
+        elif terms.project_id is not None and terms.project_id != project_id:
+            anomalies.append(
+                PriceAnomaly(fact.stripe_id, price_id, project_id, "foreign", terms.project_id)
+            )
+        else:
+            granted[price_id] = terms
+    return granted, anomalies
 
 
 def subscription_sources(
     fact: SubscriptionFact, prices: Mapping[str, PriceTerms], grace_days: int
-) -> list[EntitlementSource]:
-    in_force, reason, valid_to, expiry_reason = _subscription_window(fact, grace_days)
-    features = dict.fromkeys(
-        code
-        for price_id in fact.price_ids
-        for code in prices.get(price_id, PriceTerms(())).feature_codes
+) -> Derived:
+    window = _subscription_window(fact, grace_days)
+    granted, anomalies = _granted(fact, fact.price_ids, prices)
+    features = dict.fromkeys(code for terms in granted.values() for code in terms.feature_codes)
+    return Derived(
+        [
+            EntitlementSource(
+                feature_code=code,
+                source="subscription",
+                source_id=fact.stripe_id,
+                valid_from=from_epoch(fact.started_at),
+                valid_to=from_epoch(window.valid_to) if window.valid_to is not None else None,
+                in_force=window.in_force,
+                reason=window.reason,
+                expiry_reason=window.expiry_reason,
+                active_until=(
+                    from_epoch(window.active_until) if window.active_until is not None else None
+                ),
+            )
+            for code in features
+        ],
+        anomalies,
     )
-    return [
-        EntitlementSource(
-            feature_code=code,
-            source="subscription",
-            source_id=fact.stripe_id,
-            valid_from=from_epoch(fact.started_at),
-            valid_to=from_epoch(valid_to) if valid_to is not None else None,
-            in_force=in_force,
-            reason=reason,
-            expiry_reason=expiry_reason,
-        )
-        for code in features
-    ]
 
 
-def purchase_sources(
-    fact: PurchaseFact, prices: Mapping[str, PriceTerms]
-) -> list[EntitlementSource]:
-    terms = prices.get(fact.price_id, PriceTerms(()))
+def purchase_sources(fact: PurchaseFact, prices: Mapping[str, PriceTerms]) -> Derived:
+    granted, anomalies = _granted(fact, (fact.price_id,), prices)
+    terms = granted.get(fact.price_id, PriceTerms(()))
     paid_at = fact.paid_at or fact.version
     valid_to = None
     if terms.access_days is not None:
         valid_to = from_epoch(paid_at) + timedelta(days=terms.access_days)
-    in_force = fact.status == "paid"
-    return [
-        EntitlementSource(
-            feature_code=code,
-            source="purchase",
-            source_id=fact.stripe_id,
-            valid_from=from_epoch(paid_at),
-            valid_to=valid_to,
-            in_force=in_force,
-            reason=None if in_force else _PURCHASE_REASON.get(fact.status, fact.status),
-        )
-        for code in terms.feature_codes
-    ]
+    status = fact.status
+    in_force = status == "paid"
+    return Derived(
+        [
+            EntitlementSource(
+                feature_code=code,
+                source="purchase",
+                source_id=fact.stripe_id,
+                valid_from=from_epoch(paid_at),
+                valid_to=valid_to,
+                in_force=in_force,
+                reason=None if in_force else _PURCHASE_REASON.get(status, status),
+            )
+            for code in terms.feature_codes
+        ],
+        anomalies,
+    )
 
 
 def derive_sources(
     facts: Iterable[Fact],
     prices: Mapping[str, PriceTerms],
     grace_days: int,
-    manual: Iterable[EntitlementSource] = (),
-) -> list[EntitlementSource]:
-    """Every source of a user's entitlements: billing facts, plus manual grants kept as they are."""
-    sources = [s for s in manual if s.source == "manual"]
+    kept: Iterable[EntitlementSource] = (),
+) -> Derived:
+    """The sources of a user's entitlements: ``kept`` (manual grants, and the sources of facts
+    that did not change) as they are, plus those of ``facts``, with the anomalies found."""
+    sources = list(kept)
+    anomalies: list[PriceAnomaly] = []
     for fact in facts:
+        derived: Derived | None = None
         if isinstance(fact, SubscriptionFact):
-            sources.extend(subscription_sources(fact, prices, grace_days))
+            derived = subscription_sources(fact, prices, grace_days)
         elif isinstance(fact, PurchaseFact):
-            sources.extend(purchase_sources(fact, prices))
-    return sources
+            derived = purchase_sources(fact, prices)
+        if derived is not None:
+            sources.extend(derived.sources)
+            anomalies.extend(derived.anomalies)
+    return Derived(sources, anomalies)

@@ -22,6 +22,9 @@ class EntitlementSource:
 
     ``in_force`` is what the engine last decided (e.g. False once revoked or refunded) and
     ``reason`` says why not; time windows are applied on read by :func:`evaluate`.
+    ``valid_to`` is what the API shows (Stripe's period end); ``active_until``, when set, is
+    when access really stops (a renewing period is honoured a little longer, for its
+    webhooks to arrive), and stays internal.
     """
 
     feature_code: str
@@ -33,6 +36,12 @@ class EntitlementSource:
     reason: str | None = None
     # Why the source stops once ``valid_to`` passes (a lapsed grace period is not an expiry).
     expiry_reason: str = "expired"
+    active_until: datetime | None = None
+
+    @property
+    def ends_at(self) -> datetime | None:
+        """When access from this source stops (None: no end)."""
+        return self.active_until or self.valid_to
 
 
 @dataclass(frozen=True)
@@ -70,7 +79,7 @@ def evaluate(sources: list[EntitlementSource], now: datetime) -> list[Entitlemen
         active = item.in_force
         if active and now < item.valid_from:
             active, reason = False, "not_yet_valid"
-        elif active and item.valid_to is not None and now >= item.valid_to:
+        elif active and item.ends_at is not None and now >= item.ends_at:
             active, reason = False, item.expiry_reason
         views.append(
             EntitlementView(

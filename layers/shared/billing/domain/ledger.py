@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from billing.domain.billing_facts import Fact, Owner
+from billing.domain.entitlement_rules import PriceTerms
 from billing.domain.entitlements import EntitlementSource
 from billing.domain.grants import AuditEntry
 from billing.domain.stripe_events import StripeEventEnvelope
@@ -34,3 +35,16 @@ class LedgerChange:
     @property
     def owner(self) -> Owner:
         return self.facts[0].fact.owner
+
+
+@dataclass(frozen=True)
+class LedgerState:
+    """What one read of the ledger found (one round trip): whether the event is processed,
+    the stored facts asked for, and, when an owner was named, the (project, user) record (its
+    sources and version: 0 when none) and the project's grace period; the prices asked for."""
+
+    processed: bool = False
+    facts: dict[str, Fact] = field(default_factory=dict)
+    record: tuple[list[EntitlementSource], int] | None = None
+    grace_days: int | None = None
+    prices: dict[str, PriceTerms] = field(default_factory=dict)

@@ -9,7 +9,14 @@ observation can never undo a repair, and a newer one still wins.
 
 Each kind compares only what its own Stripe object can know: a payment intent says nothing
 about refunds (a refunded purchase's intent still says ``succeeded``), an invoice says nothing
-about the subscription's current status.
+about the subscription's current status. Refunds and disputes are not compared from the page
+itself: each makes the engine read its payment from Stripe (its charge, its disputes, and for
+a subscription invoice Stripe's invoice payment), and that truth is compared.
+
+A run lists payments, refunds and disputes created since the last successful run started (a
+little before, for clocks), the first run ``ReconciliationDaysBack`` days; disputes further
+back, since they close weeks after they open. Subscriptions are listed whatever their status
+and age, so one that ended while webhooks were lost is repaired whenever it ended.
 """
 
 from __future__ import annotations
@@ -18,24 +25,26 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from billing.domain.billing_facts import (
-    ENDED_STATUSES,
-    Fact,
-    PaymentFact,
-    PurchaseFact,
-    SubscriptionFact,
-)
+from billing.domain.billing_facts import Fact, PaymentFact, SubscriptionFact
+from billing.domain.entitlement_rules import PriceAnomaly
 from billing.domain.entitlements import EntitlementSource
 from billing.domain.grants import AuditEntry
 from billing.domain.stripe_events import StripeEventEnvelope
+from billing.domain.stripe_reads import payment_state, subscription_happened_at
 
-ObjectKind = Literal["subscription", "invoice", "payment_intent", "refund"]
+ObjectKind = Literal["subscription", "invoice", "payment_intent", "refund", "dispute"]
 # The order a run walks Stripe in: subscriptions first, so the payments found later meet the
 # subscriptions they belong to.
-KINDS: tuple[ObjectKind, ...] = ("subscription", "invoice", "payment_intent", "refund")
+KINDS: tuple[ObjectKind, ...] = ("subscription", "invoice", "payment_intent", "refund", "dispute")
+# Kinds whose objects are only a pointer to the payment, which is read from Stripe.
+READ_KINDS: frozenset[ObjectKind] = frozenset({"refund", "dispute"})
+# How much further back than the run's window a kind is listed: a dispute opened months ago
+# may close tonight.
+EXTRA_LOOKBACK: dict[ObjectKind, timedelta] = {"dispute": timedelta(days=120)}
+# The next run's window starts this long before the last successful run started.
+CURSOR_OVERLAP = timedelta(minutes=15)
 
 RECONCILIATION_ACTOR = "reconciliation"
-_SETTLED_PURCHASE = frozenset({"refunded", "disputed"})  # an intent still says "succeeded"
 _COMPARED: dict[ObjectKind, tuple[str, ...]] = {
     "subscription": (
         "status",
@@ -48,8 +57,9 @@ _COMPARED: dict[ObjectKind, tuple[str, ...]] = {
         "customer_id",
     ),
     "invoice": ("amount", "currency", "subscription_id"),
-    "payment_intent": ("price_id", "amount", "currency", "status"),
-    "refund": ("amount_refunded", "status"),
+    "payment_intent": ("price_id", "amount", "currency", "payment"),
+    "refund": ("payment", "amount_refunded"),
+    "dispute": ("payment", "amount_refunded", "disputes"),
 }
 
 
@@ -81,21 +91,6 @@ def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _subscription_happened_at(sub: dict[str, Any]) -> int | None:
-    """When the subscription's current state began: its end, or its current period's start
-    (where a renewal that failed left it ``past_due``)."""
-    if sub.get("status") in ENDED_STATUSES:
-        ended = _int(sub.get("ended_at")) or _int(sub.get("canceled_at"))
-        if ended:
-            return ended
-    starts = [
-        start
-        for item in (sub.get("items") or {}).get("data") or []
-        if (start := _int(item.get("current_period_start"))) is not None
-    ]
-    return max(starts, default=None) or _int(sub.get("current_period_start"))
-
-
 def observed_event(
     kind: ObjectKind, obj: dict[str, Any], run_id: str
 ) -> StripeEventEnvelope | None:
@@ -106,11 +101,10 @@ def observed_event(
     if not isinstance(object_id, str):
         return None
     event_type: str
-    data = obj
     created = _int(obj.get("created")) or 0
     if kind == "subscription":
         event_type = "customer.subscription.updated"
-        created = _subscription_happened_at(obj) or created
+        created = subscription_happened_at(obj) or created
     elif kind == "invoice":
         if obj.get("status") != "paid":
             return None
@@ -120,30 +114,38 @@ def observed_event(
         status = obj.get("status")
         if status == "succeeded":
             event_type = "payment_intent.succeeded"
-        elif status == "canceled" or (
-            status == "requires_payment_method" and obj.get("last_payment_error")
-        ):
+        elif payment_state(obj) == "failed":
             event_type = "payment_intent.payment_failed"
         else:
             return None
     else:
-        charge = obj.get("charge")
-        if obj.get("status") != "succeeded" or not isinstance(charge, dict):
-            return None
-        event_type, data = "charge.refunded", charge
+        return None  # refunds and disputes: the engine reads their payment from Stripe
     return StripeEventEnvelope(
         event_id=f"evt_reconcile_{run_id}_{object_id}",
         event_type=event_type,
         created=created,
         livemode=bool(obj.get("livemode", False)),
-        data_object=data,
+        data_object=obj,
+    )
+
+
+def repair_event(kind: ObjectKind, obj: dict[str, Any], run_id: str) -> StripeEventEnvelope:
+    """The mark a repair from an object read through its payment (a refund, a dispute)
+    writes: one per run and object, like the other kinds'."""
+    return StripeEventEnvelope(
+        event_id=f"evt_reconcile_{run_id}_{obj.get('id')}",
+        event_type=f"reconciliation.{kind}",
+        created=_int(obj.get("created")) or 0,
+        livemode=bool(obj.get("livemode", False)),
+        data_object=obj,
     )
 
 
 def keeps(kind: ObjectKind, fact: Fact) -> bool:
-    """Whether this kind speaks for that fact: an invoice speaks for its payment, not for the
-    subscription (the subscription's own object says what it is now)."""
-    return not (kind == "invoice" and isinstance(fact, SubscriptionFact))
+    """Whether this kind speaks for that fact: an invoice, a refund or a dispute speaks for
+    its payment, not for the subscription (the subscription's own object says what it is
+    now)."""
+    return kind == "subscription" or not isinstance(fact, SubscriptionFact)
 
 
 def drift(kind: ObjectKind, stored: Fact | None, observed: Fact) -> tuple[str, ...]:
@@ -156,8 +158,6 @@ def drift(kind: ObjectKind, stored: Fact | None, observed: Fact) -> tuple[str, .
     differing = []
     for name in _COMPARED[kind]:
         before, after = getattr(stored, name, None), getattr(observed, name, None)
-        if name == "status" and before in _SETTLED_PURCHASE and after == "paid":
-            continue  # the refund or dispute is newer than the payment the intent shows
         if before != after:
             differing.append(name)
     return tuple(differing)
@@ -165,20 +165,19 @@ def drift(kind: ObjectKind, stored: Fact | None, observed: Fact) -> tuple[str, .
 
 def repaired(observed: Fact, stored: Fact | None, observed_at: int) -> Fact:
     """The fact to write: Stripe's view, under the stored owner (a fact never changes hands),
-    versioned at the observation; a payment keeps the refunds only charges know about."""
+    versioned at the observation; a payment read from its invoice keeps the refunds and
+    disputes only its charge knows about."""
     fact: Fact = replace(observed, version=max(observed_at, observed.version))
     if stored is None:
         return fact
     fact = replace(fact, owner=stored.owner)
     if isinstance(fact, PaymentFact) and isinstance(stored, PaymentFact):
-        fact = replace(fact, amount_refunded=stored.amount_refunded, refunds=stored.refunds)
-    if (
-        isinstance(fact, PurchaseFact)
-        and isinstance(stored, PurchaseFact)
-        and stored.status in _SETTLED_PURCHASE
-        and fact.status == "paid"
-    ):
-        fact = replace(fact, status=stored.status)
+        fact = replace(
+            fact,
+            amount_refunded=stored.amount_refunded,
+            refunds=stored.refunds,
+            disputes=stored.disputes,
+        )
     return fact
 
 
@@ -220,18 +219,19 @@ def repair_audit(
 
 
 def window_start(now: datetime, days_back: int) -> int:
-    """Epoch seconds from which payments and refunds are listed."""
+    """Epoch seconds from which a first run lists payments and refunds."""
     return int((now - timedelta(days=days_back)).timestamp())
 
 
-def ended_before(kind: ObjectKind, obj: dict[str, Any], since: int) -> bool:
-    """A subscription that ended before the window: settled long ago, nothing to compare.
-    (Subscriptions are listed with ``status=all`` because Stripe has no "changed since"
-    filter; the active ones are always compared.)"""
-    if kind != "subscription" or obj.get("status") not in ENDED_STATUSES:
-        return False
-    ended = _int(obj.get("ended_at")) or _int(obj.get("canceled_at"))
-    return ended is not None and ended < since
+def cursor_after(last_success: RunSummary) -> int:
+    """Where the next run's window starts: everything created before the last successful run
+    started was listed by it."""
+    return int((last_success.started_at - CURSOR_OVERLAP).timestamp())
+
+
+def listed_since(kind: ObjectKind, since: int) -> int:
+    """The ``created`` bound a kind is listed from."""
+    return since - int(EXTRA_LOOKBACK.get(kind, timedelta()).total_seconds())
 
 
 # ---------------------------------------------------------------------- runs and their report
@@ -316,6 +316,7 @@ class PageOutcome:
     counts: dict[str, int] = field(default_factory=dict)
     repairs: list[RepairRecord] = field(default_factory=list)
     errors: list[RepairError] = field(default_factory=list)
+    anomalies: list[PriceAnomaly] = field(default_factory=list)
 
     def count(self, verdict: Verdict, kind: ObjectKind) -> None:
         key = count_key(verdict, kind)

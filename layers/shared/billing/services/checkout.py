@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
+from billing.domain.billing_facts import FINAL_STATUSES, Owner, SubscriptionFact
 from billing.domain.checkout import (
     CheckoutRequest,
     CheckoutSession,
@@ -19,7 +20,7 @@ from billing.domain.checkout import (
 )
 from billing.domain.tenancy import Price, Project
 from billing.errors import NotFoundError
-from billing.ports import CustomerStore, PaymentGateway, PriceStore, ProjectStore
+from billing.ports import CustomerStore, PaymentGateway, PriceStore, ProjectStore, UserFacts
 from billing.services.tenancy import get_project
 
 CHECKOUT_RETRY_WINDOW_SECONDS = 600
@@ -99,21 +100,51 @@ def start_checkout(
     return session
 
 
+def portal_customer(
+    customers: CustomerStore, facts: UserFacts, owner: Owner, currency: str | None
+) -> str:
+    """The Stripe customer the portal opens on: the one of ``currency`` when asked; else the
+    one holding the user's live subscription (newest first), so a user who later bought in a
+    second currency can still reach the subscription to cancel it; else the newest."""
+    if currency is not None:
+        found = customers.customer_of(owner.project_id, owner.user_id, currency)
+        if found is None:
+            raise NotFoundError(f"{NO_CUSTOMER} in {currency}")
+        return found
+    live = sorted(
+        (
+            fact
+            for fact in facts.facts_of(owner)
+            if isinstance(fact, SubscriptionFact)
+            and fact.status not in FINAL_STATUSES
+            and fact.customer_id
+        ),
+        key=lambda fact: fact.started_at,
+        reverse=True,
+    )
+    if live and live[0].customer_id:
+        return live[0].customer_id
+    newest = customers.any_customer_of(owner.project_id, owner.user_id)
+    if newest is None:
+        raise NotFoundError(NO_CUSTOMER)
+    return newest
+
+
 def open_portal(
     projects: ProjectStore,
     customers: CustomerStore,
+    facts: UserFacts,
     gateway: PaymentGateway,
     *,
     project_id: str,
     user_id: str,
     return_url: str,
     now: datetime,
+    currency: str | None = None,
 ) -> str:
     project = get_project(projects, project_id)
     check_return_url(project, return_url, "return_url")
-    customer_id = customers.any_customer_of(project.project_id, user_id)
-    if customer_id is None:
-        raise NotFoundError(NO_CUSTOMER)
+    customer_id = portal_customer(customers, facts, Owner(project.project_id, user_id), currency)
     key = idempotency_key(
         "portal",
         {

@@ -23,10 +23,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from billing.domain.billing_facts import Fact
+from billing.domain.billing_facts import Fact, PurchaseFact, SubscriptionFact
+from billing.domain.entitlement_rules import PriceAnomaly, price_anomalies
 from billing.domain.entitlements import EntitlementSource
 from billing.domain.grants import AuditEntry
 from billing.domain.reconciliation import (
+    READ_KINDS,
     Checkpoint,
     ObjectKind,
     PageOutcome,
@@ -36,19 +38,34 @@ from billing.domain.reconciliation import (
     RunSummary,
     Verdict,
     access_changes,
+    cursor_after,
     drift,
-    ended_before,
     keeps,
+    listed_since,
     observed_event,
     repair_audit,
+    repair_event,
     repaired,
     window_start,
     zero_counts,
 )
 from billing.errors import DependencyUnavailableError, NotFoundError
 from billing.observability import logger
-from billing.ports import BillingLedger, ReconciliationRuns, RunQueue, StripeObjectPages
-from billing.services.engine import MAX_ATTEMPTS, OneAttempt, Outcome, facts_shown, ledger_change
+from billing.ports import (
+    BillingLedger,
+    ReconciliationRuns,
+    RunQueue,
+    StripeObjectPages,
+    StripeReader,
+)
+from billing.services.engine import (
+    MAX_ATTEMPTS,
+    Attempt,
+    Outcome,
+    Plan,
+    facts_shown,
+    ledger_change,
+)
 
 Clock = Callable[[], datetime]
 
@@ -78,21 +95,32 @@ def new_run_id(now: datetime) -> str:
 
 
 def start_run(
-    runs: ReconciliationRuns, queue: RunQueue, *, trigger: str, days_back: int, now: datetime
+    runs: ReconciliationRuns,
+    queue: RunQueue,
+    *,
+    trigger: str,
+    days_back: int,
+    now: datetime,
+    from_cursor: bool = True,
 ) -> RunSummary:
-    """Store a new run at its first page and ask for an invocation to work on it."""
+    """Store a new run at its first page and ask for an invocation to work on it. Its window
+    starts where the last successful run's began (``from_cursor``), else ``days_back`` ago."""
+    last = runs.last_completed() if from_cursor else None
     run = RunSummary(
         run_id=new_run_id(now),
         trigger=trigger,
         started_at=now,
-        since=window_start(now, days_back),
+        since=cursor_after(last) if last else window_start(now, days_back),
         status="running",
         checkpoint=Checkpoint(),
         counts=zero_counts(),
     )
     runs.start(run)
     queue.continue_run(run.run_id)
-    logger.info("reconciliation run started", extra={"run_id": run.run_id, "trigger": trigger})
+    logger.info(
+        "reconciliation run started",
+        extra={"run_id": run.run_id, "trigger": trigger, "since": run.since},
+    )
     return run
 
 
@@ -105,6 +133,7 @@ def continue_run(
     clock: Clock,
     budget: Budget,
     page_size: int,
+    stripe: StripeReader | None = None,
 ) -> Invocation:
     """Carry the run on from its checkpoint, page by page, within the budget."""
     run = runs.get(run_id)
@@ -117,7 +146,9 @@ def continue_run(
     for page_number in range(budget.pages):
         if run.checkpoint.done or not budget.has_time():
             return Invocation(run, not run.checkpoint.done, page_number, done_here)
-        moved = _one_page(run, runs=runs, pages=pages, ledger=ledger, clock=clock, size=page_size)
+        moved = _one_page(
+            run, runs=runs, pages=pages, ledger=ledger, stripe=stripe, clock=clock, size=page_size
+        )
         if moved is None:  # another invocation got there first: it carries the run on
             logger.warning("run moved by another invocation", extra={"run_id": run_id})
             return Invocation(run, more=False, pages=page_number, counts=done_here)
@@ -133,14 +164,22 @@ def _one_page(
     runs: ReconciliationRuns,
     pages: StripeObjectPages,
     ledger: BillingLedger,
+    stripe: StripeReader | None,
     clock: Clock,
     size: int,
 ) -> tuple[RunSummary, dict[str, int]] | None:
     here = run.checkpoint
     observed_at = int(clock().timestamp())
-    page = pages.page(here.kind, since=run.since, starting_after=here.starting_after, limit=size)
+    since = listed_since(here.kind, run.since)
+    page = pages.page(here.kind, since=since, starting_after=here.starting_after, limit=size)
     outcome = reconcile_page(
-        here.kind, page.objects, run, ledger=ledger, observed_at=observed_at, clock=clock
+        here.kind,
+        page.objects,
+        run,
+        ledger=ledger,
+        stripe=stripe,
+        observed_at=observed_at,
+        clock=clock,
     )
     last_id = page.objects[-1].get("id") if page.objects else None
     after = here.after_page(last_id if isinstance(last_id, str) else None, page.has_more)
@@ -168,6 +207,7 @@ def _one_page(
             "objects": len(page.objects),
             "repaired": len(outcome.repairs),
             "errors": len(outcome.errors),
+            "anomalies": len(outcome.anomalies),
         },
     )
     return moved, outcome.counts
@@ -175,12 +215,10 @@ def _one_page(
 
 def _fact_ids(kind: ObjectKind, obj: dict[str, Any]) -> list[str]:
     """The ids of the facts an object can speak for (read in one batch per page)."""
-    if kind != "refund":
-        return [obj["id"]] if isinstance(obj.get("id"), str) else []
-    charge = obj.get("charge")
-    if not isinstance(charge, dict):
-        return []
-    return [i for i in (charge.get("payment_intent"), charge.get("invoice")) if isinstance(i, str)]
+    if kind in READ_KINDS:
+        found = obj.get("payment_intent")
+        return [found] if isinstance(found, str) else []
+    return [obj["id"]] if isinstance(obj.get("id"), str) else []
 
 
 def reconcile_page(
@@ -191,23 +229,22 @@ def reconcile_page(
     ledger: BillingLedger,
     observed_at: int,
     clock: Clock,
+    stripe: StripeReader | None = None,
 ) -> PageOutcome:
     """Compare and repair every object of one page; one object's failure is recorded and
-    the others go on."""
+    the others go on. Prices that grant nothing where they are used are reported."""
     outcome = PageOutcome()
     ids = [i for obj in objects for i in _fact_ids(kind, obj)]
     stored = ledger.facts(ids)
     known: dict[str, Fact | None] = {i: stored.get(i) for i in ids}
     for obj in objects:
         object_id = str(obj.get("id"))
-        if ended_before(kind, obj, run.since):
-            outcome.count("skipped", kind)
-            continue
         try:
-            verdict, repairs = reconcile_object(
+            verdict, repairs, anomalies = reconcile_object(
                 kind,
                 obj,
                 ledger=ledger,
+                stripe=stripe,
                 known=known,
                 run_id=run.run_id,
                 observed_at=observed_at,
@@ -220,6 +257,7 @@ def reconcile_page(
             continue
         outcome.count(verdict, kind)
         outcome.repairs.extend(repairs)
+        outcome.anomalies.extend(anomalies)
     return outcome
 
 
@@ -231,6 +269,28 @@ def _message(exc: Exception) -> str:
 _VERDICT_OF_OUTCOME: dict[Outcome, Verdict] = {Outcome.UNMAPPED: "unmapped"}
 
 
+def _shown(kind: ObjectKind, obj: dict[str, Any], run_id: str, at: Attempt) -> Plan | None:
+    """What Stripe says of the facts this object speaks for; None when it says nothing."""
+    if kind in READ_KINDS:
+        payment_intent = obj.get("payment_intent")
+        charge = obj.get("charge")
+        return at.read_payment(
+            payment_intent if isinstance(payment_intent, str) else None,
+            charge if isinstance(charge, str) else None,
+        )
+    event = observed_event(kind, obj, run_id)
+    return facts_shown(event, at) if event is not None else None
+
+
+def _anomalies(shown: list[Fact], at: Attempt) -> list[PriceAnomaly]:
+    found: list[PriceAnomaly] = []
+    for fact in shown:
+        if isinstance(fact, SubscriptionFact | PurchaseFact):
+            prices = fact.price_ids if isinstance(fact, SubscriptionFact) else (fact.price_id,)
+            found.extend(price_anomalies(fact, prices, at.terms(prices)))
+    return found
+
+
 def reconcile_object(
     kind: ObjectKind,
     obj: dict[str, Any],
@@ -240,50 +300,61 @@ def reconcile_object(
     run_id: str,
     observed_at: int,
     clock: Clock,
-) -> tuple[Verdict, list[RepairRecord]]:
-    """Compare one Stripe object with the stored facts; repair what differs."""
-    event = observed_event(kind, obj, run_id)
-    if event is None:
-        return "skipped", []
+    stripe: StripeReader | None = None,
+) -> tuple[Verdict, list[RepairRecord], list[PriceAnomaly]]:
+    """Compare one Stripe object with the stored facts; repair what differs. Also the
+    prices it names that grant nothing there."""
     for attempt_number in range(MAX_ATTEMPTS):
-        attempt = OneAttempt(ledger, known if attempt_number == 0 else None)
-        shown = facts_shown(event, attempt)
+        attempt = Attempt(
+            ledger,
+            (lambda: stripe) if stripe is not None else None,
+            known=known if attempt_number == 0 else None,
+        )
+        shown = _shown(kind, obj, run_id, attempt)
+        if shown is None:
+            return "skipped", [], []
         if isinstance(shown, Outcome):
-            return _VERDICT_OF_OUTCOME.get(shown, "not_ours"), []
+            return _VERDICT_OF_OUTCOME.get(shown, "not_ours"), [], []
+        anomalies = _anomalies(shown, attempt)
         found: list[tuple[Fact | None, Fact, tuple[str, ...]]] = []
         newer = False
         for observed in (fact for fact in shown if keeps(kind, fact)):
             stored = attempt.fact(observed.stripe_id)
-            if stored is not None and stored.version > observed_at:
-                newer = True  # a webhook brought a state newer than this page
+            as_of = observed.version if observed.stripe_id in attempt.read_ids else observed_at
+            if stored is not None and stored.version > as_of:
+                newer = True  # a webhook brought a state newer than what was read
                 continue
             fields = drift(kind, stored, observed)
             if fields:
-                found.append((stored, repaired(observed, stored, observed_at), fields))
+                found.append((stored, repaired(observed, stored, as_of), fields))
         if not found:
-            return ("newer" if newer else "in_sync"), []
+            return ("newer" if newer else "in_sync"), [], anomalies
         now = clock()
-        change = ledger_change(
-            event,
+        change, _ = ledger_change(
+            observed_event(kind, obj, run_id) or repair_event(kind, obj, run_id),
             [after for _, after, _ in found],
             attempt,
             audit=_auditor(kind, str(obj.get("id")), found, run_id, now),
         )
         if ledger.commit(change, now):
-            return "repaired", [
-                RepairRecord(
-                    kind=kind,
-                    object_id=str(obj.get("id")),
-                    fact_id=after.stripe_id,
-                    project_id=after.owner.project_id,
-                    user_id=after.owner.user_id,
-                    fields=fields,
-                    before=before,
-                    after=after,
-                    at=now,
-                )
-                for before, after, fields in found
-            ]
+            return (
+                "repaired",
+                [
+                    RepairRecord(
+                        kind=kind,
+                        object_id=str(obj.get("id")),
+                        fact_id=after.stripe_id,
+                        project_id=after.owner.project_id,
+                        user_id=after.owner.user_id,
+                        fields=fields,
+                        before=before,
+                        after=after,
+                        at=now,
+                    )
+                    for before, after, fields in found
+                ],
+                anomalies,
+            )
     raise DependencyUnavailableError(f"{kind} {obj.get('id')}: concurrent changes, try later")
 
 

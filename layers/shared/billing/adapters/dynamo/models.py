@@ -140,6 +140,7 @@ class EntitlementSourceAttribute(MapAttribute[str, Any]):
     in_force = BooleanAttribute(default=True)
     reason = UnicodeAttribute(null=True)
     expiry_reason = UnicodeAttribute(null=True)
+    active_until = UTCDateTimeAttribute(null=True)
 
 
 class EntitlementModel(Model):
@@ -318,9 +319,10 @@ def bind_models(settings: Settings) -> None:
 _transaction_connection: Connection | None = None
 
 
-def transaction() -> TransactWrite:
-    """A TransactWrite on the endpoint the models are bound to. The Connection (and the
-    botocore client inside it, ~0.1 s to build) is made once per binding, not per write."""
+def connection() -> Connection:
+    """The Connection for calls that span tables (transactions, multi-table batch reads) on
+    the endpoint the models are bound to. It (and the botocore client inside it, ~0.1 s to
+    build) is made once per binding, not per call."""
     global _transaction_connection  # noqa: PLW0603 - one per binding, like the models' own
     if _transaction_connection is None:
         _transaction_connection = Connection(
@@ -330,7 +332,12 @@ def transaction() -> TransactWrite:
             read_timeout_seconds=READ_TIMEOUT_SECONDS,
             max_retry_attempts=MAX_RETRY_ATTEMPTS,
         )
-    return TransactWrite(connection=_transaction_connection)
+    return _transaction_connection
+
+
+def transaction() -> TransactWrite:
+    """A TransactWrite on the endpoint the models are bound to."""
+    return TransactWrite(connection=connection())
 
 
 def entitlement_key(project_id: str, user_id: str) -> str:

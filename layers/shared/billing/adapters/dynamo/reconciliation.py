@@ -17,6 +17,7 @@ from billing.adapters.dynamo.errors import dynamo_errors, get_or_none, is_condit
 from billing.adapters.dynamo.ledger import fact_from_json, fact_to_json
 from billing.adapters.dynamo.models import ReconciliationEntryModel
 from billing.domain.clock import parse_iso, to_iso
+from billing.domain.entitlement_rules import PriceAnomaly
 from billing.domain.reconciliation import (
     Checkpoint,
     ObjectKind,
@@ -31,6 +32,9 @@ SUMMARY = "summary"
 LISTING = "runs"
 REPAIR_PREFIX = "repair#"
 ERROR_PREFIX = "error#"
+ANOMALY_PREFIX = "anomaly#"
+# How many runs back ``last_completed`` looks for one that completed without errors.
+RUNS_SEARCHED = 100
 # A year of nightly reports, and some: repairs also stay in the audit table for good.
 RUN_RETENTION = timedelta(days=400)
 
@@ -63,6 +67,21 @@ def _repair_item(run_id: str, repair: RepairRecord, expires: datetime) -> Reconc
         before=fact_to_json(repair.before) if repair.before else None,
         after=fact_to_json(repair.after),
         at=to_iso(repair.at),
+        expires_at=expires,
+    )
+
+
+def _anomaly_item(
+    run_id: str, anomaly: PriceAnomaly, expires: datetime
+) -> ReconciliationEntryModel:
+    return ReconciliationEntryModel(
+        run_id,
+        f"{ANOMALY_PREFIX}{anomaly.fact_id}#{anomaly.price_id}",
+        kind=anomaly.problem,
+        object_id=anomaly.price_id,
+        fact_id=anomaly.fact_id,
+        project_id=anomaly.project_id,
+        message=anomaly.registered_to,
         expires_at=expires,
     )
 
@@ -115,6 +134,15 @@ class DynamoReconciliationRuns:
             )
         return _summary(found) if found else None
 
+    def last_completed(self) -> RunSummary | None:
+        with dynamo_errors("Query runs"):
+            for item in ReconciliationEntryModel.by_started.query(
+                LISTING, scan_index_forward=False, limit=RUNS_SEARCHED
+            ):
+                if item.status == "completed":
+                    return _summary(item)
+        return None
+
     def count_invocation(self, run_id: str) -> None:
         with dynamo_errors("UpdateItem run"):
             ReconciliationEntryModel(run_id, SUMMARY).update(
@@ -132,6 +160,7 @@ class DynamoReconciliationRuns:
         expires = run.started_at + RUN_RETENTION
         entries = [_repair_item(run.run_id, r, expires) for r in outcome.repairs]
         entries += [_error_item(run.run_id, e, expires) for e in outcome.errors]
+        entries += [_anomaly_item(run.run_id, a, expires) for a in outcome.anomalies]
         model = ReconciliationEntryModel
         if entries:
             with dynamo_errors("BatchWriteItem run entries"), model.batch_write() as batch:
@@ -185,6 +214,18 @@ class DynamoReconciliationRuns:
                 at=parse_iso(item.at or ""),
             )
             for item in self._entries(run_id, ERROR_PREFIX)
+        ]
+
+    def anomalies(self, run_id: str) -> list[PriceAnomaly]:
+        return [
+            PriceAnomaly(
+                fact_id=item.fact_id or "",
+                price_id=item.object_id or "",
+                project_id=item.project_id or "",
+                problem=item.kind or "",
+                registered_to=item.message,
+            )
+            for item in self._entries(run_id, ANOMALY_PREFIX)
         ]
 
     @staticmethod

@@ -38,6 +38,7 @@ def source_from_item(item: EntitlementSourceAttribute) -> EntitlementSource:
         in_force=bool(item.in_force),
         reason=item.reason,
         expiry_reason=item.expiry_reason or "expired",
+        active_until=item.active_until,
     )
 
 
@@ -51,6 +52,7 @@ def source_to_item(source: EntitlementSource) -> EntitlementSourceAttribute:
         in_force=source.in_force,
         reason=source.reason,
         expiry_reason=source.expiry_reason,
+        active_until=source.active_until,
     )
 
 
@@ -94,6 +96,7 @@ def _source_json(source: EntitlementSource | None) -> str | None:
     data = asdict(source)
     data["valid_from"] = to_iso(source.valid_from)
     data["valid_to"] = to_iso(source.valid_to) if source.valid_to else None
+    data["active_until"] = to_iso(source.active_until) if source.active_until else None
     return json.dumps(data, separators=(",", ":"))
 
 

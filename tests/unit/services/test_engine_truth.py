@@ -1,0 +1,307 @@
+"""The engine asks Stripe when a payload cannot decide (DESIGN.md, "When the payload cannot
+decide: ask Stripe"): ties, children before parents, refunds and disputes. Stripe is a fake
+reader holding the true state (tests/support/fakes.py); the ledger is moto's tables."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from billing import wiring
+from billing.adapters.dynamo.models import WebhookEventModel
+from billing.domain.tenancy import Price
+from billing.errors import PaymentProviderUnavailableError
+from billing.services import engine, tenancy
+from billing.services.engine import Outcome, Tally
+from tests.support import stripe_events as se
+from tests.support.fakes import FakeStripeReader
+from tests.unit.services.test_engine import NOW, PERIOD_END, T0, at, ledger, sub, view, views
+
+__all__ = ["ledger"]  # the fixture, shared with test_engine.py
+
+
+@pytest.fixture
+def stripe() -> FakeStripeReader:
+    return FakeStripeReader(now=T0 + 1000)
+
+
+def deliver(
+    ledger: Any,
+    stripe: FakeStripeReader,
+    event_type: str,
+    obj: dict[str, Any],
+    created: int,
+    *,
+    tally: Tally | None = None,
+    event_id: str | None = None,
+) -> Outcome:
+    raw = se.event(event_type, obj, created, event_id=event_id)
+    return engine.apply_event(raw, ledger, NOW, lambda: stripe, tally)
+
+
+def paid_intent(pi_id: str = "pi_1", charge: dict[str, Any] | None = None) -> dict[str, Any]:
+    intent = se.payment_intent(pi_id)
+    intent.update(status="succeeded", last_payment_error=None)
+    intent["latest_charge"] = charge or charge_of(pi_id, refunded=0)
+    return intent
+
+
+def charge_of(pi_id: str, *, refunded: int, disputed: bool = False) -> dict[str, Any]:
+    charge = se.charge(pi_id, amount_refunded=refunded)
+    charge.update(id=f"ch_{pi_id}", paid=True, disputed=disputed, created=T0)
+    return charge
+
+
+# ---------------------------------------------------------------------- ties on `created`
+def test_an_unpaid_subscription_paid_again_is_active_whatever_the_order(
+    ledger: Any, stripe: FakeStripeReader
+) -> None:
+    """Stripe sends invoice.paid and customer.subscription.updated (active) in one second;
+    delivered invoice first, the update used to lose to ``unpaid`` by status rank."""
+    deliver(ledger, stripe, "customer.subscription.created", sub(), T0)
+    deliver(ledger, stripe, "customer.subscription.updated", sub(status="unpaid"), T0 + 100)
+    assert not view("pro", at(T0 + 101)).active
+    next_end = PERIOD_END + 30 * 86_400
+    stripe.subscriptions["sub_1"] = sub(period_end=next_end)
+    stripe.now = T0 + 200
+    paid = deliver(ledger, stripe, "invoice.paid", se.invoice(period_end=next_end), T0 + 200)
+    assert paid == Outcome.APPLIED
+    assert stripe.calls == ["subscription"]
+    update = deliver(ledger, stripe, "customer.subscription.updated", sub(period_end=next_end),
+                     T0 + 200)  # fmt: skip
+    assert update in (Outcome.UNCHANGED, Outcome.STALE)
+    assert view("pro", at(T0 + 300)).active
+    assert view("pro", at(T0 + 300)).valid_to == at(next_end)
+
+
+def test_a_tie_that_says_something_else_is_decided_by_stripe(
+    ledger: Any, stripe: FakeStripeReader
+) -> None:
+    deliver(ledger, stripe, "customer.subscription.deleted", sub(status="canceled"), T0)
+    stripe.subscriptions["sub_1"] = sub()  # Stripe: the update came after, it is active
+    stripe.now = T0
+    assert deliver(ledger, stripe, "customer.subscription.updated", sub(), T0) == Outcome.APPLIED
+    assert view("pro", at(T0 + 1)).active
+
+    # Another event of that second, saying past_due: Stripe (canceled after all) decides.
+    stripe.subscriptions["sub_1"] = sub(status="canceled")
+    deliver(ledger, stripe, "customer.subscription.updated", sub(status="past_due"), T0)
+    ended = view("pro", at(T0 + 6))
+    assert (ended.active, ended.reason) == (False, "canceled")
+    # A newer payload decides by itself.
+    calls = len(stripe.calls)
+    deliver(ledger, stripe, "customer.subscription.updated", sub(), T0 + 5)
+    assert view("pro", at(T0 + 6)).active
+    assert len(stripe.calls) == calls
+
+
+def test_the_same_second_saying_the_same_asks_nothing(
+    ledger: Any, stripe: FakeStripeReader
+) -> None:
+    deliver(ledger, stripe, "customer.subscription.created", sub(), T0)
+    assert deliver(ledger, stripe, "customer.subscription.updated", sub(), T0) == (
+        Outcome.UNCHANGED
+    )
+    assert stripe.calls == []
+
+
+# ---------------------------------------------------------------------- children before parents
+def test_an_invoice_before_its_subscription_reads_the_subscription_and_keeps_the_payment(
+    ledger: Any, stripe: FakeStripeReader
+) -> None:
+    stripe.subscriptions["sub_1"] = sub()
+    invoice = se.invoice(period_end=PERIOD_END)
+    tally = Tally()
+    assert deliver(ledger, stripe, "invoice.payment_succeeded", invoice, T0, tally=tally) == (
+        Outcome.APPLIED
+    )
+    assert (stripe.calls, tally.stripe_reads) == (["subscription"], 1)
+    assert view("pro", at(T0 + 10)).active
+    payment = wiring.billing_ledger().fact(invoice["id"])
+    assert payment is not None and payment.kind == "payment"
+    # The subscription's own (older) event is then stale: the read already holds it.
+    assert deliver(ledger, stripe, "customer.subscription.created", sub(), T0 - 5) == Outcome.STALE
+
+
+def test_a_refund_before_its_purchase_is_read_and_the_purchase_stays_refunded(
+    ledger: Any, stripe: FakeStripeReader
+) -> None:
+    stripe.payment_intents["pi_1"] = paid_intent(charge=charge_of("pi_1", refunded=4900))
+    refund = charge_of("pi_1", refunded=4900)
+    assert deliver(ledger, stripe, "charge.refunded", refund, T0 + 50) == Outcome.APPLIED
+    assert deliver(ledger, stripe, "payment_intent.succeeded", se.payment_intent(), T0) == (
+        Outcome.STALE
+    )
+    assert deliver(ledger, stripe, "checkout.session.completed", se.checkout_session(), T0) == (
+        Outcome.STALE
+    )
+    refunded = view("lifetime", at(T0 + 2000), "purchase")
+    assert (refunded.active, refunded.reason, refunded.valid_from) == (False, "refunded", at(T0))
+
+
+def test_a_refund_of_a_subscription_invoice_is_matched_through_stripes_invoice_payments(
+    ledger: Any, stripe: FakeStripeReader
+) -> None:
+    deliver(ledger, stripe, "customer.subscription.created", sub(), T0)
+    invoice = se.invoice(period_end=PERIOD_END)
+    deliver(ledger, stripe, "invoice.paid", invoice, T0 + 1)
+    sub_intent = paid_intent("pi_sub", charge_of("pi_sub", refunded=300))
+    sub_intent["metadata"] = {}
+    stripe.payment_intents["pi_sub"] = sub_intent
+    stripe.invoice_of["pi_sub"] = invoice["id"]
+    stripe.invoices[invoice["id"]] = {**invoice, "status": "paid"}
+    refund = charge_of("pi_sub", refunded=300)
+    assert deliver(ledger, stripe, "charge.refunded", refund, T0 + 60) == Outcome.APPLIED
+    payment = wiring.billing_ledger().fact(invoice["id"])
+    assert payment is not None and payment.kind == "payment"
+    assert (payment.amount_refunded, [amount for _, amount in payment.refunds]) == (300, [300])
+    assert view("pro", at(T0 + 2000)).active  # access follows the subscription
+
+
+# ---------------------------------------------------------------------- refunds as objects
+def test_a_full_refund_that_fails_restores_the_purchase(
+    ledger: Any, stripe: FakeStripeReader
+) -> None:
+    deliver(ledger, stripe, "checkout.session.completed", se.checkout_session(), T0)
+    deliver(ledger, stripe, "charge.refunded", charge_of("pi_1", refunded=4900), T0 + 10)
+    assert not view("lifetime", at(T0 + 11), "purchase").active
+    stripe.payment_intents["pi_1"] = paid_intent(charge=charge_of("pi_1", refunded=0))
+    failed = se.refund(status="failed", charge_id="ch_pi_1")
+    assert deliver(ledger, stripe, "refund.failed", failed, T0 + 500) == Outcome.APPLIED
+    assert view("lifetime", at(T0 + 2000), "purchase").active
+    purchase = wiring.billing_ledger().fact("pi_1")
+    assert purchase is not None and purchase.kind == "purchase"
+    assert [amount for _, amount in purchase.refunds] == [4900, -4900]
+
+
+# ---------------------------------------------------------------------- disputes
+def test_a_dispute_suspends_a_purchase_won_restores_it_lost_ends_it(
+    ledger: Any, stripe: FakeStripeReader
+) -> None:
+    deliver(ledger, stripe, "checkout.session.completed", se.checkout_session(), T0)
+    stripe.payment_intents["pi_1"] = paid_intent(
+        charge=charge_of("pi_1", refunded=0, disputed=True)
+    )
+    opened = se.dispute(created=T0 + 100)
+    stripe.dispute_list["pi_1"] = [opened]
+    assert deliver(ledger, stripe, "charge.dispute.created", opened, T0 + 100) == Outcome.APPLIED
+    suspended = view("lifetime", at(T0 + 2000), "purchase")
+    assert (suspended.active, suspended.reason) == (False, "disputed")
+
+    stripe.now = T0 + 3000
+    stripe.dispute_list["pi_1"] = [se.dispute(created=T0 + 100, status="won")]
+    deliver(ledger, stripe, "charge.dispute.closed", stripe.dispute_list["pi_1"][0], T0 + 3000)
+    assert view("lifetime", at(T0 + 4000), "purchase").active
+
+    stripe.now = T0 + 5000
+    stripe.dispute_list["pi_1"].append(se.dispute("dp_2", created=T0 + 4500, status="lost"))
+    deliver(ledger, stripe, "charge.dispute.closed", stripe.dispute_list["pi_1"][1], T0 + 5000)
+    lost = view("lifetime", at(T0 + 6000), "purchase")
+    assert (lost.active, lost.reason) == (False, "dispute_lost")
+
+
+def test_an_inquiry_suspends_nothing(ledger: Any, stripe: FakeStripeReader) -> None:
+    deliver(ledger, stripe, "checkout.session.completed", se.checkout_session(), T0)
+    stripe.payment_intents["pi_1"] = paid_intent(
+        charge=charge_of("pi_1", refunded=0, disputed=True)
+    )
+    inquiry = se.dispute(status="warning_needs_response", created=T0 + 10)
+    stripe.dispute_list["pi_1"] = [inquiry]
+    deliver(ledger, stripe, "charge.dispute.created", inquiry, T0 + 10)
+    assert view("lifetime", at(T0 + 2000), "purchase").active
+
+
+def test_a_dispute_on_a_subscription_invoice_is_recorded_and_access_follows_the_subscription(
+    ledger: Any, stripe: FakeStripeReader
+) -> None:
+    deliver(ledger, stripe, "customer.subscription.created", sub(), T0)
+    invoice = se.invoice(period_end=PERIOD_END)
+    deliver(ledger, stripe, "invoice.paid", invoice, T0 + 1)
+    sub_intent = paid_intent("pi_sub", charge_of("pi_sub", refunded=0, disputed=True))
+    sub_intent["metadata"] = {}
+    stripe.payment_intents["pi_sub"] = sub_intent
+    stripe.invoice_of["pi_sub"] = invoice["id"]
+    stripe.invoices[invoice["id"]] = {**invoice, "status": "paid"}
+    lost = se.dispute(pi_id="pi_sub", status="lost", amount=900, created=T0 + 50)
+    stripe.dispute_list["pi_sub"] = [lost]
+    assert deliver(ledger, stripe, "charge.dispute.closed", lost, T0 + 900) == Outcome.APPLIED
+    payment = wiring.billing_ledger().fact(invoice["id"])
+    assert payment is not None and payment.kind == "payment"
+    assert [(d.dispute_id, d.status, d.amount) for d in payment.disputes] == [("dp_1", "lost", 900)]
+    assert view("pro", at(T0 + 2000)).active
+
+
+# ---------------------------------------------------------------------- free checkouts
+def test_a_free_checkout_grants_without_a_payment_intent(
+    ledger: Any, stripe: FakeStripeReader
+) -> None:
+    session = se.checkout_session(payment_status="no_payment_required", amount=0)
+    session["payment_intent"] = None
+    assert deliver(ledger, stripe, "checkout.session.completed", session, T0) == Outcome.APPLIED
+    free = view("lifetime", at(T0 + 1), "purchase")
+    assert (free.active, free.source_id, free.valid_to) == (True, session["id"], None)
+    assert stripe.calls == []
+
+
+def test_an_expired_checkout_is_recorded(ledger: Any, stripe: FakeStripeReader) -> None:
+    expired = se.checkout_session(payment_status="unpaid") | {"status": "expired"}
+    outcome = deliver(ledger, stripe, "checkout.session.expired", expired, T0, event_id="evt_exp")
+    assert outcome == Outcome.IGNORED
+    assert WebhookEventModel.get("evt_exp").outcome == "ignored"
+    assert views(at(T0 + 1)) == {}
+
+
+# ---------------------------------------------------------------------- tenancy of prices
+def test_a_price_of_another_project_grants_nothing_and_is_reported(
+    ledger: Any, stripe: FakeStripeReader
+) -> None:
+    tenancy.create_project(wiring.project_store(), name="other", project_id=2, now=NOW)
+    wiring.price_store().put(Price("price_other", "2", ("other_pro",), 900, "usd", "month"))
+    tally = Tally()
+    switched = sub(prices=("price_pro", "price_other", "price_nowhere"))
+    deliver(ledger, stripe, "customer.subscription.updated", switched, T0, tally=tally)
+    assert {feature for feature, _ in views(at(T0 + 1))} == {"pro"}
+    assert sorted((a.price_id, a.problem, a.registered_to) for a in tally.anomalies) == [
+        ("price_nowhere", "unknown", None),
+        ("price_other", "foreign", "2"),
+    ]
+
+
+# ---------------------------------------------------------------------- valid_to
+def test_valid_to_is_stripes_period_end_and_the_leeway_stays_inside_active(
+    ledger: Any, stripe: FakeStripeReader
+) -> None:
+    deliver(ledger, stripe, "customer.subscription.created", sub(), T0)
+    pro = view("pro", at(PERIOD_END - 1))
+    assert (pro.active, pro.valid_to) == (True, at(PERIOD_END))
+    assert view("pro", at(PERIOD_END + 3600)).active  # a renewal's webhooks may be late
+    assert not view("pro", at(PERIOD_END + 3 * 3600)).active
+
+
+def test_cancel_at_ends_access_then_and_is_the_valid_to(
+    ledger: Any, stripe: FakeStripeReader
+) -> None:
+    cancel_at = T0 + 10 * 86_400
+    deliver(ledger, stripe, "customer.subscription.updated", sub() | {"cancel_at": cancel_at}, T0)
+    pro = view("pro", at(cancel_at - 1))
+    assert (pro.active, pro.valid_to) == (True, at(cancel_at))
+    assert not view("pro", at(cancel_at)).active
+
+
+# ---------------------------------------------------------------------- Stripe down
+def test_when_stripe_cannot_answer_the_event_is_left_unmarked_for_sqs(
+    ledger: Any, stripe: FakeStripeReader
+) -> None:
+    stripe.down = True
+    with pytest.raises(PaymentProviderUnavailableError):
+        deliver(ledger, stripe, "invoice.paid", se.invoice(period_end=PERIOD_END), T0,
+                event_id="evt_later")  # fmt: skip
+    with pytest.raises(WebhookEventModel.DoesNotExist):
+        WebhookEventModel.get("evt_later")
+    stripe.down = False
+    stripe.subscriptions["sub_1"] = copy.deepcopy(sub())
+    outcome = deliver(ledger, stripe, "invoice.paid", se.invoice(period_end=PERIOD_END), T0,
+                      event_id="evt_later")  # fmt: skip
+    assert outcome == Outcome.APPLIED
