@@ -8,6 +8,7 @@ Dashboard, test clocks and a customer's card would do, on demand.
 ``POST /_standin/subscriptions/<id>/...``  ``advance``, ``fail_renewal``, ``cancel``
 ``POST /_standin/charges/<id>/refund``     refund all, or ``{"amount": N}``
 ``POST /_standin/subscriptions/bulk``      seed N subscriptions (benchmarks; no events)
+``GET|POST /_standin/clock``               ``{"advance": s}`` or ``{"now": t}``: time moves on
 ``GET|POST /_standin/webhooks``            ``{"paused": bool}``: drop deliveries or not
 ``GET|POST /_standin/rate_limit``          ``{"per_second": N, "fail_next": K}``: 429s
 ``GET|POST /_standin/faults``              ``{"count": K, "status": 500, ...}``: failures
@@ -23,10 +24,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from local.stripe_standin import bulk
 from local.stripe_standin.api import Api
+from local.stripe_standin.clock import StandInClock
 from local.stripe_standin.errors import invalid, missing, unknown
 from local.stripe_standin.events import EventLog
 from local.stripe_standin.faults import (
@@ -84,6 +87,14 @@ _REQUEST_FILTERS: Mapping[str, tuple[type, ...]] = {
 _SERVER_ERRORS = range(500, 600)
 
 
+@dataclass(frozen=True)
+class Later:
+    """A control's answer worked out once the stand-in's lock is released: a webhook sent
+    there may make its receiver call the stand-in back before answering."""
+
+    run: Callable[[], Obj]
+
+
 def json_body(body: bytes) -> dict[str, Any]:
     """The control's JSON object; an empty body is ``{}``."""
     if not body.strip():
@@ -132,7 +143,7 @@ class Controls:
         limiter: RateLimiter,
         faults: Faults,
         log: RequestLog,
-        clock: Callable[[], int],
+        clock: StandInClock,
     ) -> None:
         self._api = api
         self._flows = flows
@@ -216,12 +227,24 @@ class Controls:
         check({"metadata": longest}, {"metadata": METADATA})  # Stripe's limits, with our keys
         return bulk.seed_subscriptions(
             self._store,
-            self._clock(),
+            self._clock.now(),
             price,
             count,
             user_prefix=user_prefix,
             metadata=metadata["metadata"],
         )
+
+    def clock(self, body: Mapping[str, Any]) -> Obj:
+        """``{"advance": seconds}`` or ``{"now": epoch}`` moves the stand-in's time on (never
+        back); no body: the time. Answers ``{"now": epoch}``."""
+        _fields(body, {"advance": (int, float), "now": (int,)})
+        if "advance" in body and "now" in body:
+            raise invalid("Give either advance or now, not both.", param="now")
+        if "advance" in body:
+            self._clock.advance(body["advance"])
+        elif "now" in body:
+            self._clock.move_to(body["now"])
+        return {"now": self._clock.now()}
 
     def webhooks(self, body: Mapping[str, Any]) -> Obj:
         """``{"paused": true}`` drops every delivery from now on (a misconfigured endpoint);

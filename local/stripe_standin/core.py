@@ -19,12 +19,14 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any, Literal, NamedTuple
 from urllib.parse import urlsplit
 
 from local.stripe_standin import forms
 from local.stripe_standin.api import RESOURCES, Api
-from local.stripe_standin.controls import Controls, json_body
+from local.stripe_standin.clock import StandInClock, http_date
+from local.stripe_standin.controls import Controls, Later, json_body
 from local.stripe_standin.errors import StripeError, authentication, idempotency_mismatch
 from local.stripe_standin.errors import unrecognized_url as unrecognized
 from local.stripe_standin.events import NO_REQUEST, EventLog
@@ -112,15 +114,16 @@ class StripeStandIn:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key
-        self._now = clock
+        self.clock = StandInClock(clock)
         self._sleep = sleep
         self._lock = threading.RLock()
         self._idempotent: dict[str, _Stored] = {}
+        self._later: Later | None = None  # a control's work to run once the lock is released
         self.store = Store()
         self.events = EventLog(self.store, self.now, webhooks)
         self.flows = Flows(self.store, self.events, self.now, lambda: self.base_url)
         self.api = Api(self.store, self.events, self.flows, self.now, lambda: self.base_url)
-        self.limiter = RateLimiter(clock)
+        self.limiter = RateLimiter(self.clock)
         self.faults = Faults()
         self.request_log = RequestLog(self.now)
         self.controls = Controls(
@@ -131,14 +134,14 @@ class StripeStandIn:
             limiter=self.limiter,
             faults=self.faults,
             log=self.request_log,
-            clock=self.now,
+            clock=self.clock,
         )
         self.pages = Pages(self.store, self.flows)
         self._routes = self._route_table()
 
     def now(self) -> int:
         """The stand-in's clock, in whole seconds like every Stripe timestamp."""
-        return int(self._now())
+        return self.clock.now()
 
     # ------------------------------------------------------------------ conveniences
     def register_price(
@@ -241,6 +244,7 @@ class StripeStandIn:
         lowered = {name.lower(): value for name, value in headers.items()}
         target = urlsplit(path).path
         fault: Fault | None = None
+        later: Later | None = None
         with self._lock:
             try:
                 fault = self._admit(method, target, lowered)
@@ -255,6 +259,7 @@ class StripeStandIn:
                 response = self._error(crash, request_id, target)
             finally:
                 self.events.request = NO_REQUEST
+                later, self._later = self._later, None
             replayed = response.headers.get("Idempotent-Replayed") == "true"
             if fault is not None and fault.status is not None and fault.after:
                 response = self._error(fault.error(), request_id, target)  # the answer is lost
@@ -271,6 +276,10 @@ class StripeStandIn:
                 )
         if fault is not None and fault.delay is not None:
             self._sleep(fault.delay)  # the work is done; the answer comes too late
+        if later is not None and response.status == HTTPStatus.OK:
+            response = _json(200, later.run())  # outside the lock: it may call back in
+            response.headers["Request-Id"] = request_id
+        response.headers["Date"] = http_date(self.clock())
         return response
 
     def _admit(self, method: str, path: str, headers: Mapping[str, str]) -> Fault | None:
@@ -327,7 +336,11 @@ class StripeStandIn:
         if route.area == "control":
             params: dict[str, Any] = json_body(body) if method == "POST" else {}
             params.update(forms.decode(parts.query))
-            return _json(200, route.run(*groups, params))
+            answer = route.run(*groups, params)
+            if isinstance(answer, Later):
+                self._later = answer
+                return _json(200, {})
+            return _json(200, answer)
         params = forms.decode(body if method == "POST" else parts.query)
         if route.area == "page":
             return _page(route.run(*groups, params))
@@ -431,6 +444,8 @@ class StripeStandIn:
             ("POST", "/_standin/subscriptions/([^/]+)/cancel", "control", controls.cancel),
             ("POST", "/_standin/charges/([^/]+)/refund", "control", controls.refund),
             ("POST", "/_standin/subscriptions/bulk", "control", controls.bulk_subscriptions),
+            ("GET", "/_standin/clock", "control", controls.clock),
+            ("POST", "/_standin/clock", "control", controls.clock),
             ("GET", "/_standin/webhooks", "control", controls.webhooks),
             ("POST", "/_standin/webhooks", "control", controls.webhooks),
             ("GET", "/_standin/rate_limit", "control", controls.rate_limit),
