@@ -9,7 +9,9 @@ Dashboard, test clocks and a customer's card would do, on demand.
 ``POST /_standin/charges/<id>/refund``     refund all, or ``{"amount": N}``
 ``POST /_standin/subscriptions/bulk``      seed N subscriptions (benchmarks; no events)
 ``GET|POST /_standin/clock``               ``{"advance": s}`` or ``{"now": t}``: time moves on
-``GET|POST /_standin/webhooks``            ``{"paused": bool}``: drop deliveries or not
+``GET|POST /_standin/webhooks``            ``{"paused": bool}``: drop deliveries or not;
+                                           ``{"held": bool}``: keep them back or not
+``POST /_standin/events/deliver``          ``{"ids": [...]}``: send those events now
 ``GET|POST /_standin/rate_limit``          ``{"per_second": N, "fail_next": K}``: 429s
 ``GET|POST /_standin/faults``              ``{"count": K, "status": 500, ...}``: failures
 ``GET /_standin/requests``                 every ``/v1`` request seen, and its answer
@@ -248,11 +250,47 @@ class Controls:
 
     def webhooks(self, body: Mapping[str, Any]) -> Obj:
         """``{"paused": true}`` drops every delivery from now on (a misconfigured endpoint);
-        ``false`` sends again, but only events emitted afterwards. No body: the state."""
-        _fields(body, {"paused": (bool,)})
+        ``false`` sends again, but only events emitted afterwards. ``{"held": true}`` keeps
+        deliveries back for :meth:`deliver`; ``false`` sends those left, in emission order.
+        No body: the state."""
+        _fields(body, {"paused": (bool,), "held": (bool,)})
         if "paused" in body:
             self._events.paused = body["paused"]
-        return {"paused": self._events.paused}
+        if "held" in body:
+            self._events.hold(body["held"])
+        return {"paused": self._events.paused, "held": self._events.held}
+
+    def deliver(self, body: Mapping[str, Any]) -> Later:
+        """``{"ids": ["evt_...", ...]}``: send exactly those events, in that order, now (each
+        once, freshly signed; an event sent before goes again: a duplicate). Answers, per id,
+        the delivery's status and the receiver's HTTP status."""
+        _fields(body, {"ids": (list,)})
+        ids = body.get("ids")
+        if not ids:
+            raise missing("ids")
+        if not all(isinstance(event_id, str) for event_id in ids):
+            raise invalid("Invalid ids: must be a list of event ids", param="ids")
+        sender = self._events.sender
+        if sender is None:
+            raise invalid("The stand-in has no webhook URL to deliver to.", param="ids")
+        taken = self._events.take_for_delivery(ids)
+
+        def send() -> Obj:
+            data = []
+            for event, payload in taken:
+                delivery = sender.deliver_now(event["id"], payload)
+                data.append(
+                    {
+                        "id": event["id"],
+                        "type": event["type"],
+                        "status": delivery.status,
+                        "http_status": delivery.last_status,
+                        "error": delivery.last_error,
+                    }
+                )
+            return {"object": "list", "data": data, "has_more": False, "url": "/_standin/events"}
+
+        return Later(send)
 
     def rate_limit(self, body: Mapping[str, Any]) -> Obj:
         """``{"per_second": N}`` (0 or null: off) answers 429 to ``/v1`` requests beyond N a

@@ -193,6 +193,20 @@ class StripeStandIn:
         with self._lock:
             return bool(self.controls.webhooks({"paused": paused})["paused"])
 
+    def hold_webhooks(self, held: bool = True) -> bool:
+        """``POST /_standin/webhooks`` ``{"held": ...}`` from Python: while held, deliveries
+        wait for :meth:`deliver_events`; releasing sends those left, in emission order."""
+        with self._lock:
+            return bool(self.controls.webhooks({"held": held})["held"])
+
+    def deliver_events(self, event_ids: list[str]) -> list[Obj]:
+        """``POST /_standin/events/deliver`` from Python: send those events now, in that
+        order; per id, its delivery ``status`` and the receiver's ``http_status``."""
+        with self._lock:
+            later = self._transaction(lambda: self.controls.deliver({"ids": event_ids}))
+        data: list[Obj] = later.run()["data"]
+        return data
+
     def rate_limit(self, per_second: int | None, fail_next: int = 0) -> Obj:
         """``POST /_standin/rate_limit`` from Python: at most ``per_second`` ``/v1`` requests a
         second (None or 0: no limit), and 429 for the next ``fail_next`` whatever the rate."""
@@ -317,15 +331,15 @@ class StripeStandIn:
     def _transaction[T](self, work: Callable[[], T]) -> T:
         """Run ``work``; on any exception undo its changes and drop its events."""
         self.store.begin()
-        self.events.hold()
+        self.events.begin()
         try:
             result = work()
         except BaseException:
             self.store.rollback()
-            self.events.release(send=False)
+            self.events.finish(send=False)
             raise
         self.store.commit()
-        self.events.release(send=True)
+        self.events.finish(send=True)
         return result
 
     def _dispatch(
@@ -454,6 +468,7 @@ class StripeStandIn:
             ("POST", "/_standin/faults", "control", controls.faults),
             ("GET", "/_standin/requests", "control", controls.requests),
             ("GET", "/_standin/events", "control", controls.events),
+            ("POST", "/_standin/events/deliver", "control", controls.deliver),
             ("GET", "/_standin/health", "control", controls.health),
         ]
         return [_Route(m, re.compile(p), area, run) for m, p, area, run in table]
