@@ -46,6 +46,7 @@ RESOURCES = {
     "payment_intents": "payment_intent",
     "charges": "charge",
     "refunds": "refund",
+    "invoice_payments": "invoice_payment",
     "events": "event",
 }
 

@@ -195,13 +195,15 @@ class Flows:
         else:
             invoice.update(status="open", next_payment_attempt=now + RETRY_AFTER)
         if intent is not None:
-            payment = objects.invoice_payment(now, invoice, intent["id"])
-            self._store.hide(
-                invoice["id"],
-                "payments",
-                _list([payment], f"/v1/invoice_payments?invoice={invoice['id']}"),
-            )
+            self._record_payment(objects.invoice_payment(now, invoice, intent["id"]))
         return invoice, intent
+
+    def _record_payment(self, payment: Obj) -> None:
+        """Store (or replace) an invoice's payment, and show it as the invoice's ``payments``."""
+        self._store.put(payment)
+        invoice_id = payment["invoice"]
+        url = f"/v1/invoice_payments?invoice={invoice_id}"
+        self._store.hide(invoice_id, "payments", _list([copy.deepcopy(payment)], url))
 
     def _product_name(self, product_id: str) -> str:
         if self._store.has(product_id, "product"):

@@ -251,22 +251,26 @@ def invoice_line(invoice_id: str, sub: Obj, item: Obj, amount: int, label: str) 
 
 
 def invoice_payment(created: int, invoice_obj: Obj, intent_id: str) -> Obj:
-    """How an invoice names the payment intent that paid it (``expand[]=payments``)."""
-    paid = invoice_obj["status"] == "paid"
-    return {
-        "id": new_id("inpay"),
-        "object": "invoice_payment",
-        "amount_paid": invoice_obj["amount_paid"] if paid else None,
-        "amount_requested": invoice_obj["amount_due"],
-        "created": created,
-        "currency": invoice_obj["currency"],
-        "invoice": invoice_obj["id"],
-        "is_default": True,
-        "livemode": False,
-        "payment": {"type": "payment_intent", "payment_intent": intent_id},
-        "status": "paid" if paid else "open",
-        "status_transitions": {"canceled_at": None, "paid_at": created if paid else None},
-    }
+    """The payment of an invoice by a payment intent (``/v1/invoice_payments``, and the
+    invoice's ``payments`` on expand), ``paid`` once the invoice is."""
+    obj = template("invoice_payment")
+    obj.update(
+        id=new_id("inpay"),
+        created=created,
+        currency=invoice_obj["currency"],
+        invoice=invoice_obj["id"],
+        amount_requested=invoice_obj["amount_due"],
+        payment={"type": "payment_intent", "payment_intent": intent_id},
+    )
+    if invoice_obj["status"] == "paid":
+        settle_payment(obj, invoice_obj)
+    return obj
+
+
+def settle_payment(payment: Obj, invoice_obj: Obj) -> None:
+    """The invoice is paid: so is its payment, at the same time."""
+    payment.update(status="paid", amount_paid=invoice_obj["amount_paid"])
+    payment["status_transitions"]["paid_at"] = invoice_obj["status_transitions"]["paid_at"]
 
 
 def payment_intent(created: int, amount: int, currency: str, customer_id: str | None) -> Obj:
