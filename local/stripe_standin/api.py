@@ -477,8 +477,9 @@ class Api:
             charge_id = intent["latest_charge"]
         if charge_id is None:
             raise missing("charge")
-        refund = self._flows.refund(charge_id, params.get("amount"), params.get("reason"))
-        refund["metadata"] = dict(params.get("metadata", {}))
+        refund = self._flows.refund(
+            charge_id, params.get("amount"), params.get("reason"), params.get("metadata")
+        )
         return self.shown(refund, params)
 
 

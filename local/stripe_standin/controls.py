@@ -7,6 +7,7 @@ Dashboard, test clocks and a customer's card would do, on demand.
 ``POST /_standin/checkout/<id>/expire``    let an open session expire
 ``POST /_standin/subscriptions/<id>/...``  ``advance``, ``fail_renewal``, ``cancel``
 ``POST /_standin/charges/<id>/refund``     refund all, or ``{"amount": N}``
+``POST /_standin/refunds/<id>/fail``       the refund fails (``{"failure_reason": ...}``)
 ``POST /_standin/subscriptions/bulk``      seed N subscriptions (benchmarks; no events)
 ``GET|POST /_standin/clock``               ``{"advance": s}`` or ``{"now": t}``: time moves on
 ``GET|POST /_standin/webhooks``            ``{"paused": bool}``: drop deliveries or not;
@@ -61,6 +62,16 @@ _PRICE_FIELDS: Mapping[str, tuple[type, ...]] = {
     "metadata": (dict,),
     "active": (bool,),
 }
+# Stripe's refund.failure_reason values.
+REFUND_FAILURE_REASONS = (
+    "lost_or_stolen_card",
+    "expired_or_canceled_card",
+    "charge_for_pending_refund_disputed",
+    "insufficient_funds",
+    "declined",
+    "merchant_request",
+    "unknown",
+)
 MAX_BULK = 200_000
 DEFAULT_USER_PREFIX = "bench-user-"
 _BULK_FIELDS: Mapping[str, tuple[type, ...]] = {
@@ -198,6 +209,18 @@ class Controls:
         """Refund what is left of a charge, or ``{"amount": N}`` of it."""
         _fields(body, {"amount": (int,), "reason": (str,)})
         return self._flows.refund(charge_id, body.get("amount"), body.get("reason"))
+
+    def fail_refund(self, refund_id: str, body: Mapping[str, Any]) -> Obj:
+        """A succeeded or pending refund fails (``{"failure_reason": ...}``, default
+        ``expired_or_canceled_card``): its amount goes back on the charge."""
+        _fields(body, {"failure_reason": (str,)})
+        reason = body.get("failure_reason", "expired_or_canceled_card")
+        if reason not in REFUND_FAILURE_REASONS:
+            raise invalid(
+                f"failure_reason must be one of {', '.join(REFUND_FAILURE_REASONS)}",
+                param="failure_reason",
+            )
+        return self._flows.fail_refund(refund_id, reason)
 
     def bulk_subscriptions(self, body: Mapping[str, Any]) -> Obj:
         """Seed ``count`` subscriptions (see :meth:`seed_subscriptions`); answers how many and

@@ -457,6 +457,7 @@ class StripeStandIn:
             ),
             ("POST", "/_standin/subscriptions/([^/]+)/cancel", "control", controls.cancel),
             ("POST", "/_standin/charges/([^/]+)/refund", "control", controls.refund),
+            ("POST", "/_standin/refunds/([^/]+)/fail", "control", controls.fail_refund),
             ("POST", "/_standin/subscriptions/bulk", "control", controls.bulk_subscriptions),
             ("GET", "/_standin/clock", "control", controls.clock),
             ("POST", "/_standin/clock", "control", controls.clock),

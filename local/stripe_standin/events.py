@@ -24,8 +24,13 @@ NO_REQUEST: Mapping[str, str | None] = {"id": None, "idempotency_key": None}
 
 
 def changed(before: Obj, after: Obj) -> dict[str, Any]:
-    """``previous_attributes``: the old value of each top-level field that changed."""
-    return {key: copy.deepcopy(value) for key, value in before.items() if after.get(key) != value}
+    """``previous_attributes``: the old value of each top-level field that changed (null for
+    a field the object did not have, as Stripe shows a refund's new ``failure_reason``)."""
+    previous = {
+        key: copy.deepcopy(value) for key, value in before.items() if after.get(key) != value
+    }
+    previous.update((key, None) for key in after.keys() - before.keys())
+    return previous
 
 
 class EventLog:

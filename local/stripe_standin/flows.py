@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import calendar
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from local.stripe_standin import objects
 from local.stripe_standin.errors import invalid
 from local.stripe_standin.events import EventLog, changed
-from local.stripe_standin.store import Obj, Store
+from local.stripe_standin.store import Obj, Store, new_id
 
 DAY = 86_400
 RETRY_AFTER = 3 * DAY  # when Stripe's smart retries would try a failed invoice again
@@ -265,7 +265,13 @@ class Flows:
         return sub
 
     # ------------------------------------------------------------------ refunds
-    def refund(self, charge_id: str, amount: int | None, reason: str | None = None) -> Obj:
+    def refund(
+        self,
+        charge_id: str,
+        amount: int | None,
+        reason: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> Obj:
         """Refund all that is left of a charge, or ``amount`` of it."""
         charge = self._store.get("charge", charge_id, param="charge")
         remaining = charge["amount_captured"] - charge["amount_refunded"]
@@ -285,6 +291,7 @@ class Flows:
             )
         before = copy.deepcopy(charge)
         refund = self._store.put(objects.refund(self._clock(), charge, amount, reason))
+        refund["metadata"] = dict(metadata or {})
         charge["amount_refunded"] += amount
         charge["refunded"] = charge["amount_refunded"] == charge["amount_captured"]
         refunds = charge["refunds"]
@@ -292,6 +299,34 @@ class Flows:
         refunds["total_count"] = len(refunds["data"])
         self._events.emit("charge.refunded", charge, changed(before, charge))
         self._events.emit("refund.created", refund)
+        return refund
+
+    def fail_refund(self, refund_id: str, failure_reason: str) -> Obj:
+        """The card could not take the money back: the refund ``failed`` and its amount is
+        the charge's again (``refund.updated``, ``refund.failed``, ``charge.refund.updated``)."""
+        refund = self._store.get("refund", refund_id)
+        if refund["status"] not in ("succeeded", "pending"):
+            raise invalid(
+                f"Refund {refund_id} is {refund['status']}: only a succeeded or pending refund "
+                "can fail."
+            )
+        before = copy.deepcopy(refund)
+        refund.update(
+            status="failed",
+            failure_reason=failure_reason,
+            failure_balance_transaction=new_id("txn"),
+        )
+        charge = self._store.get("charge", refund["charge"])
+        charge["amount_refunded"] -= refund["amount"]
+        charge["refunded"] = False
+        charge["refunds"]["data"] = [
+            copy.deepcopy(refund) if shown["id"] == refund_id else shown
+            for shown in charge["refunds"]["data"]
+        ]
+        previous = changed(before, refund)
+        self._events.emit("refund.updated", refund, previous)
+        self._events.emit("refund.failed", refund)
+        self._events.emit("charge.refund.updated", refund, previous)
         return refund
 
 
