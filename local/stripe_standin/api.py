@@ -47,6 +47,7 @@ RESOURCES = {
     "charges": "charge",
     "refunds": "refund",
     "invoice_payments": "invoice_payment",
+    "disputes": "dispute",
     "events": "event",
 }
 

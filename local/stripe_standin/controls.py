@@ -8,6 +8,8 @@ Dashboard, test clocks and a customer's card would do, on demand.
 ``POST /_standin/subscriptions/<id>/...``  ``advance``, ``fail_renewal``, ``cancel``
 ``POST /_standin/charges/<id>/refund``     refund all, or ``{"amount": N}``
 ``POST /_standin/refunds/<id>/fail``       the refund fails (``{"failure_reason": ...}``)
+``POST /_standin/charges/<id>/dispute``    a chargeback (``{"amount": N, "reason": ...}``)
+``POST /_standin/disputes/<id>/...``       ``update`` (evidence), ``close`` (``{"outcome"}``)
 ``POST /_standin/subscriptions/bulk``      seed N subscriptions (benchmarks; no events)
 ``GET|POST /_standin/clock``               ``{"advance": s}`` or ``{"now": t}``: time moves on
 ``GET|POST /_standin/webhooks``            ``{"paused": bool}``: drop deliveries or not;
@@ -33,6 +35,8 @@ from typing import Any
 from local.stripe_standin import bulk
 from local.stripe_standin.api import Api
 from local.stripe_standin.clock import StandInClock
+from local.stripe_standin.disputes import REASONS as DISPUTE_REASONS
+from local.stripe_standin.disputes import Disputes
 from local.stripe_standin.errors import invalid, missing, unknown
 from local.stripe_standin.events import EventLog
 from local.stripe_standin.faults import (
@@ -150,6 +154,7 @@ class Controls:
         self,
         api: Api,
         flows: Flows,
+        disputes: Disputes,
         store: Store,
         events: EventLog,
         *,
@@ -160,6 +165,7 @@ class Controls:
     ) -> None:
         self._api = api
         self._flows = flows
+        self._disputes = disputes
         self._store = store
         self._events = events
         self._limiter = limiter
@@ -209,6 +215,29 @@ class Controls:
         """Refund what is left of a charge, or ``{"amount": N}`` of it."""
         _fields(body, {"amount": (int,), "reason": (str,)})
         return self._flows.refund(charge_id, body.get("amount"), body.get("reason"))
+
+    def dispute(self, charge_id: str, body: Mapping[str, Any]) -> Obj:
+        """The cardholder disputes the charge: ``{"amount": N, "reason": "..."}`` (default:
+        all of it, ``fraudulent``); the dispute ``needs_response``."""
+        _fields(body, {"amount": (int,), "reason": (str,)})
+        reason = body.get("reason", "fraudulent")
+        if reason not in DISPUTE_REASONS:
+            raise invalid(f"reason must be one of {', '.join(DISPUTE_REASONS)}", param="reason")
+        return self._disputes.open(charge_id, body.get("amount"), reason)
+
+    def update_dispute(self, dispute_id: str, body: Mapping[str, Any]) -> Obj:
+        """The merchant submits evidence: the dispute is ``under_review``."""
+        _fields(body, {})
+        return self._disputes.submit_evidence(dispute_id)
+
+    def close_dispute(self, dispute_id: str, body: Mapping[str, Any]) -> Obj:
+        """The bank decides: ``{"outcome": "won" | "lost"}``."""
+        _fields(body, {"outcome": (str,)})
+        if "outcome" not in body:
+            raise missing("outcome")
+        if body["outcome"] not in ("won", "lost"):
+            raise invalid("outcome must be won or lost", param="outcome")
+        return self._disputes.close(dispute_id, body["outcome"])
 
     def fail_refund(self, refund_id: str, body: Mapping[str, Any]) -> Obj:
         """A succeeded or pending refund fails (``{"failure_reason": ...}``, default

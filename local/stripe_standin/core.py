@@ -27,6 +27,7 @@ from local.stripe_standin import forms
 from local.stripe_standin.api import RESOURCES, Api
 from local.stripe_standin.clock import StandInClock, http_date
 from local.stripe_standin.controls import Controls, Later, json_body
+from local.stripe_standin.disputes import Disputes
 from local.stripe_standin.errors import StripeError, authentication, idempotency_mismatch
 from local.stripe_standin.errors import unrecognized_url as unrecognized
 from local.stripe_standin.events import NO_REQUEST, EventLog
@@ -126,9 +127,11 @@ class StripeStandIn:
         self.limiter = RateLimiter(self.clock)
         self.faults = Faults()
         self.request_log = RequestLog(self.now)
+        self.disputes = Disputes(self.store, self.events, self.now)
         self.controls = Controls(
             self.api,
             self.flows,
+            self.disputes,
             self.store,
             self.events,
             limiter=self.limiter,
@@ -458,6 +461,9 @@ class StripeStandIn:
             ("POST", "/_standin/subscriptions/([^/]+)/cancel", "control", controls.cancel),
             ("POST", "/_standin/charges/([^/]+)/refund", "control", controls.refund),
             ("POST", "/_standin/refunds/([^/]+)/fail", "control", controls.fail_refund),
+            ("POST", "/_standin/charges/([^/]+)/dispute", "control", controls.dispute),
+            ("POST", "/_standin/disputes/([^/]+)/update", "control", controls.update_dispute),
+            ("POST", "/_standin/disputes/([^/]+)/close", "control", controls.close_dispute),
             ("POST", "/_standin/subscriptions/bulk", "control", controls.bulk_subscriptions),
             ("GET", "/_standin/clock", "control", controls.clock),
             ("POST", "/_standin/clock", "control", controls.clock),

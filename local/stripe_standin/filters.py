@@ -70,6 +70,7 @@ _FILTERS: Mapping[str, Mapping[str, Spec]] = {
     "payment_intent": {"customer": STRING, "created": RANGE},
     "charge": {"customer": STRING, "payment_intent": STRING, "created": RANGE},
     "refund": {"charge": STRING, "payment_intent": STRING, "created": RANGE},
+    "dispute": {"charge": STRING, "payment_intent": STRING, "created": RANGE},
     "invoice_payment": {
         "invoice": STRING,
         "payment": {

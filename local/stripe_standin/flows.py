@@ -274,6 +274,11 @@ class Flows:
     ) -> Obj:
         """Refund all that is left of a charge, or ``amount`` of it."""
         charge = self._store.get("charge", charge_id, param="charge")
+        if charge["disputed"]:
+            raise invalid(
+                f"Charge {charge_id} has been charged back; cannot issue a refund.",
+                code="charge_disputed",
+            )
         remaining = charge["amount_captured"] - charge["amount_refunded"]
         if charge["status"] != "succeeded" or remaining <= 0:
             raise invalid(

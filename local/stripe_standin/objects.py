@@ -336,6 +336,68 @@ def refund(created: int, charge_obj: Obj, amount: int, reason: str | None) -> Ob
     return obj
 
 
+# Visa's reason code for each dispute reason a test may give (the stand-in's cards are Visa).
+_VISA_REASON_CODES = {
+    "credit_not_processed": "13.6",
+    "duplicate": "12.6.1",
+    "fraudulent": "10.4",
+    "product_not_received": "13.1",
+    "product_unacceptable": "13.3",
+    "subscription_canceled": "13.2",
+}
+DISPUTE_FEE = 1500  # what Stripe withdraws for handling a dispute (15.00 USD)
+EVIDENCE_WINDOW = 21 * 86_400  # how long the merchant has to answer
+
+
+def dispute(created: int, charge_obj: Obj, amount: int, reason: str) -> Obj:
+    """A card chargeback of ``amount`` of a charge, waiting for the merchant's evidence; its
+    funds are withdrawn at once (the first of its ``balance_transactions``)."""
+    obj = template("dispute")
+    dispute_id = new_id("dp")
+    obj.update(
+        id=dispute_id,
+        created=created,
+        amount=amount,
+        currency=charge_obj["currency"],
+        charge=charge_obj["id"],
+        payment_intent=charge_obj["payment_intent"],
+        reason=reason,
+    )
+    obj["evidence_details"]["due_by"] = created + EVIDENCE_WINDOW
+    obj["payment_method_details"]["card"]["network_reason_code"] = _VISA_REASON_CODES.get(reason)
+    withdrawal = balance_transaction(created, -amount, obj, fee=DISPUTE_FEE)
+    withdrawal["description"] = f"Chargeback withdrawal for {charge_obj['id']}"
+    obj["balance_transactions"] = [withdrawal]
+    return obj
+
+
+def balance_transaction(created: int, amount: int, source: Obj, *, fee: int = 0) -> Obj:
+    """A movement of the account's balance caused by ``source`` (a dispute's withdrawal or
+    reinstatement), net of Stripe's fee."""
+    obj = template("balance_transaction")
+    obj.update(
+        id=new_id("txn"),
+        created=created,
+        available_on=created,
+        amount=amount,
+        currency=source["currency"],
+        fee=fee,
+        net=amount - fee,
+        source=source["id"],
+    )
+    if fee:
+        obj["fee_details"] = [
+            {
+                "amount": fee,
+                "application": None,
+                "currency": source["currency"],
+                "description": "Dispute fee",
+                "type": "stripe_fee",
+            }
+        ]
+    return obj
+
+
 def event(
     created: int,
     event_type: str,
