@@ -133,6 +133,11 @@ _SUBSCRIPTION_UPDATE: Mapping[str, Spec] = {
     "cancel_at_period_end": BOOLEAN,
     "metadata": METADATA,
 }
+_INVOICE_PAY: Mapping[str, Spec] = {
+    **EXPAND,
+    "off_session": BOOLEAN,
+    "payment_method": STRING,
+}
 _SUBSCRIPTION_CANCEL: Mapping[str, Spec] = {
     **EXPAND,
     "invoice_now": BOOLEAN,
@@ -468,6 +473,12 @@ class Api:
         params = check(raw, _SUBSCRIPTION_CANCEL)
         self._flows.cancel(sub_id, at_period_end=False)
         return self.shown(self._store.get("subscription", sub_id), params)
+
+    def pay_invoice(self, invoice_id: str, raw: Mapping[str, Any]) -> Obj:
+        """``POST /v1/invoices/<id>/pay``: an open invoice is paid now, by card."""
+        params = check(raw, _INVOICE_PAY)
+        invoice = self._flows.pay_invoice(invoice_id, params.get("payment_method"))
+        return self.shown(invoice, params)
 
     def create_refund(self, raw: Mapping[str, Any]) -> Obj:
         """``POST /v1/refunds`` of a ``charge`` or a ``payment_intent`` (its latest charge)."""

@@ -5,7 +5,8 @@ Dashboard, test clocks and a customer's card would do, on demand.
 ``POST /_standin/prices``                  register a price with a chosen id
 ``POST /_standin/checkout/<id>/pay``       pay a Checkout Session (the Pay button)
 ``POST /_standin/checkout/<id>/expire``    let an open session expire
-``POST /_standin/subscriptions/<id>/...``  ``advance``, ``fail_renewal``, ``cancel``
+``POST /_standin/subscriptions/<id>/...``  ``advance``, ``fail_renewal``, ``mark_unpaid``,
+                                           ``cancel``
 ``POST /_standin/charges/<id>/refund``     refund all, or ``{"amount": N}``
 ``POST /_standin/refunds/<id>/fail``       the refund fails (``{"failure_reason": ...}``)
 ``POST /_standin/charges/<id>/dispute``    a chargeback (``{"amount": N, "reason": ...}``)
@@ -205,6 +206,11 @@ class Controls:
         """Renew, but the card is declined: open invoice, ``past_due``."""
         _fields(body, {})
         return self._flows.renew(sub_id, paid=False)
+
+    def mark_unpaid(self, sub_id: str, body: Mapping[str, Any]) -> Obj:
+        """A ``past_due`` subscription's retries ran out: ``unpaid``."""
+        _fields(body, {})
+        return self._flows.mark_unpaid(sub_id)
 
     def cancel(self, sub_id: str, body: Mapping[str, Any]) -> Obj:
         """Cancel now, or ``{"at_period_end": true}``."""

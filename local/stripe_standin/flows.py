@@ -235,6 +235,68 @@ class Flows:
             "charge": intent["latest_charge"] if intent else None,
         }
 
+    def mark_unpaid(self, sub_id: str) -> Obj:
+        """A ``past_due`` subscription whose retries ran out: ``unpaid`` (Stripe's setting
+        for what to do after the last retry)."""
+        sub = self._store.get("subscription", sub_id)
+        if sub["status"] != "past_due":
+            raise invalid(
+                f"Subscription {sub_id} is {sub['status']}: only a past_due one becomes unpaid."
+            )
+        before = copy.deepcopy(sub)
+        sub["status"] = "unpaid"
+        self._events.emit("customer.subscription.updated", sub, changed(before, sub))
+        return sub
+
+    def pay_invoice(self, invoice_id: str, payment_method: str | None = None) -> Obj:
+        """Pay an open invoice now (``POST /v1/invoices/<id>/pay``): its payment intent
+        succeeds with a new charge; the subscription it is the latest invoice of, when
+        ``past_due`` or ``unpaid``, is ``active`` again. Everything is dated this second."""
+        invoice = self._store.get("invoice", invoice_id)
+        if invoice["status"] == "paid":
+            raise invalid("Invoice is already paid")
+        if invoice["status"] != "open":
+            raise invalid(f"Invoice {invoice_id} is {invoice['status']}: it cannot be paid.")
+        now = self._clock()
+        sub = self._store.get("subscription", _subscription_of(invoice))
+        before = copy.deepcopy(sub)
+        invoice.update(
+            status="paid",
+            amount_paid=invoice["amount_due"],
+            amount_remaining=0,
+            attempted=True,
+            attempt_count=invoice["attempt_count"] + 1,
+            next_payment_attempt=None,
+        )
+        invoice["status_transitions"]["paid_at"] = now
+        intent = self._settle_intent(invoice, now, payment_method)
+        if sub["latest_invoice"] == invoice_id and sub["status"] in ("past_due", "unpaid"):
+            sub["status"] = "active"
+        for event_type, obj in _renewal_events(invoice, intent, paid=True):
+            self._events.emit(event_type, obj)
+        if sub != before:
+            self._events.emit("customer.subscription.updated", sub, changed(before, sub))
+        return invoice
+
+    def _settle_intent(self, invoice: Obj, now: int, payment_method: str | None) -> Obj | None:
+        """The invoice's payment intent succeeds, with a new charge, and so does its invoice
+        payment; None when the invoice had no payment intent."""
+        payments = self._store.hidden(invoice["id"], "payments")
+        if not payments:
+            return None
+        payment = self._store.get("invoice_payment", payments["data"][0]["id"])
+        intent = self._store.get("payment_intent", payment["payment"]["payment_intent"])
+        intent.update(
+            status="succeeded",
+            amount_received=intent["amount"],
+            last_payment_error=None,
+            payment_method=payment_method or intent["payment_method"],
+        )
+        self._charge(intent, now)
+        objects.settle_payment(payment, invoice)
+        self._record_payment(payment)
+        return intent
+
     def cancel(self, sub_id: str, *, at_period_end: bool) -> dict[str, Any]:
         """Cancel now (``customer.subscription.deleted``) or at the period's end (an update)."""
         sub = self._live_subscription(sub_id)
@@ -342,6 +404,11 @@ def _renewal_events(invoice: Obj, intent: Obj | None, *, paid: bool) -> list[tup
         return emit + ([("payment_intent.succeeded", intent)] if intent else [])
     emit = [("invoice.payment_failed", invoice)]
     return emit + ([("payment_intent.payment_failed", intent)] if intent else [])
+
+
+def _subscription_of(invoice: Obj) -> str:
+    """The subscription a subscription invoice bills (under ``parent`` in this API version)."""
+    return str(invoice["parent"]["subscription_details"]["subscription"])
 
 
 def _decline(intent: Obj, charge: Obj) -> None:
