@@ -16,7 +16,8 @@ from local.stripe_standin import objects
 from local.stripe_standin.errors import StripeError, invalid, missing
 from local.stripe_standin.events import EventLog, changed
 from local.stripe_standin.filters import list_filters, list_schema
-from local.stripe_standin.flows import DAY, Flows
+from local.stripe_standin.flows import Flows
+from local.stripe_standin.periods import DAY
 from local.stripe_standin.schema import (
     BOOLEAN,
     EXPAND,

@@ -9,39 +9,18 @@ advanced to the period's end).
 
 from __future__ import annotations
 
-import calendar
 import copy
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from local.stripe_standin import objects
 from local.stripe_standin.errors import invalid
 from local.stripe_standin.events import EventLog, changed
+from local.stripe_standin.periods import DAY, period_after
 from local.stripe_standin.store import Obj, Store, new_id
 
-DAY = 86_400
 RETRY_AFTER = 3 * DAY  # when Stripe's smart retries would try a failed invoice again
-_DAYS_PER_INTERVAL = {"day": 1, "week": 7}
-_MONTHS_PER_INTERVAL = {"month": 1, "year": 12}
 _ENDED = ("canceled", "incomplete_expired")
-
-
-def add_interval(timestamp: int, interval: str, count: int) -> int:
-    """``timestamp`` plus ``count`` intervals; months keep the day, clamped (Jan 31 -> Feb 28)."""
-    if interval in _DAYS_PER_INTERVAL:
-        return timestamp + count * _DAYS_PER_INTERVAL[interval] * DAY
-    start = datetime.fromtimestamp(timestamp, UTC)
-    months = start.month - 1 + count * _MONTHS_PER_INTERVAL[interval]
-    year, month = start.year + months // 12, months % 12 + 1
-    day = min(start.day, calendar.monthrange(year, month)[1])
-    return int(start.replace(year=year, month=month, day=day).timestamp())
-
-
-def period_after(end: int, price: Obj) -> tuple[int, int]:
-    """The billing period of a recurring price that starts at ``end``."""
-    recurring = price["recurring"]
-    return end, add_interval(end, recurring["interval"], recurring["interval_count"])
 
 
 class Flows:
