@@ -16,7 +16,8 @@ from local.stripe_standin import objects
 from local.stripe_standin.errors import StripeError, invalid, missing
 from local.stripe_standin.events import EventLog, changed
 from local.stripe_standin.filters import list_filters, list_schema
-from local.stripe_standin.flows import DAY, Flows
+from local.stripe_standin.flows import Flows
+from local.stripe_standin.periods import DAY
 from local.stripe_standin.schema import (
     BOOLEAN,
     EXPAND,
@@ -46,6 +47,8 @@ RESOURCES = {
     "payment_intents": "payment_intent",
     "charges": "charge",
     "refunds": "refund",
+    "invoice_payments": "invoice_payment",
+    "disputes": "dispute",
     "events": "event",
 }
 
@@ -130,6 +133,11 @@ _SUBSCRIPTION_UPDATE: Mapping[str, Spec] = {
     **EXPAND,
     "cancel_at_period_end": BOOLEAN,
     "metadata": METADATA,
+}
+_INVOICE_PAY: Mapping[str, Spec] = {
+    **EXPAND,
+    "off_session": BOOLEAN,
+    "payment_method": STRING,
 }
 _SUBSCRIPTION_CANCEL: Mapping[str, Spec] = {
     **EXPAND,
@@ -467,6 +475,12 @@ class Api:
         self._flows.cancel(sub_id, at_period_end=False)
         return self.shown(self._store.get("subscription", sub_id), params)
 
+    def pay_invoice(self, invoice_id: str, raw: Mapping[str, Any]) -> Obj:
+        """``POST /v1/invoices/<id>/pay``: an open invoice is paid now, by card."""
+        params = check(raw, _INVOICE_PAY)
+        invoice = self._flows.pay_invoice(invoice_id, params.get("payment_method"))
+        return self.shown(invoice, params)
+
     def create_refund(self, raw: Mapping[str, Any]) -> Obj:
         """``POST /v1/refunds`` of a ``charge`` or a ``payment_intent`` (its latest charge)."""
         params = check(raw, _REFUND)
@@ -476,8 +490,9 @@ class Api:
             charge_id = intent["latest_charge"]
         if charge_id is None:
             raise missing("charge")
-        refund = self._flows.refund(charge_id, params.get("amount"), params.get("reason"))
-        refund["metadata"] = dict(params.get("metadata", {}))
+        refund = self._flows.refund(
+            charge_id, params.get("amount"), params.get("reason"), params.get("metadata")
+        )
         return self.shown(refund, params)
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from local.stripe_standin import objects
-from local.stripe_standin.flows import period_after
+from local.stripe_standin.periods import period_after
 from local.stripe_standin.store import Obj, Store, copy_json, new_ids
 
 

@@ -5,10 +5,17 @@ Dashboard, test clocks and a customer's card would do, on demand.
 ``POST /_standin/prices``                  register a price with a chosen id
 ``POST /_standin/checkout/<id>/pay``       pay a Checkout Session (the Pay button)
 ``POST /_standin/checkout/<id>/expire``    let an open session expire
-``POST /_standin/subscriptions/<id>/...``  ``advance``, ``fail_renewal``, ``cancel``
+``POST /_standin/subscriptions/<id>/...``  ``advance``, ``fail_renewal``, ``mark_unpaid``,
+                                           ``cancel``
 ``POST /_standin/charges/<id>/refund``     refund all, or ``{"amount": N}``
+``POST /_standin/refunds/<id>/fail``       the refund fails (``{"failure_reason": ...}``)
+``POST /_standin/charges/<id>/dispute``    a chargeback (``{"amount": N, "reason": ...}``)
+``POST /_standin/disputes/<id>/...``       ``update`` (evidence), ``close`` (``{"outcome"}``)
 ``POST /_standin/subscriptions/bulk``      seed N subscriptions (benchmarks; no events)
-``GET|POST /_standin/webhooks``            ``{"paused": bool}``: drop deliveries or not
+``GET|POST /_standin/clock``               ``{"advance": s}`` or ``{"now": t}``: time moves on
+``GET|POST /_standin/webhooks``            ``{"paused": bool}``: drop deliveries or not;
+                                           ``{"held": bool}``: keep them back or not
+``POST /_standin/events/deliver``          ``{"ids": [...]}``: send those events now
 ``GET|POST /_standin/rate_limit``          ``{"per_second": N, "fail_next": K}``: 429s
 ``GET|POST /_standin/faults``              ``{"count": K, "status": 500, ...}``: failures
 ``GET /_standin/requests``                 every ``/v1`` request seen, and its answer
@@ -23,10 +30,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from local.stripe_standin import bulk
 from local.stripe_standin.api import Api
+from local.stripe_standin.clock import StandInClock
+from local.stripe_standin.disputes import REASONS as DISPUTE_REASONS
+from local.stripe_standin.disputes import Disputes
 from local.stripe_standin.errors import invalid, missing, unknown
 from local.stripe_standin.events import EventLog
 from local.stripe_standin.faults import (
@@ -56,6 +67,16 @@ _PRICE_FIELDS: Mapping[str, tuple[type, ...]] = {
     "metadata": (dict,),
     "active": (bool,),
 }
+# Stripe's refund.failure_reason values.
+REFUND_FAILURE_REASONS = (
+    "lost_or_stolen_card",
+    "expired_or_canceled_card",
+    "charge_for_pending_refund_disputed",
+    "insufficient_funds",
+    "declined",
+    "merchant_request",
+    "unknown",
+)
 MAX_BULK = 200_000
 DEFAULT_USER_PREFIX = "bench-user-"
 _BULK_FIELDS: Mapping[str, tuple[type, ...]] = {
@@ -82,6 +103,14 @@ _REQUEST_FILTERS: Mapping[str, tuple[type, ...]] = {
     "idempotency_key": (str,),
 }
 _SERVER_ERRORS = range(500, 600)
+
+
+@dataclass(frozen=True)
+class Later:
+    """A control's answer worked out once the stand-in's lock is released: a webhook sent
+    there may make its receiver call the stand-in back before answering."""
+
+    run: Callable[[], Obj]
 
 
 def json_body(body: bytes) -> dict[str, Any]:
@@ -126,16 +155,18 @@ class Controls:
         self,
         api: Api,
         flows: Flows,
+        disputes: Disputes,
         store: Store,
         events: EventLog,
         *,
         limiter: RateLimiter,
         faults: Faults,
         log: RequestLog,
-        clock: Callable[[], int],
+        clock: StandInClock,
     ) -> None:
         self._api = api
         self._flows = flows
+        self._disputes = disputes
         self._store = store
         self._events = events
         self._limiter = limiter
@@ -176,6 +207,11 @@ class Controls:
         _fields(body, {})
         return self._flows.renew(sub_id, paid=False)
 
+    def mark_unpaid(self, sub_id: str, body: Mapping[str, Any]) -> Obj:
+        """A ``past_due`` subscription's retries ran out: ``unpaid``."""
+        _fields(body, {})
+        return self._flows.mark_unpaid(sub_id)
+
     def cancel(self, sub_id: str, body: Mapping[str, Any]) -> Obj:
         """Cancel now, or ``{"at_period_end": true}``."""
         _fields(body, {"at_period_end": (bool,)})
@@ -185,6 +221,41 @@ class Controls:
         """Refund what is left of a charge, or ``{"amount": N}`` of it."""
         _fields(body, {"amount": (int,), "reason": (str,)})
         return self._flows.refund(charge_id, body.get("amount"), body.get("reason"))
+
+    def dispute(self, charge_id: str, body: Mapping[str, Any]) -> Obj:
+        """The cardholder disputes the charge: ``{"amount": N, "reason": "..."}`` (default:
+        all of it, ``fraudulent``); the dispute ``needs_response``."""
+        _fields(body, {"amount": (int,), "reason": (str,)})
+        reason = body.get("reason", "fraudulent")
+        if reason not in DISPUTE_REASONS:
+            raise invalid(f"reason must be one of {', '.join(DISPUTE_REASONS)}", param="reason")
+        return self._disputes.open(charge_id, body.get("amount"), reason)
+
+    def update_dispute(self, dispute_id: str, body: Mapping[str, Any]) -> Obj:
+        """The merchant submits evidence: the dispute is ``under_review``."""
+        _fields(body, {})
+        return self._disputes.submit_evidence(dispute_id)
+
+    def close_dispute(self, dispute_id: str, body: Mapping[str, Any]) -> Obj:
+        """The bank decides: ``{"outcome": "won" | "lost"}``."""
+        _fields(body, {"outcome": (str,)})
+        if "outcome" not in body:
+            raise missing("outcome")
+        if body["outcome"] not in ("won", "lost"):
+            raise invalid("outcome must be won or lost", param="outcome")
+        return self._disputes.close(dispute_id, body["outcome"])
+
+    def fail_refund(self, refund_id: str, body: Mapping[str, Any]) -> Obj:
+        """A succeeded or pending refund fails (``{"failure_reason": ...}``, default
+        ``expired_or_canceled_card``): its amount goes back on the charge."""
+        _fields(body, {"failure_reason": (str,)})
+        reason = body.get("failure_reason", "expired_or_canceled_card")
+        if reason not in REFUND_FAILURE_REASONS:
+            raise invalid(
+                f"failure_reason must be one of {', '.join(REFUND_FAILURE_REASONS)}",
+                param="failure_reason",
+            )
+        return self._flows.fail_refund(refund_id, reason)
 
     def bulk_subscriptions(self, body: Mapping[str, Any]) -> Obj:
         """Seed ``count`` subscriptions (see :meth:`seed_subscriptions`); answers how many and
@@ -216,20 +287,68 @@ class Controls:
         check({"metadata": longest}, {"metadata": METADATA})  # Stripe's limits, with our keys
         return bulk.seed_subscriptions(
             self._store,
-            self._clock(),
+            self._clock.now(),
             price,
             count,
             user_prefix=user_prefix,
             metadata=metadata["metadata"],
         )
 
+    def clock(self, body: Mapping[str, Any]) -> Obj:
+        """``{"advance": seconds}`` or ``{"now": epoch}`` moves the stand-in's time on (never
+        back); no body: the time. Answers ``{"now": epoch}``."""
+        _fields(body, {"advance": (int, float), "now": (int,)})
+        if "advance" in body and "now" in body:
+            raise invalid("Give either advance or now, not both.", param="now")
+        if "advance" in body:
+            self._clock.advance(body["advance"])
+        elif "now" in body:
+            self._clock.move_to(body["now"])
+        return {"now": self._clock.now()}
+
     def webhooks(self, body: Mapping[str, Any]) -> Obj:
         """``{"paused": true}`` drops every delivery from now on (a misconfigured endpoint);
-        ``false`` sends again, but only events emitted afterwards. No body: the state."""
-        _fields(body, {"paused": (bool,)})
+        ``false`` sends again, but only events emitted afterwards. ``{"held": true}`` keeps
+        deliveries back for :meth:`deliver`; ``false`` sends those left, in emission order.
+        No body: the state."""
+        _fields(body, {"paused": (bool,), "held": (bool,)})
         if "paused" in body:
             self._events.paused = body["paused"]
-        return {"paused": self._events.paused}
+        if "held" in body:
+            self._events.hold(body["held"])
+        return {"paused": self._events.paused, "held": self._events.held}
+
+    def deliver(self, body: Mapping[str, Any]) -> Later:
+        """``{"ids": ["evt_...", ...]}``: send exactly those events, in that order, now (each
+        once, freshly signed; an event sent before goes again: a duplicate). Answers, per id,
+        the delivery's status and the receiver's HTTP status."""
+        _fields(body, {"ids": (list,)})
+        ids = body.get("ids")
+        if not ids:
+            raise missing("ids")
+        if not all(isinstance(event_id, str) for event_id in ids):
+            raise invalid("Invalid ids: must be a list of event ids", param="ids")
+        sender = self._events.sender
+        if sender is None:
+            raise invalid("The stand-in has no webhook URL to deliver to.", param="ids")
+        taken = self._events.take_for_delivery(ids)
+
+        def send() -> Obj:
+            data = []
+            for event, payload in taken:
+                delivery = sender.deliver_now(event["id"], payload)
+                data.append(
+                    {
+                        "id": event["id"],
+                        "type": event["type"],
+                        "status": delivery.status,
+                        "http_status": delivery.last_status,
+                        "error": delivery.last_error,
+                    }
+                )
+            return {"object": "list", "data": data, "has_more": False, "url": "/_standin/events"}
+
+        return Later(send)
 
     def rate_limit(self, body: Mapping[str, Any]) -> Obj:
         """``{"per_second": N}`` (0 or null: off) answers 429 to ``/v1`` requests beyond N a

@@ -19,12 +19,15 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any, Literal, NamedTuple
 from urllib.parse import urlsplit
 
 from local.stripe_standin import forms
 from local.stripe_standin.api import RESOURCES, Api
-from local.stripe_standin.controls import Controls, json_body
+from local.stripe_standin.clock import StandInClock, http_date
+from local.stripe_standin.controls import Controls, Later, json_body
+from local.stripe_standin.disputes import Disputes
 from local.stripe_standin.errors import StripeError, authentication, idempotency_mismatch
 from local.stripe_standin.errors import unrecognized_url as unrecognized
 from local.stripe_standin.events import NO_REQUEST, EventLog
@@ -112,33 +115,36 @@ class StripeStandIn:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key
-        self._now = clock
+        self.clock = StandInClock(clock)
         self._sleep = sleep
         self._lock = threading.RLock()
         self._idempotent: dict[str, _Stored] = {}
+        self._later: Later | None = None  # a control's work to run once the lock is released
         self.store = Store()
         self.events = EventLog(self.store, self.now, webhooks)
         self.flows = Flows(self.store, self.events, self.now, lambda: self.base_url)
         self.api = Api(self.store, self.events, self.flows, self.now, lambda: self.base_url)
-        self.limiter = RateLimiter(clock)
+        self.limiter = RateLimiter(self.clock)
         self.faults = Faults()
         self.request_log = RequestLog(self.now)
+        self.disputes = Disputes(self.store, self.events, self.now)
         self.controls = Controls(
             self.api,
             self.flows,
+            self.disputes,
             self.store,
             self.events,
             limiter=self.limiter,
             faults=self.faults,
             log=self.request_log,
-            clock=self.now,
+            clock=self.clock,
         )
         self.pages = Pages(self.store, self.flows)
         self._routes = self._route_table()
 
     def now(self) -> int:
         """The stand-in's clock, in whole seconds like every Stripe timestamp."""
-        return int(self._now())
+        return self.clock.now()
 
     # ------------------------------------------------------------------ conveniences
     def register_price(
@@ -189,6 +195,20 @@ class StripeStandIn:
         deliveries are ``dropped`` (and not sent after resuming). Returns the new state."""
         with self._lock:
             return bool(self.controls.webhooks({"paused": paused})["paused"])
+
+    def hold_webhooks(self, held: bool = True) -> bool:
+        """``POST /_standin/webhooks`` ``{"held": ...}`` from Python: while held, deliveries
+        wait for :meth:`deliver_events`; releasing sends those left, in emission order."""
+        with self._lock:
+            return bool(self.controls.webhooks({"held": held})["held"])
+
+    def deliver_events(self, event_ids: list[str]) -> list[Obj]:
+        """``POST /_standin/events/deliver`` from Python: send those events now, in that
+        order; per id, its delivery ``status`` and the receiver's ``http_status``."""
+        with self._lock:
+            later = self._transaction(lambda: self.controls.deliver({"ids": event_ids}))
+        data: list[Obj] = later.run()["data"]
+        return data
 
     def rate_limit(self, per_second: int | None, fail_next: int = 0) -> Obj:
         """``POST /_standin/rate_limit`` from Python: at most ``per_second`` ``/v1`` requests a
@@ -241,6 +261,7 @@ class StripeStandIn:
         lowered = {name.lower(): value for name, value in headers.items()}
         target = urlsplit(path).path
         fault: Fault | None = None
+        later: Later | None = None
         with self._lock:
             try:
                 fault = self._admit(method, target, lowered)
@@ -255,6 +276,7 @@ class StripeStandIn:
                 response = self._error(crash, request_id, target)
             finally:
                 self.events.request = NO_REQUEST
+                later, self._later = self._later, None
             replayed = response.headers.get("Idempotent-Replayed") == "true"
             if fault is not None and fault.status is not None and fault.after:
                 response = self._error(fault.error(), request_id, target)  # the answer is lost
@@ -271,6 +293,10 @@ class StripeStandIn:
                 )
         if fault is not None and fault.delay is not None:
             self._sleep(fault.delay)  # the work is done; the answer comes too late
+        if later is not None and response.status == HTTPStatus.OK:
+            response = _json(200, later.run())  # outside the lock: it may call back in
+            response.headers["Request-Id"] = request_id
+        response.headers["Date"] = http_date(self.clock())
         return response
 
     def _admit(self, method: str, path: str, headers: Mapping[str, str]) -> Fault | None:
@@ -308,15 +334,15 @@ class StripeStandIn:
     def _transaction[T](self, work: Callable[[], T]) -> T:
         """Run ``work``; on any exception undo its changes and drop its events."""
         self.store.begin()
-        self.events.hold()
+        self.events.begin()
         try:
             result = work()
         except BaseException:
             self.store.rollback()
-            self.events.release(send=False)
+            self.events.finish(send=False)
             raise
         self.store.commit()
-        self.events.release(send=True)
+        self.events.finish(send=True)
         return result
 
     def _dispatch(
@@ -327,7 +353,11 @@ class StripeStandIn:
         if route.area == "control":
             params: dict[str, Any] = json_body(body) if method == "POST" else {}
             params.update(forms.decode(parts.query))
-            return _json(200, route.run(*groups, params))
+            answer = route.run(*groups, params)
+            if isinstance(answer, Later):
+                self._later = answer
+                return _json(200, {})
+            return _json(200, answer)
         params = forms.decode(body if method == "POST" else parts.query)
         if route.area == "page":
             return _page(route.run(*groups, params))
@@ -406,6 +436,7 @@ class StripeStandIn:
             ("POST", "/v1/subscriptions/([^/]+)", "api", api.update_subscription),
             ("DELETE", "/v1/subscriptions/([^/]+)", "api", api.cancel_subscription),
             ("POST", "/v1/refunds", "api", api.create_refund),
+            ("POST", "/v1/invoices/([^/]+)/pay", "api", api.pay_invoice),
             ("GET", f"/v1/({collections})", "api", api.list_objects),
             ("GET", f"/v1/({collections})/([^/]+)", "api", api.retrieve),
             ("GET", "/checkout/([^/]+)", "page", lambda sid, _p: pages.checkout(sid)),
@@ -428,9 +459,21 @@ class StripeStandIn:
                 "control",
                 controls.fail_renewal,
             ),
+            (
+                "POST",
+                "/_standin/subscriptions/([^/]+)/mark_unpaid",
+                "control",
+                controls.mark_unpaid,
+            ),
             ("POST", "/_standin/subscriptions/([^/]+)/cancel", "control", controls.cancel),
             ("POST", "/_standin/charges/([^/]+)/refund", "control", controls.refund),
+            ("POST", "/_standin/refunds/([^/]+)/fail", "control", controls.fail_refund),
+            ("POST", "/_standin/charges/([^/]+)/dispute", "control", controls.dispute),
+            ("POST", "/_standin/disputes/([^/]+)/update", "control", controls.update_dispute),
+            ("POST", "/_standin/disputes/([^/]+)/close", "control", controls.close_dispute),
             ("POST", "/_standin/subscriptions/bulk", "control", controls.bulk_subscriptions),
+            ("GET", "/_standin/clock", "control", controls.clock),
+            ("POST", "/_standin/clock", "control", controls.clock),
             ("GET", "/_standin/webhooks", "control", controls.webhooks),
             ("POST", "/_standin/webhooks", "control", controls.webhooks),
             ("GET", "/_standin/rate_limit", "control", controls.rate_limit),
@@ -439,6 +482,7 @@ class StripeStandIn:
             ("POST", "/_standin/faults", "control", controls.faults),
             ("GET", "/_standin/requests", "control", controls.requests),
             ("GET", "/_standin/events", "control", controls.events),
+            ("POST", "/_standin/events/deliver", "control", controls.deliver),
             ("GET", "/_standin/health", "control", controls.health),
         ]
         return [_Route(m, re.compile(p), area, run) for m, p, area, run in table]

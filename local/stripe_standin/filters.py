@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from local.stripe_standin.errors import missing
 from local.stripe_standin.schema import (
     BOOLEAN,
     LIST_PAGING,
@@ -69,6 +70,17 @@ _FILTERS: Mapping[str, Mapping[str, Spec]] = {
     "payment_intent": {"customer": STRING, "created": RANGE},
     "charge": {"customer": STRING, "payment_intent": STRING, "created": RANGE},
     "refund": {"charge": STRING, "payment_intent": STRING, "created": RANGE},
+    "dispute": {"charge": STRING, "payment_intent": STRING, "created": RANGE},
+    "invoice_payment": {
+        "invoice": STRING,
+        "payment": {
+            "type": choice("payment_intent", "payment_record"),
+            "payment_intent": STRING,
+            "payment_record": STRING,
+        },
+        "status": choice("canceled", "open", "paid"),
+        "created": RANGE,
+    },
     "event": {"type": STRING, "types": ListOf(STRING), "created": RANGE},
 }
 
@@ -119,6 +131,15 @@ def _invoice_subscription(sub_id: str) -> Filter:
     return keep
 
 
+def _invoice_payment(wanted: Mapping[str, str]) -> Filter:
+    """``payment[type]`` (required, as at Stripe) and that payment's id."""
+    if "type" not in wanted:
+        raise missing("payment[type]")
+    return lambda payment: all(
+        payment["payment"].get(key) == value for key, value in wanted.items()
+    )
+
+
 def _event_type(pattern: str) -> Filter:
     """``customer.subscription.*`` matches every type under that prefix, as in Stripe."""
     if pattern.endswith(".*"):
@@ -144,6 +165,7 @@ _SPECIAL: Mapping[tuple[str, str], Callable[[Any], Filter]] = {
     ("subscription", "status"): _subscription_status,
     ("subscription", "price"): _subscription_price,
     ("invoice", "subscription"): _invoice_subscription,
+    ("invoice_payment", "payment"): _invoice_payment,
     ("event", "type"): _event_type,
     ("event", "types"): _event_types,
     ("price", "lookup_keys"): _lookup_keys,

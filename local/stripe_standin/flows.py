@@ -9,39 +9,18 @@ advanced to the period's end).
 
 from __future__ import annotations
 
-import calendar
 import copy
-from collections.abc import Callable
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from local.stripe_standin import objects
 from local.stripe_standin.errors import invalid
 from local.stripe_standin.events import EventLog, changed
-from local.stripe_standin.store import Obj, Store
+from local.stripe_standin.periods import DAY, period_after
+from local.stripe_standin.store import Obj, Store, new_id
 
-DAY = 86_400
 RETRY_AFTER = 3 * DAY  # when Stripe's smart retries would try a failed invoice again
-_DAYS_PER_INTERVAL = {"day": 1, "week": 7}
-_MONTHS_PER_INTERVAL = {"month": 1, "year": 12}
 _ENDED = ("canceled", "incomplete_expired")
-
-
-def add_interval(timestamp: int, interval: str, count: int) -> int:
-    """``timestamp`` plus ``count`` intervals; months keep the day, clamped (Jan 31 -> Feb 28)."""
-    if interval in _DAYS_PER_INTERVAL:
-        return timestamp + count * _DAYS_PER_INTERVAL[interval] * DAY
-    start = datetime.fromtimestamp(timestamp, UTC)
-    months = start.month - 1 + count * _MONTHS_PER_INTERVAL[interval]
-    year, month = start.year + months // 12, months % 12 + 1
-    day = min(start.day, calendar.monthrange(year, month)[1])
-    return int(start.replace(year=year, month=month, day=day).timestamp())
-
-
-def period_after(end: int, price: Obj) -> tuple[int, int]:
-    """The billing period of a recurring price that starts at ``end``."""
-    recurring = price["recurring"]
-    return end, add_interval(end, recurring["interval"], recurring["interval_count"])
 
 
 class Flows:
@@ -195,13 +174,15 @@ class Flows:
         else:
             invoice.update(status="open", next_payment_attempt=now + RETRY_AFTER)
         if intent is not None:
-            payment = objects.invoice_payment(now, invoice, intent["id"])
-            self._store.hide(
-                invoice["id"],
-                "payments",
-                _list([payment], f"/v1/invoice_payments?invoice={invoice['id']}"),
-            )
+            self._record_payment(objects.invoice_payment(now, invoice, intent["id"]))
         return invoice, intent
+
+    def _record_payment(self, payment: Obj) -> None:
+        """Store (or replace) an invoice's payment, and show it as the invoice's ``payments``."""
+        self._store.put(payment)
+        invoice_id = payment["invoice"]
+        url = f"/v1/invoice_payments?invoice={invoice_id}"
+        self._store.hide(invoice_id, "payments", _list([copy.deepcopy(payment)], url))
 
     def _product_name(self, product_id: str) -> str:
         if self._store.has(product_id, "product"):
@@ -233,6 +214,68 @@ class Flows:
             "charge": intent["latest_charge"] if intent else None,
         }
 
+    def mark_unpaid(self, sub_id: str) -> Obj:
+        """A ``past_due`` subscription whose retries ran out: ``unpaid`` (Stripe's setting
+        for what to do after the last retry)."""
+        sub = self._store.get("subscription", sub_id)
+        if sub["status"] != "past_due":
+            raise invalid(
+                f"Subscription {sub_id} is {sub['status']}: only a past_due one becomes unpaid."
+            )
+        before = copy.deepcopy(sub)
+        sub["status"] = "unpaid"
+        self._events.emit("customer.subscription.updated", sub, changed(before, sub))
+        return sub
+
+    def pay_invoice(self, invoice_id: str, payment_method: str | None = None) -> Obj:
+        """Pay an open invoice now (``POST /v1/invoices/<id>/pay``): its payment intent
+        succeeds with a new charge; the subscription it is the latest invoice of, when
+        ``past_due`` or ``unpaid``, is ``active`` again. Everything is dated this second."""
+        invoice = self._store.get("invoice", invoice_id)
+        if invoice["status"] == "paid":
+            raise invalid("Invoice is already paid")
+        if invoice["status"] != "open":
+            raise invalid(f"Invoice {invoice_id} is {invoice['status']}: it cannot be paid.")
+        now = self._clock()
+        sub = self._store.get("subscription", _subscription_of(invoice))
+        before = copy.deepcopy(sub)
+        invoice.update(
+            status="paid",
+            amount_paid=invoice["amount_due"],
+            amount_remaining=0,
+            attempted=True,
+            attempt_count=invoice["attempt_count"] + 1,
+            next_payment_attempt=None,
+        )
+        invoice["status_transitions"]["paid_at"] = now
+        intent = self._settle_intent(invoice, now, payment_method)
+        if sub["latest_invoice"] == invoice_id and sub["status"] in ("past_due", "unpaid"):
+            sub["status"] = "active"
+        for event_type, obj in _renewal_events(invoice, intent, paid=True):
+            self._events.emit(event_type, obj)
+        if sub != before:
+            self._events.emit("customer.subscription.updated", sub, changed(before, sub))
+        return invoice
+
+    def _settle_intent(self, invoice: Obj, now: int, payment_method: str | None) -> Obj | None:
+        """The invoice's payment intent succeeds, with a new charge, and so does its invoice
+        payment; None when the invoice had no payment intent."""
+        payments = self._store.hidden(invoice["id"], "payments")
+        if not payments:
+            return None
+        payment = self._store.get("invoice_payment", payments["data"][0]["id"])
+        intent = self._store.get("payment_intent", payment["payment"]["payment_intent"])
+        intent.update(
+            status="succeeded",
+            amount_received=intent["amount"],
+            last_payment_error=None,
+            payment_method=payment_method or intent["payment_method"],
+        )
+        self._charge(intent, now)
+        objects.settle_payment(payment, invoice)
+        self._record_payment(payment)
+        return intent
+
     def cancel(self, sub_id: str, *, at_period_end: bool) -> dict[str, Any]:
         """Cancel now (``customer.subscription.deleted``) or at the period's end (an update)."""
         sub = self._live_subscription(sub_id)
@@ -263,9 +306,20 @@ class Flows:
         return sub
 
     # ------------------------------------------------------------------ refunds
-    def refund(self, charge_id: str, amount: int | None, reason: str | None = None) -> Obj:
+    def refund(
+        self,
+        charge_id: str,
+        amount: int | None,
+        reason: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> Obj:
         """Refund all that is left of a charge, or ``amount`` of it."""
         charge = self._store.get("charge", charge_id, param="charge")
+        if charge["disputed"]:
+            raise invalid(
+                f"Charge {charge_id} has been charged back; cannot issue a refund.",
+                code="charge_disputed",
+            )
         remaining = charge["amount_captured"] - charge["amount_refunded"]
         if charge["status"] != "succeeded" or remaining <= 0:
             raise invalid(
@@ -283,6 +337,7 @@ class Flows:
             )
         before = copy.deepcopy(charge)
         refund = self._store.put(objects.refund(self._clock(), charge, amount, reason))
+        refund["metadata"] = dict(metadata or {})
         charge["amount_refunded"] += amount
         charge["refunded"] = charge["amount_refunded"] == charge["amount_captured"]
         refunds = charge["refunds"]
@@ -290,6 +345,34 @@ class Flows:
         refunds["total_count"] = len(refunds["data"])
         self._events.emit("charge.refunded", charge, changed(before, charge))
         self._events.emit("refund.created", refund)
+        return refund
+
+    def fail_refund(self, refund_id: str, failure_reason: str) -> Obj:
+        """The card could not take the money back: the refund ``failed`` and its amount is
+        the charge's again (``refund.updated``, ``refund.failed``, ``charge.refund.updated``)."""
+        refund = self._store.get("refund", refund_id)
+        if refund["status"] not in ("succeeded", "pending"):
+            raise invalid(
+                f"Refund {refund_id} is {refund['status']}: only a succeeded or pending refund "
+                "can fail."
+            )
+        before = copy.deepcopy(refund)
+        refund.update(
+            status="failed",
+            failure_reason=failure_reason,
+            failure_balance_transaction=new_id("txn"),
+        )
+        charge = self._store.get("charge", refund["charge"])
+        charge["amount_refunded"] -= refund["amount"]
+        charge["refunded"] = False
+        charge["refunds"]["data"] = [
+            copy.deepcopy(refund) if shown["id"] == refund_id else shown
+            for shown in charge["refunds"]["data"]
+        ]
+        previous = changed(before, refund)
+        self._events.emit("refund.updated", refund, previous)
+        self._events.emit("refund.failed", refund)
+        self._events.emit("charge.refund.updated", refund, previous)
         return refund
 
 
@@ -300,6 +383,11 @@ def _renewal_events(invoice: Obj, intent: Obj | None, *, paid: bool) -> list[tup
         return emit + ([("payment_intent.succeeded", intent)] if intent else [])
     emit = [("invoice.payment_failed", invoice)]
     return emit + ([("payment_intent.payment_failed", intent)] if intent else [])
+
+
+def _subscription_of(invoice: Obj) -> str:
+    """The subscription a subscription invoice bills (under ``parent`` in this API version)."""
+    return str(invoice["parent"]["subscription_details"]["subscription"])
 
 
 def _decline(intent: Obj, charge: Obj) -> None:

@@ -251,22 +251,26 @@ def invoice_line(invoice_id: str, sub: Obj, item: Obj, amount: int, label: str) 
 
 
 def invoice_payment(created: int, invoice_obj: Obj, intent_id: str) -> Obj:
-    """How an invoice names the payment intent that paid it (``expand[]=payments``)."""
-    paid = invoice_obj["status"] == "paid"
-    return {
-        "id": new_id("inpay"),
-        "object": "invoice_payment",
-        "amount_paid": invoice_obj["amount_paid"] if paid else None,
-        "amount_requested": invoice_obj["amount_due"],
-        "created": created,
-        "currency": invoice_obj["currency"],
-        "invoice": invoice_obj["id"],
-        "is_default": True,
-        "livemode": False,
-        "payment": {"type": "payment_intent", "payment_intent": intent_id},
-        "status": "paid" if paid else "open",
-        "status_transitions": {"canceled_at": None, "paid_at": created if paid else None},
-    }
+    """The payment of an invoice by a payment intent (``/v1/invoice_payments``, and the
+    invoice's ``payments`` on expand), ``paid`` once the invoice is."""
+    obj = template("invoice_payment")
+    obj.update(
+        id=new_id("inpay"),
+        created=created,
+        currency=invoice_obj["currency"],
+        invoice=invoice_obj["id"],
+        amount_requested=invoice_obj["amount_due"],
+        payment={"type": "payment_intent", "payment_intent": intent_id},
+    )
+    if invoice_obj["status"] == "paid":
+        settle_payment(obj, invoice_obj)
+    return obj
+
+
+def settle_payment(payment: Obj, invoice_obj: Obj) -> None:
+    """The invoice is paid: so is its payment, at the same time."""
+    payment.update(status="paid", amount_paid=invoice_obj["amount_paid"])
+    payment["status_transitions"]["paid_at"] = invoice_obj["status_transitions"]["paid_at"]
 
 
 def payment_intent(created: int, amount: int, currency: str, customer_id: str | None) -> Obj:
@@ -329,6 +333,68 @@ def refund(created: int, charge_obj: Obj, amount: int, reason: str | None) -> Ob
         balance_transaction=new_id("txn"),
         reason=reason,
     )
+    return obj
+
+
+# Visa's reason code for each dispute reason a test may give (the stand-in's cards are Visa).
+_VISA_REASON_CODES = {
+    "credit_not_processed": "13.6",
+    "duplicate": "12.6.1",
+    "fraudulent": "10.4",
+    "product_not_received": "13.1",
+    "product_unacceptable": "13.3",
+    "subscription_canceled": "13.2",
+}
+DISPUTE_FEE = 1500  # what Stripe withdraws for handling a dispute (15.00 USD)
+EVIDENCE_WINDOW = 21 * 86_400  # how long the merchant has to answer
+
+
+def dispute(created: int, charge_obj: Obj, amount: int, reason: str) -> Obj:
+    """A card chargeback of ``amount`` of a charge, waiting for the merchant's evidence; its
+    funds are withdrawn at once (the first of its ``balance_transactions``)."""
+    obj = template("dispute")
+    dispute_id = new_id("dp")
+    obj.update(
+        id=dispute_id,
+        created=created,
+        amount=amount,
+        currency=charge_obj["currency"],
+        charge=charge_obj["id"],
+        payment_intent=charge_obj["payment_intent"],
+        reason=reason,
+    )
+    obj["evidence_details"]["due_by"] = created + EVIDENCE_WINDOW
+    obj["payment_method_details"]["card"]["network_reason_code"] = _VISA_REASON_CODES.get(reason)
+    withdrawal = balance_transaction(created, -amount, obj, fee=DISPUTE_FEE)
+    withdrawal["description"] = f"Chargeback withdrawal for {charge_obj['id']}"
+    obj["balance_transactions"] = [withdrawal]
+    return obj
+
+
+def balance_transaction(created: int, amount: int, source: Obj, *, fee: int = 0) -> Obj:
+    """A movement of the account's balance caused by ``source`` (a dispute's withdrawal or
+    reinstatement), net of Stripe's fee."""
+    obj = template("balance_transaction")
+    obj.update(
+        id=new_id("txn"),
+        created=created,
+        available_on=created,
+        amount=amount,
+        currency=source["currency"],
+        fee=fee,
+        net=amount - fee,
+        source=source["id"],
+    )
+    if fee:
+        obj["fee_details"] = [
+            {
+                "amount": fee,
+                "application": None,
+                "currency": source["currency"],
+                "description": "Dispute fee",
+                "type": "stripe_fee",
+            }
+        ]
     return obj
 
 

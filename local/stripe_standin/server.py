@@ -47,7 +47,11 @@ class StandInRequestHandler(BaseHTTPRequestHandler):
             self.command, self.path, dict(self.headers.items()), body
         )
         try:
-            self.send_response(status)
+            # Not send_response(): it adds a Date of its own; the stand-in's (its clock) is in
+            # ``headers``.
+            self.log_request(status)
+            self.send_response_only(status)
+            self.send_header("Server", self.version_string())
             for name, value in headers.items():
                 self.send_header(name, value)
             self.send_header("Content-Length", str(len(answer)))

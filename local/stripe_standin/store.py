@@ -248,7 +248,9 @@ class Store:
 
     # ------------------------------------------------------------------ expand
     def expand(self, obj: Obj, paths: Iterable[str]) -> Obj:
-        """Replace ids by objects along each ``a.b.c`` path, as Stripe's ``expand[]`` does."""
+        """Replace ids by objects along each ``a.b.c`` path, as Stripe's ``expand[]`` does: a
+        list of ids (``discounts``) becomes a list of objects, a list object is entered through
+        ``data``, and a hash on the way (``parent.subscription_details``) is walked through."""
         for path in paths:
             self._expand(obj, path.split("."), path)
         return obj
@@ -257,22 +259,46 @@ class Store:
         if not segments or not isinstance(node, dict):
             return
         head, rest = segments[0], segments[1:]
-        if head == "data" and node.get("object") == "list":
+        is_list = node.get("object") == "list"
+        if head == "data" and is_list:
             for item in node["data"]:
                 self._expand(item, rest, path)
             return
         hidden = self.hidden(node.get("id", ""), head)
         if head not in node and hidden is None:
-            raise _not_expandable(path)
+            raise _not_expandable(path, is_list)
         value = copy.deepcopy(hidden) if hidden is not None else node[head]
-        if isinstance(value, str):
-            target = self._objects.get(value)
-            if target is None:
-                raise _not_expandable(path)
-            value = copy.deepcopy(target)
+        value = (
+            [self._resolved(item, path) for item in value]
+            if isinstance(value, list)
+            else (self._resolved(value, path))
+        )
+        if not rest and not _expandable(value):
+            raise _not_expandable(path, is_list)
         node[head] = value
-        self._expand(value, rest, path)
+        for child in value if isinstance(value, list) else [value]:
+            self._expand(child, rest, path)
+
+    def _resolved(self, value: Any, path: str) -> Any:
+        """The object an id names (a copy); anything else unchanged."""
+        if not isinstance(value, str):
+            return value
+        target = self._objects.get(value)
+        if target is None:
+            raise _not_expandable(path, is_list=False)
+        return copy.deepcopy(target)
 
 
-def _not_expandable(path: str) -> StripeError:
-    return invalid(f"This property cannot be expanded ({path}).", param="expand")
+def _expandable(value: Any) -> bool:
+    """What an expanded path ends on: objects (a list of them), or nothing (a null id)."""
+    if isinstance(value, list):
+        return all(_expandable(item) for item in value)
+    return value is None or (isinstance(value, dict) and "object" in value)
+
+
+def _not_expandable(path: str, is_list: bool) -> StripeError:
+    """Stripe's answer (no ``param``); on a list it suggests the path under ``data``."""
+    message = f"This property cannot be expanded ({path})."
+    if is_list:
+        message += f" You may want to try expanding 'data.{path}' instead."
+    return invalid(message)

@@ -58,8 +58,9 @@ def http_post(url: str, body: bytes, headers: Mapping[str, str], timeout: float)
 
 @dataclass(frozen=True)
 class Delivery:
-    """Where one event's delivery stands: ``pending``, ``delivered``, ``failed``, or
-    ``dropped`` (emitted while webhooks were paused: never attempted)."""
+    """Where one event's delivery stands: ``pending``, ``delivered``, ``failed``, ``dropped``
+    (emitted while webhooks were paused: never attempted) or ``held`` (waiting for a test to
+    send it)."""
 
     url: str
     status: str = "pending"
@@ -123,6 +124,18 @@ class WebhookSender:
         """Record an event that will never be sent (webhooks paused): ``dropped``, 0 attempts."""
         with self._lock:
             self._deliveries[event_id] = Delivery(url=self.url, status="dropped")
+
+    def hold(self, event_id: str) -> None:
+        """Record an event kept back for a test to send (:meth:`deliver_now`): ``held``."""
+        with self._lock:
+            self._deliveries[event_id] = Delivery(url=self.url, status="held")
+
+    def deliver_now(self, event_id: str, payload: bytes) -> Delivery:
+        """One attempt, in the caller's thread, signed now (again for an event already sent:
+        a duplicate, as Stripe's retries make); ``delivered`` or ``failed``, no retry."""
+        if not self._attempt(event_id, payload):
+            self._update(event_id, lambda current: replace(current, status="failed"))
+        return self.delivery(event_id) or Delivery(url=self.url, status="failed")
 
     def delivery(self, event_id: str) -> Delivery | None:
         """The delivery state of an event submitted here, or None."""

@@ -37,6 +37,7 @@ def exchange(standin: StripeStandIn, raw: bytes) -> tuple[int, dict[str, str], b
     head, _, body = answer.partition(b"\r\n\r\n")
     lines = head.decode().split("\r\n")
     headers = dict(line.split(": ", 1) for line in lines[1:])
+    assert len(headers) == len(lines) - 1, f"a header sent twice: {lines}"
     return int(lines[0].split(" ")[1]), headers, body
 
 
@@ -65,3 +66,12 @@ def test_a_page_and_its_redirect_come_back_as_http() -> None:
     assert status == 404
     assert headers["Content-Type"].startswith("text/html")
     assert b"No such checkout.session" in body
+
+
+def test_the_date_header_is_the_stand_ins_own_clock_once() -> None:
+    standin = StripeStandIn(clock=lambda: 1_767_225_600.0)  # 2026-01-01T00:00:00Z
+    standin.clock.advance(86_400)
+    _, headers, _ = exchange(
+        standin, b"GET /_standin/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    assert headers["Date"] == "Fri, 02 Jan 2026 00:00:00 GMT"

@@ -118,9 +118,15 @@ def webhooks_control(harness: Harness, body: str = "") -> tuple[int, object]:
 
 
 def test_paused_webhooks_record_events_but_drop_their_deliveries(harness: Harness) -> None:
-    assert harness.call("GET", "/_standin/webhooks", key=None)[2] == {"paused": False}
-    assert webhooks_control(harness, '{"paused": true}') == (200, {"paused": True})
-    assert harness.call("GET", "/_standin/webhooks", key=None)[2] == {"paused": True}
+    assert harness.call("GET", "/_standin/webhooks", key=None)[2] == {
+        "paused": False,
+        "held": False,
+    }
+    assert webhooks_control(harness, '{"paused": true}') == (200, {"paused": True, "held": False})
+    assert harness.call("GET", "/_standin/webhooks", key=None)[2] == {
+        "paused": True,
+        "held": False,
+    }
     customer = harness.call("POST", "/v1/customers", "email=a@x.io")[2]
     harness.call("POST", f"/v1/customers/{customer['id']}", "name=A")
 
