@@ -121,7 +121,7 @@ class _Scenario:
         from billing.domain.entitlement_rules import PriceTerms, derive_sources
         from billing.domain.reconciliation import observed_event
 
-        terms, now = {"price_bench": PriceTerms(("pro",))}, utc_now()
+        terms, now = {"price_bench": PriceTerms(("pro",), project_id="1")}, utc_now()
         for objects, _ in self.pages():
             with (
                 StripeObjectModel.batch_write() as facts,
@@ -134,7 +134,7 @@ class _Scenario:
                         raise SystemExit(f"bench: {obj.get('id')} cannot be imported")
                     fact = subscription_fact(event, owner, None)
                     facts.save(fact_item(fact, now))
-                    sources = derive_sources([fact], terms, 3)
+                    sources = derive_sources([fact], terms, 3).sources
                     record, _ = entitlement_record(owner.project_id, owner.user_id, sources, 0, now)
                     records.save(record)
 

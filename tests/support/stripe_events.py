@@ -182,6 +182,25 @@ def dispute(
     return found
 
 
+def invoice_payment(invoice_id: str, pi_id: str, *, amount: int, paid_at: int) -> dict[str, Any]:
+    """Stripe's link between a subscription invoice and the payment intent that paid it."""
+    found = fixture("invoice_payment")
+    found.update(
+        id=f"inpay_{invoice_id}",
+        invoice=invoice_id,
+        amount_paid=amount,
+        amount_requested=amount,
+        currency="usd",
+        created=paid_at,
+        livemode=False,
+        is_default=True,
+        status="paid",
+        payment={"type": "payment_intent", "payment_intent": pi_id},
+        status_transitions={"canceled_at": None, "paid_at": paid_at},
+    )
+    return found
+
+
 def refund(
     refund_id: str = "re_1",
     *,

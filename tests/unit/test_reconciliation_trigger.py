@@ -14,6 +14,7 @@ import pytest
 from billing import wiring
 from billing.adapters.stripe_gateway import build_client
 from billing.adapters.stripe_listing import StripeListing
+from billing.adapters.stripe_reader import StripeObjectReader
 from billing.domain.tenancy import Price
 from billing.services import tenancy
 from local.stripe_standin import StripeStandIn
@@ -62,7 +63,9 @@ def standin(queues: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> StripeSt
         )
         fake.pay_checkout(session.id)
     monkeypatch.setattr(
-        wiring, "stripe_listing", lambda: StripeListing(client, 1000.0, sleep=lambda _s: None)
+        wiring,
+        "stripe_listing",
+        lambda: (StripeListing(client, 1000.0, sleep=lambda _s: None), StripeObjectReader(client)),
     )
     return fake
 

@@ -47,16 +47,17 @@ def listing(answers: list[Any], calls: list[Any], clock: FakeClock, rate: float 
 
 def test_each_kind_asks_stripe_for_what_reconciliation_compares() -> None:
     calls: list[Any] = []
-    pages = listing([[{"id": "a"}], [], [], []], calls, FakeClock())
+    pages = listing([[{"id": "a"}], [], [], [], []], calls, FakeClock())
     first = pages.page("subscription", since=5, starting_after="sub_0", limit=100)
-    for kind in ("invoice", "payment_intent", "refund"):
+    for kind in ("invoice", "payment_intent", "refund", "dispute"):
         pages.page(kind, since=5, starting_after=None, limit=50)
     assert first.objects == [{"id": "a"}]
     assert calls == [
         ("subscriptions", {"status": "all", "limit": 100, "starting_after": "sub_0"}),
         ("invoices", {"status": "paid", "created": {"gte": 5}, "limit": 50}),
         ("payment_intents", {"created": {"gte": 5}, "limit": 50}),
-        ("refunds", {"created": {"gte": 5}, "limit": 50, "expand": ["data.charge"]}),
+        ("refunds", {"created": {"gte": 5}, "limit": 50}),
+        ("disputes", {"created": {"gte": 5}, "limit": 50}),
     ]
 
 

@@ -16,6 +16,7 @@ import pytest
 from billing import wiring
 from billing.adapters.stripe_gateway import StripePaymentGateway, build_client
 from billing.adapters.stripe_listing import StripeListing
+from billing.adapters.stripe_reader import StripeObjectReader
 from billing.domain.billing_facts import PaymentFact, PurchaseFact, SubscriptionFact
 from billing.domain.checkout import CheckoutMode, CheckoutRequest
 from billing.domain.clock import utc_now
@@ -57,6 +58,9 @@ class World:
         client = build_client("sk_test_unit", BASE, InProcessHTTPClient(self.standin))
         return StripeListing(client, 1000.0, sleep=lambda _seconds: None)
 
+    def reader(self) -> StripeObjectReader:
+        return stripe_reader(self.standin)
+
     def buy(
         self, user_id: str, price_id: str, mode: CheckoutMode = "subscription"
     ) -> dict[str, Any]:
@@ -91,10 +95,19 @@ class World:
         assert sender is not None
         sender.drain()
 
-    def run(self, *, page_size: int = 100, pages_per_invocation: int = 100) -> RunSummary:
+    def run(
+        self, *, page_size: int = 100, pages_per_invocation: int = 100, from_cursor: bool = False
+    ) -> RunSummary:
         """One whole run, invocation after invocation, as the queue would drive it."""
         runs = wiring.reconciliation_runs()
-        run = start_run(runs, self.queue, trigger="test", days_back=3, now=utc_now())
+        run = start_run(
+            runs,
+            self.queue,
+            trigger="test",
+            days_back=3,
+            now=utc_now(),
+            from_cursor=from_cursor,
+        )
         while self.queue.run_ids:
             done = self.invoke(self.queue.run_ids.pop(0), page_size, pages_per_invocation)
             if done.more:
@@ -112,6 +125,7 @@ class World:
             clock=utc_now,
             budget=Budget(pages=pages),
             page_size=page_size,
+            stripe=self.reader(),
         )
 
 
@@ -126,7 +140,8 @@ def world(aws: dict[str, str]) -> Iterator[World]:
 
     def deliver(url: str, body: bytes, headers: Any, timeout: float) -> int:
         if delivering[0]:
-            engine.apply_event(body.decode(), wiring.billing_ledger(), utc_now())
+            reader = stripe_reader(standin)
+            engine.apply_event(body.decode(), wiring.billing_ledger(), utc_now(), lambda: reader)
         return 200
 
     sender = WebhookSender(f"{BASE}/hook", ["whsec_unit"], transport=deliver)
@@ -135,6 +150,11 @@ def world(aws: dict[str, str]) -> Iterator[World]:
     standin.register_price("price_life", 4900, "usd", None)
     gateway = StripePaymentGateway(build_client("sk_test_unit", BASE, InProcessHTTPClient(standin)))
     yield World(standin, gateway, RecordingQueue(), delivering)
+
+
+def stripe_reader(standin: StripeStandIn) -> StripeObjectReader:
+    """The engine's and reconciliation's reader, on the stand-in in process."""
+    return StripeObjectReader(build_client("sk_test_unit", BASE, InProcessHTTPClient(standin)))
 
 
 def active(user_id: str, feature: str) -> bool:
@@ -230,6 +250,91 @@ def test_a_lost_refund_ends_the_purchase_and_a_later_run_keeps_it_refunded(
     assert run.counts["in_sync_payment_intent"] == 1, "a refunded intent still says succeeded"
     assert not active("user_8", "lifetime")
     assert world.run().total("repaired") == 0
+
+
+def test_a_refund_that_failed_while_webhooks_were_lost_restores_the_purchase(
+    world: World,
+) -> None:
+    bought = world.buy("user_8", "price_life", mode="payment")
+    refund = world.control(f"/_standin/charges/{bought['charge']}/refund")
+    assert not active("user_8", "lifetime")
+    world.drop_webhooks()
+    world.control(f"/_standin/refunds/{refund['id']}/fail")
+
+    run = world.run()
+
+    assert run.counts["repaired_refund"] == 1
+    assert active("user_8", "lifetime")
+
+
+def test_a_dispute_lost_while_webhooks_were_lost_ends_the_purchase(world: World) -> None:
+    bought = world.buy("user_8", "price_life", mode="payment")
+    world.drop_webhooks()
+    dispute = world.control(f"/_standin/charges/{bought['charge']}/dispute")
+    world.control(f"/_standin/disputes/{dispute['id']}/close", b'{"outcome": "lost"}')
+
+    run = world.run()
+
+    assert run.counts["repaired_dispute"] == 1
+    assert not active("user_8", "lifetime")
+    (repair,) = wiring.reconciliation_runs().repairs(run.run_id)
+    assert repair.fields == ("disputes",)
+
+
+def test_a_subscription_that_ended_long_before_the_window_is_still_repaired(
+    world: World,
+) -> None:
+    """Subscriptions are listed whatever their age: one cancelled while webhooks were lost,
+    weeks before the run's window, is found."""
+    paid = world.buy("user_42", "price_pro")
+    world.drop_webhooks()
+    world.control(f"/_standin/subscriptions/{paid['subscription']}/cancel")
+    world.control("/_standin/clock", b'{"advance": 3456000}')  # 40 days on
+
+    run = world.run()
+
+    assert run.counts["repaired_subscription"] == 1
+    assert not active("user_42", "pro")
+
+
+def test_a_run_starts_where_the_last_successful_one_began(world: World) -> None:
+    first = world.run(from_cursor=True)
+    assert first.status == "completed"
+    second = world.run(from_cursor=True)
+    assert first.started_at.timestamp() - 3600 < second.since < first.started_at.timestamp()
+
+
+def test_a_subscription_on_another_projects_price_is_reported(world: World) -> None:
+    tenancy.create_project(wiring.project_store(), name="other", project_id=2, now=utc_now())
+    wiring.price_store().put(Price("price_other", "2", ("other",), 900, "usd", "month"))
+    world.standin.register_price("price_other", 900, "usd", {"interval": "month"})
+    paid = world.buy("user_42", "price_pro")
+    item = world.standin.handle(
+        "GET",
+        f"/v1/subscriptions/{paid['subscription']}",
+        {"Authorization": "Bearer sk_test_x"},
+        b"",
+    )
+    import json
+
+    item_id = json.loads(item.body)["items"]["data"][0]["id"]
+    client = build_client("sk_test_unit", BASE, InProcessHTTPClient(world.standin))
+    client.v1.subscriptions.update(
+        paid["subscription"],
+        params={"items": [{"id": item_id, "price": "price_other"}], "proration_behavior": "none"},
+    )
+    world.control("/_standin/clock", b'{"advance": 1}')
+
+    run = world.run()
+
+    assert not active("user_42", "pro")
+    assert not active("user_42", "other")
+    (anomaly,) = wiring.reconciliation_runs().anomalies(run.run_id)
+    assert (anomaly.price_id, anomaly.problem, anomaly.registered_to) == (
+        "price_other",
+        "foreign",
+        "2",
+    )
 
 
 def test_a_run_goes_on_in_chunks_through_its_queue_and_counts_every_object_once(
@@ -337,7 +442,9 @@ def test_a_webhook_newer_than_the_page_is_left_alone(world: World) -> None:
     from billing.domain.stripe_events import StripeEventEnvelope
 
     newer = replace(fact, status="past_due", version=future)
-    sources, version = ledger.entitlement_record(fact.owner)
+    record = ledger.read(owner=fact.owner).record
+    assert record is not None
+    sources, version = record
     event = StripeEventEnvelope("evt_newer", "customer.subscription.updated", future, False, {})
     assert ledger.commit(
         LedgerChange(event, (FactChange(newer, fact.version),), sources, version), utc_now()

@@ -2,9 +2,12 @@
 reconciliation (the payment behind a refund or a dispute).
 
 Parameters are the SDK's typed ones (mypy checks them); answers are read as plain JSON, like
-reconciliation's lists. Each answer is dated by Stripe's own clock (its ``Date`` header, one
-second back: an event of that second may not be in the answer yet), so a fact read from it
-is ordered against event times from the same clock. Calls share the time their caller has
+reconciliation's lists. Each answer is dated by Stripe's own clock (its ``Date`` header), so a
+fact read from it is ordered against event times from the same clock: an event of an earlier
+second is in the answer; one of the same second may or may not be, so the engine compares it
+(and reads again if it says something else). An event of the second before, that happened
+in the instant between the read and an answer dated a second later, would be taken as stale:
+the nightly reconciliation repairs that rare case. Calls share the time their caller has
 left (:meth:`StripeObjectReader.within`): a read that cannot fit is a
 PaymentProviderUnavailableError, and the SQS message is retried later, unmarked.
 """
@@ -35,13 +38,13 @@ DISPUTES_PER_PAYMENT = 100  # Stripe's page size limit; a payment has a handful 
 
 
 def answered_at(headers: Mapping[str, str], fallback: float) -> int:
-    """The second from which Stripe's answer is known to hold: one before its ``Date``."""
+    """The second of Stripe's answer (its ``Date``; this machine's clock without one)."""
     date = headers.get("date") or headers.get("Date")
     try:
         when = parsedate_to_datetime(date).timestamp() if date else fallback
     except (TypeError, ValueError):
         when = fallback
-    return int(when) - 1
+    return int(when)
 
 
 class StripeObjectReader:

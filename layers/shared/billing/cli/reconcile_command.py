@@ -15,7 +15,8 @@ from dataclasses import asdict
 from typing import Any, NamedTuple
 
 from billing.domain.billing_facts import Fact
-from billing.domain.clock import to_iso, utc_now
+from billing.domain.clock import from_epoch, to_iso, utc_now
+from billing.domain.entitlement_rules import PriceAnomaly
 from billing.domain.reconciliation import (
     KINDS,
     VERDICTS,
@@ -80,6 +81,22 @@ def _error_data(error: RepairError) -> dict[str, Any]:
     }
 
 
+def _anomaly_data(anomaly: PriceAnomaly) -> dict[str, Any]:
+    return asdict(anomaly)
+
+
+def _anomaly_line(anomaly: PriceAnomaly) -> str:
+    where = (
+        f"registered to project {anomaly.registered_to}"
+        if anomaly.problem == "foreign"
+        else "registered to no project"
+    )
+    return (
+        f"  price {anomaly.price_id} of {anomaly.fact_id} (project {anomaly.project_id}) "
+        f"grants nothing: {where}"
+    )
+
+
 def _repair_line(repair: RepairRecord) -> str:
     if repair.before is None:
         change = f"created ({repair.after.kind} {repair.fact_id})"
@@ -106,21 +123,25 @@ def report(run: RunSummary) -> ReconcileOutcome:
     """The run's summary, its counters per kind, and every repair and error."""
     runs = reconciliation_runs()
     repairs, errors = runs.repairs(run.run_id), runs.errors(run.run_id)
+    anomalies = runs.anomalies(run.run_id)
     finished = f", finished {to_iso(run.finished_at)}" if run.finished_at else ""
     lines = [
         f"run {run.run_id} ({run.trigger}): {run.status}",
         f"  started {to_iso(run.started_at)}{finished}; {run.checkpoint.pages} page(s), "
-        f"{run.invocations} invocation(s)",
+        f"{run.invocations} invocation(s); payments since {to_iso(from_epoch(run.since))}",
         *_counts_table(run),
         f"repaired: {len(repairs)}",
         *(_repair_line(r) for r in repairs),
         f"errors: {len(errors)}",
         *(f"  {e.kind} {e.object_id}: {e.message}" for e in errors),
+        f"price anomalies: {len(anomalies)}",
+        *(_anomaly_line(a) for a in anomalies),
     ]
     data = {
         **_summary_data(run),
         "repairs": [_repair_data(r) for r in repairs],
         "errors": [_error_data(e) for e in errors],
+        "anomalies": [_anomaly_data(a) for a in anomalies],
     }
     return ReconcileOutcome(data, "\n".join(lines))
 
@@ -153,14 +174,17 @@ def _follow(run: RunSummary, timeout: float, quiet: bool) -> RunSummary:
 
 def run_command(args: argparse.Namespace) -> ReconcileOutcome:
     days_back = args.days_back
-    if days_back is None:
-        days_back = bound_settings().reconciliation_days_back
-    if not 1 <= days_back <= 30:  # noqa: PLR2004 - the setting's own bounds
+    if days_back is not None and not 1 <= days_back <= 30:  # noqa: PLR2004 - the setting's
         raise ValidationError("days_back", "must be 1-30")
     if args.timeout <= 0:
         raise ValidationError("timeout", "must be positive")
     run = start_run(
-        reconciliation_runs(), run_queue(), trigger="cli", days_back=days_back, now=utc_now()
+        reconciliation_runs(),
+        run_queue(),
+        trigger="cli",
+        days_back=days_back or bound_settings().reconciliation_days_back,
+        now=utc_now(),
+        from_cursor=days_back is None,
     )
     if args.no_wait:
         return ReconcileOutcome(_summary_data(run), f"started {run.run_id}")
@@ -188,7 +212,12 @@ def add_reconcile_commands(groups: Any, common: argparse.ArgumentParser) -> Any:
         "run", parents=[common], help="start a run now, follow it, print its report"
     )
     start.add_argument(
-        "--days-back", type=int, help="payments and refunds of this many days (default: setting)"
+        "--days-back",
+        type=int,
+        help=(
+            "payments, refunds and disputes of this many days (default: since the last "
+            "successful run started, the first time the setting's days)"
+        ),
     )
     start.add_argument(
         "--timeout", type=float, default=600.0, help="stop following after this many seconds"

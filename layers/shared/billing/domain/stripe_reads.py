@@ -1,10 +1,10 @@
 """Facts from Stripe's objects as read now: the truth when an event's payload cannot decide.
 
-A read fact is versioned at the read (``read_at``): every event older than that second is
-already in what Stripe answered, so it is stale once the read is applied; an event of the same
-second that says the same thing changes nothing, and one that says something else is read
-again. Times the service keeps (when a payment was made, a subscription started or ended) come
-from the objects themselves, never from the read.
+A read fact is versioned at the read (``read_at``, the second of Stripe's answer): every event
+older than that second is already in what Stripe answered, so it is stale once the read is
+applied; an event of the same second that says the same thing changes nothing, and one that
+says something else is read again. Times the service keeps (when a payment was made, a
+subscription started or ended) come from the objects themselves, never from the read.
 """
 
 from __future__ import annotations
@@ -30,8 +30,7 @@ from billing.domain.stripe_events import StripeEventEnvelope
 
 @dataclass(frozen=True)
 class StripeRead:
-    """One object as Stripe answered, and the second from which that answer is known to hold
-    (Stripe's own clock, one second before its answer's ``Date``)."""
+    """One object as Stripe answered, and the second of the answer (Stripe's own clock)."""
 
     obj: dict[str, Any]
     read_at: int
