@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import stripe
 from stripe.params import CouponCreateParams
+from stripe.params.checkout import SessionCreateParams
 
 from tests.unit.local.stripe_standin.conftest import START, SUCCESS_URL, Harness
 
@@ -213,9 +214,17 @@ def test_a_discounted_checkout_gives_the_subscription_a_discount(
     client: stripe.StripeClient, harness: Harness
 ) -> None:
     coupon(harness, "id=Q1&percent_off=20&duration=repeating&duration_in_months=3")
-    session = checkout(harness, SUBSCRIPTION, "Q1")
-    assert (session["amount_subtotal"], session["amount_total"]) == (900, 720)
-    paid = harness.standin.pay_checkout(session["id"])
+    params: SessionCreateParams = {
+        "mode": "subscription",
+        "line_items": [{"price": "price_123", "quantity": 1}],
+        "success_url": SUCCESS_URL,
+        "discounts": [{"coupon": "Q1"}],
+    }
+    session = client.v1.checkout.sessions.create(params=params)
+    assert (session.amount_subtotal, session.amount_total) == (900, 720)
+    assert session.total_details is not None
+    assert session.total_details.amount_discount == 180
+    paid = harness.standin.pay_checkout(session.id)
 
     sub = client.v1.subscriptions.retrieve(
         paid["subscription"], params={"expand": ["discounts.source.coupon"]}
