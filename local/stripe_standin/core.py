@@ -5,7 +5,8 @@ body)`` with no socket, so unit tests and the in-process SDK client
 (:mod:`local.stripe_standin.sdk_client`) drive exactly what the HTTP server serves. One lock
 serializes requests: the state is a few dicts, and Stripe's own answers never interleave
 halfway through a change either. A ``delay`` fault (:mod:`local.stripe_standin.faults`) waits
-after the lock is released, so a slow answer holds up no other request.
+after the lock is released, so a slow answer holds up no other request; so do the deliveries
+``/_standin/events/deliver`` makes (a receiver may call the stand-in back meanwhile).
 """
 
 from __future__ import annotations
