@@ -13,7 +13,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from local.stripe_standin import objects
-from local.stripe_standin.errors import StripeError, invalid, missing
+from local.stripe_standin.coupons import Coupons, amount_off
+from local.stripe_standin.errors import StripeError, inactive_price, invalid, missing
 from local.stripe_standin.events import EventLog, changed
 from local.stripe_standin.filters import list_filters, list_schema
 from local.stripe_standin.flows import Flows
@@ -32,6 +33,7 @@ from local.stripe_standin.schema import (
     choice,
 )
 from local.stripe_standin.store import Obj, Store, new_id
+from local.stripe_standin.subscriptions import SubscriptionUpdates
 
 SESSION_LIFETIME = DAY  # Checkout's default expires_at
 MAX_TRIAL_DAYS = 730
@@ -49,6 +51,7 @@ RESOURCES = {
     "refunds": "refund",
     "invoice_payments": "invoice_payment",
     "disputes": "dispute",
+    "coupons": "coupon",
     "events": "event",
 }
 
@@ -121,6 +124,7 @@ _CHECKOUT: Mapping[str, Spec] = {
         "trial_period_days": Scalar("integer", minimum=1, maximum=MAX_TRIAL_DAYS),
     },
     "payment_intent_data": {"metadata": METADATA, "description": STRING},
+    "discounts": ListOf({"coupon": STRING}),
 }
 _PORTAL: Mapping[str, Spec] = {
     **EXPAND,
@@ -128,11 +132,6 @@ _PORTAL: Mapping[str, Spec] = {
     "return_url": STRING,
     "configuration": STRING,
     "locale": STRING,
-}
-_SUBSCRIPTION_UPDATE: Mapping[str, Spec] = {
-    **EXPAND,
-    "cancel_at_period_end": BOOLEAN,
-    "metadata": METADATA,
 }
 _INVOICE_PAY: Mapping[str, Spec] = {
     **EXPAND,
@@ -155,23 +154,6 @@ _REFUND: Mapping[str, Spec] = {
 }
 
 
-def merge_metadata(current: Mapping[str, str], update: Mapping[str, str]) -> dict[str, str]:
-    """Stripe's metadata update: keys are set one by one; an empty value deletes the key."""
-    merged = {**current, **update}
-    return {key: value for key, value in merged.items() if value != ""}
-
-
-def update_metadata(obj: Obj, raw: Mapping[str, Any], params: Mapping[str, Any]) -> None:
-    """Apply an update's ``metadata``: merged key by key, and ``metadata=`` (empty) clears it
-    all, as at Stripe."""
-    if "metadata" not in params:
-        return
-    if raw.get("metadata") == "":
-        obj["metadata"] = {}
-    else:
-        obj["metadata"] = merge_metadata(obj["metadata"], params["metadata"])
-
-
 class Api:
     """Handlers of the ``/v1`` routes; each takes the decoded parameters and returns JSON."""
 
@@ -180,12 +162,16 @@ class Api:
         store: Store,
         events: EventLog,
         flows: Flows,
+        coupons: Coupons,
+        *,
         clock: Callable[[], int],
         base_url: Callable[[], str],
     ) -> None:
         self._store = store
         self._events = events
         self._flows = flows
+        self._coupons = coupons
+        self._updates = SubscriptionUpdates(store, events, flows, coupons, clock)
         self._clock = clock
         self._base_url = base_url
 
@@ -227,7 +213,7 @@ class Api:
         for key in ("email", "name", "description", "phone", "preferred_locales"):
             if key in params:
                 customer[key] = params[key]
-        update_metadata(customer, raw, params)
+        objects.update_metadata(customer, raw, params)
         if customer != before:
             self._events.emit("customer.updated", customer, changed(before, customer))
         return self.shown(customer, params)
@@ -264,7 +250,7 @@ class Api:
                 product[key] = params[key]
         if "description" in params:
             product["description"] = params["description"] or None
-        update_metadata(product, raw, params)
+        objects.update_metadata(product, raw, params)
         if product != before:
             product["updated"] = self._clock()
             self._events.emit("product.updated", product, changed(before, product))
@@ -281,7 +267,7 @@ class Api:
         for key in ("active", "nickname", "lookup_key"):
             if key in params:
                 price[key] = params[key]
-        update_metadata(price, raw, params)
+        objects.update_metadata(price, raw, params)
         if price != before:
             self._events.emit("price.updated", price, changed(before, price))
         return self.shown(price, params)
@@ -347,8 +333,28 @@ class Api:
         if customer_id is not None:
             customer = self._store.get("customer", customer_id, param="customer")
             _check_currency(customer, price, params["mode"])
-        session = self._new_session(params, line, price)
+        coupon = self._checkout_coupon(params, price)
+        session = self._new_session(params, line, price, coupon)
         return self.shown(session, params)
+
+    def _checkout_coupon(self, params: Mapping[str, Any], price: Obj) -> Obj | None:
+        """The coupon of ``discounts`` (one at most), applicable to the price's currency."""
+        discounts = params.get("discounts") or []
+        if not discounts:
+            return None
+        if "allow_promotion_codes" in params:
+            raise invalid(
+                "You may only specify one of these parameters: allow_promotion_codes, discounts.",
+                code="parameters_exclusive",
+                param="discounts",
+            )
+        if len(discounts) > 1:
+            raise invalid("Currently, only up to one discount may be specified.", "discounts")
+        if "coupon" not in discounts[0]:
+            raise missing("discounts[0][coupon]")
+        return self._coupons.redeemable(
+            discounts[0]["coupon"], "discounts[0][coupon]", price["currency"]
+        )
 
     def _checkout_line(self, params: Mapping[str, Any]) -> tuple[dict[str, Any], Obj]:
         if "mode" not in params:
@@ -370,10 +376,7 @@ class Api:
             raise missing("success_url")
         price = self._store.get("price", lines[0]["price"], param="line_items[0][price]")
         if not price["active"]:
-            raise invalid(
-                "The price specified is inactive. This field only accepts active prices.",
-                param="line_items[0][price]",
-            )
+            raise inactive_price("line_items[0][price]")
         return lines[0], price
 
     @staticmethod
@@ -401,14 +404,18 @@ class Api:
                 param="customer_email",
             )
 
-    def _new_session(self, params: Mapping[str, Any], line: Mapping[str, Any], price: Obj) -> Obj:
+    def _new_session(
+        self, params: Mapping[str, Any], line: Mapping[str, Any], price: Obj, coupon: Obj | None
+    ) -> Obj:
         now = self._clock()
         session = objects.template("checkout.session")
         session_id = new_id("cs_test")
         trial = params.get("subscription_data", {}).get("trial_period_days")
         product = self._store.get("product", price["product"])
         item = objects.checkout_item(price, line["quantity"], product["name"])
-        amount = 0 if trial else item["amount_total"]
+        subtotal = 0 if trial else item["amount_subtotal"]
+        off = amount_off(coupon, subtotal) if coupon else 0
+        item.update(amount_discount=off, amount_total=item["amount_subtotal"] - off)
         session.update(
             id=session_id,
             created=now,
@@ -416,10 +423,13 @@ class Api:
             url=f"{self._base_url()}/checkout/{session_id}",
             mode=params["mode"],
             currency=price["currency"],
-            amount_subtotal=amount,
-            amount_total=amount,
+            amount_subtotal=subtotal,
+            amount_total=subtotal - off,
             customer_creation="always" if params["mode"] == "payment" else None,
         )
+        session["total_details"]["amount_discount"] = off
+        if coupon:
+            session["discounts"] = [{"coupon": coupon["id"], "promotion_code": None}]
         for key in ("success_url", "cancel_url", "customer", "customer_email", "locale"):
             session[key] = params.get(key)
         for key in ("client_reference_id", "metadata", "allow_promotion_codes"):
@@ -455,19 +465,19 @@ class Api:
 
     # ------------------------------------------------------------------ subscriptions, refunds
     def update_subscription(self, sub_id: str, raw: Mapping[str, Any]) -> Obj:
-        """``POST /v1/subscriptions/<id>``: metadata and ``cancel_at_period_end`` (either way)."""
-        params = check(raw, _SUBSCRIPTION_UPDATE)
-        sub = self._store.get("subscription", sub_id)
-        if params.get("cancel_at_period_end") and not sub["cancel_at_period_end"]:
-            self._flows.cancel(sub_id, at_period_end=True)
-        before = copy.deepcopy(sub)
-        if params.get("cancel_at_period_end") is False and sub["cancel_at_period_end"]:
-            sub.update(cancel_at_period_end=False, cancel_at=None, canceled_at=None)
-            sub["cancellation_details"]["reason"] = None
-        update_metadata(sub, raw, params)
-        if sub != before:
-            self._events.emit("customer.subscription.updated", sub, changed(before, sub))
+        """``POST /v1/subscriptions/<id>`` (see :mod:`local.stripe_standin.subscriptions`)."""
+        sub, params = self._updates.update(sub_id, raw)
         return self.shown(sub, params)
+
+    # ------------------------------------------------------------------ coupons
+    def create_coupon(self, raw: Mapping[str, Any]) -> Obj:
+        """``POST /v1/coupons``."""
+        return self.shown(self._coupons.create(raw), raw)
+
+    def delete_coupon(self, coupon_id: str, raw: Mapping[str, Any]) -> Obj:
+        """``DELETE /v1/coupons/<id>``: ``{"id", "object": "coupon", "deleted": true}``."""
+        check(raw, {})
+        return self._coupons.delete(coupon_id)
 
     def cancel_subscription(self, sub_id: str, raw: Mapping[str, Any]) -> Obj:
         """``DELETE /v1/subscriptions/<id>``: cancel now (``customer.subscription.deleted``)."""

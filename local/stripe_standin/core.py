@@ -5,7 +5,8 @@ body)`` with no socket, so unit tests and the in-process SDK client
 (:mod:`local.stripe_standin.sdk_client`) drive exactly what the HTTP server serves. One lock
 serializes requests: the state is a few dicts, and Stripe's own answers never interleave
 halfway through a change either. A ``delay`` fault (:mod:`local.stripe_standin.faults`) waits
-after the lock is released, so a slow answer holds up no other request.
+after the lock is released, so a slow answer holds up no other request; so do the deliveries
+``/_standin/events/deliver`` makes (a receiver may call the stand-in back meanwhile).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from local.stripe_standin import forms
 from local.stripe_standin.api import RESOURCES, Api
 from local.stripe_standin.clock import StandInClock, http_date
 from local.stripe_standin.controls import Controls, Later, json_body
+from local.stripe_standin.coupons import Coupons
 from local.stripe_standin.disputes import Disputes
 from local.stripe_standin.errors import StripeError, authentication, idempotency_mismatch
 from local.stripe_standin.errors import unrecognized_url as unrecognized
@@ -122,8 +124,16 @@ class StripeStandIn:
         self._later: Later | None = None  # a control's work to run once the lock is released
         self.store = Store()
         self.events = EventLog(self.store, self.now, webhooks)
-        self.flows = Flows(self.store, self.events, self.now, lambda: self.base_url)
-        self.api = Api(self.store, self.events, self.flows, self.now, lambda: self.base_url)
+        self.coupons = Coupons(self.store, self.events, self.now)
+        self.flows = Flows(self.store, self.events, self.coupons, self.now, lambda: self.base_url)
+        self.api = Api(
+            self.store,
+            self.events,
+            self.flows,
+            self.coupons,
+            clock=self.now,
+            base_url=lambda: self.base_url,
+        )
         self.limiter = RateLimiter(self.clock)
         self.faults = Faults()
         self.request_log = RequestLog(self.now)
@@ -437,6 +447,8 @@ class StripeStandIn:
             ("DELETE", "/v1/subscriptions/([^/]+)", "api", api.cancel_subscription),
             ("POST", "/v1/refunds", "api", api.create_refund),
             ("POST", "/v1/invoices/([^/]+)/pay", "api", api.pay_invoice),
+            ("POST", "/v1/coupons", "api", api.create_coupon),
+            ("DELETE", "/v1/coupons/([^/]+)", "api", api.delete_coupon),
             ("GET", f"/v1/({collections})", "api", api.list_objects),
             ("GET", f"/v1/({collections})/([^/]+)", "api", api.retrieve),
             ("GET", "/checkout/([^/]+)", "page", lambda sid, _p: pages.checkout(sid)),

@@ -75,6 +75,13 @@ def no_such(kind: str, object_id: str, param: str | None = None) -> StripeError:
     )
 
 
+def inactive_price(param: str) -> StripeError:
+    """An archived price where only an active one will do."""
+    return StripeError(
+        "The price specified is inactive. This field only accepts active prices.", param=param
+    )
+
+
 def unrecognized_url(method: str, path: str) -> StripeError:
     """Stripe's answer to a path or method it does not serve."""
     return StripeError(

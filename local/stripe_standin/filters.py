@@ -71,6 +71,7 @@ _FILTERS: Mapping[str, Mapping[str, Spec]] = {
     "charge": {"customer": STRING, "payment_intent": STRING, "created": RANGE},
     "refund": {"charge": STRING, "payment_intent": STRING, "created": RANGE},
     "dispute": {"charge": STRING, "payment_intent": STRING, "created": RANGE},
+    "coupon": {"created": RANGE},
     "invoice_payment": {
         "invoice": STRING,
         "payment": {

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from local.stripe_standin import objects
+from local.stripe_standin.coupons import Coupons
 from local.stripe_standin.errors import invalid
 from local.stripe_standin.events import EventLog, changed
 from local.stripe_standin.periods import DAY, period_after
@@ -27,10 +28,16 @@ class Flows:
     """The state changes of the stand-in's pages and ``/_standin`` controls."""
 
     def __init__(
-        self, store: Store, events: EventLog, clock: Callable[[], int], base_url: Callable[[], str]
+        self,
+        store: Store,
+        events: EventLog,
+        coupons: Coupons,
+        clock: Callable[[], int],
+        base_url: Callable[[], str],
     ) -> None:
         self._store = store
         self._events = events
+        self._coupons = coupons
         self._clock = clock
         self._base_url = base_url
 
@@ -102,22 +109,34 @@ class Flows:
                 trial_end=period[1],
                 billing_cycle_anchor=period[1],
             )
-        amount = 0 if trial_days else line["amount_total"]
-        invoice, intent = self._invoice(sub, "subscription_create", amount, paid=True)
+        discounts = [
+            self._coupons.apply(coupon, customer["id"], sub["id"])
+            for coupon in self._session_coupons(session)
+        ]
+        sub["discounts"] = [discount["id"] for discount in discounts]
+        subtotal = 0 if trial_days else line["amount_subtotal"]
+        invoice, intent = self._invoice(sub, "subscription_create", subtotal, paid=True)
         customer["currency"] = sub["currency"]
         session.update(
             subscription=sub["id"],
             invoice=invoice["id"],
-            payment_status="no_payment_required" if trial_days else "paid",
+            payment_status="paid" if intent else "no_payment_required",
         )
-        emit = [
-            ("customer.subscription.created", sub),
-            ("invoice.payment_succeeded", invoice),
-            ("invoice.paid", invoice),
-        ]
+        emit = [("customer.subscription.created", sub)]
+        emit += [("customer.discount.created", discount) for discount in discounts]
+        emit += [("invoice.payment_succeeded", invoice), ("invoice.paid", invoice)]
         return emit + ([("payment_intent.succeeded", intent)] if intent else [])
 
+    def _session_coupons(self, session: Obj) -> list[Obj]:
+        """The coupons a session's ``discounts`` name (checked when it was created)."""
+        return [self._store.get("coupon", entry["coupon"]) for entry in session["discounts"] or []]
+
     def _pay_once(self, session: Obj, line: Obj) -> list[tuple[str, Obj]]:
+        for coupon in self._session_coupons(session):
+            self._coupons.redeem(coupon)
+        if not session["amount_total"]:  # all discounted: nothing to pay, no payment intent
+            session["payment_status"] = "no_payment_required"
+            return []
         now = self._clock()
         intent = objects.payment_intent(
             now, session["amount_total"], session["currency"], session["customer"]
@@ -148,12 +167,21 @@ class Flows:
         self._store.put(intent)
         return charge
 
-    def _invoice(self, sub: Obj, reason: str, amount: int, *, paid: bool) -> tuple[Obj, Obj | None]:
-        """A subscription invoice, paid (or failed) by card; no payment when it is zero."""
+    def _invoice(
+        self, sub: Obj, reason: str, subtotal: int, *, paid: bool
+    ) -> tuple[Obj, Obj | None]:
+        """A subscription invoice for its current period, less the discounts in force, paid
+        (or failed) by card; no payment when nothing is due (then it is paid anyway)."""
         now = self._clock()
         item = sub["items"]["data"][0]
         label = self._product_name(item["price"]["product"])
-        invoice = self._store.put(objects.invoice(now, sub, reason, amount, label))
+        start = item["current_period_start"]
+        discounts = self._coupons.take_off(sub["discounts"], subtotal, at=start)
+        invoice = self._store.put(
+            objects.invoice(now, sub, reason, subtotal, label, discounts=discounts)
+        )
+        amount = invoice["amount_due"]
+        paid = paid or not amount
         invoice.update(attempted=True, attempt_count=1)
         sub["latest_invoice"] = invoice["id"]
         intent = None
@@ -191,21 +219,31 @@ class Flows:
 
     # ------------------------------------------------------------------ subscriptions
     def renew(self, sub_id: str, *, paid: bool = True) -> dict[str, Any]:
-        """The period ends: a new period and its invoice, paid or declined; a subscription set
-        to cancel at the period's end ends instead."""
-        sub = self._live_subscription(sub_id)
-        if sub["cancel_at_period_end"]:
+        """The period ends: a new period and its invoice (its price x quantity, less the
+        discounts still in force), paid or declined; a subscription set to cancel by then
+        ends instead. Discounts that ended are removed (``customer.discount.deleted``)."""
+        sub = self.live_subscription(sub_id)
+        item = sub["items"]["data"][0]
+        if sub["cancel_at"] is not None and sub["cancel_at"] <= item["current_period_end"]:
             return self._end(sub)
         before = copy.deepcopy(sub)
-        item = sub["items"]["data"][0]
         start, end = period_after(item["current_period_end"], item["price"])
         item.update(current_period_start=start, current_period_end=end)
-        amount = item["price"]["unit_amount"] * item["quantity"]
-        invoice, intent = self._invoice(sub, "subscription_cycle", amount, paid=paid)
+        ended = [
+            self._store.get("discount", discount_id)
+            for discount_id in sub["discounts"]
+            if not self._coupons.in_force(discount_id, start)
+        ]
+        sub["discounts"] = [d for d in sub["discounts"] if d not in {e["id"] for e in ended}]
+        subtotal = item["price"]["unit_amount"] * item["quantity"]
+        invoice, intent = self._invoice(sub, "subscription_cycle", subtotal, paid=paid)
+        paid = invoice["status"] == "paid"
         sub["status"] = "active" if paid else "past_due"
         for event_type, obj in _renewal_events(invoice, intent, paid=paid):
             self._events.emit(event_type, obj)
         self._events.emit("customer.subscription.updated", sub, changed(before, sub))
+        for discount in ended:
+            self._events.emit("customer.discount.deleted", discount)
         return {
             "subscription": sub_id,
             "status": sub["status"],
@@ -278,18 +316,26 @@ class Flows:
 
     def cancel(self, sub_id: str, *, at_period_end: bool) -> dict[str, Any]:
         """Cancel now (``customer.subscription.deleted``) or at the period's end (an update)."""
-        sub = self._live_subscription(sub_id)
-        now = self._clock()
+        sub = self.live_subscription(sub_id)
         if not at_period_end:
-            sub["canceled_at"] = now
+            sub["canceled_at"] = self._clock()
             sub["cancellation_details"]["reason"] = "cancellation_requested"
             return self._end(sub)
         before = copy.deepcopy(sub)
-        item = sub["items"]["data"][0]
-        sub.update(cancel_at_period_end=True, cancel_at=item["current_period_end"], canceled_at=now)
-        sub["cancellation_details"]["reason"] = "cancellation_requested"
+        self.schedule_cancel(sub, sub["items"]["data"][0]["current_period_end"], at_period_end=True)
         self._events.emit("customer.subscription.updated", sub, changed(before, sub))
         return {"subscription": sub_id, "status": sub["status"], "cancel_at": sub["cancel_at"]}
+
+    def schedule_cancel(self, sub: Obj, cancel_at: int | None, *, at_period_end: bool) -> None:
+        """Set when the subscription will end (``cancel_at_period_end`` only when asked so:
+        a ``cancel_at`` is a time of its own), or with None, that it will not."""
+        requested = cancel_at is not None
+        sub.update(
+            cancel_at=cancel_at,
+            cancel_at_period_end=requested and at_period_end,
+            canceled_at=self._clock() if requested else None,
+        )
+        sub["cancellation_details"]["reason"] = "cancellation_requested" if requested else None
 
     def _end(self, sub: Obj) -> dict[str, Any]:
         now = self._clock()
@@ -297,7 +343,8 @@ class Flows:
         self._events.emit("customer.subscription.deleted", sub)
         return {"subscription": sub["id"], "status": "canceled", "ended_at": now}
 
-    def _live_subscription(self, sub_id: str) -> Obj:
+    def live_subscription(self, sub_id: str) -> Obj:
+        """A subscription that has not ended (anything else is refused, as at Stripe)."""
         sub = self._store.get("subscription", sub_id)
         if sub["status"] in _ENDED:
             raise invalid(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,23 @@ def _shapes() -> Mapping[str, Obj]:
 def template(kind: str) -> Obj:
     """A fresh copy of the example object of ``kind`` (a key of shapes.json)."""
     return copy.deepcopy(_shapes()[kind])
+
+
+def merge_metadata(current: Mapping[str, str], update: Mapping[str, str]) -> dict[str, str]:
+    """Stripe's metadata update: keys are set one by one; an empty value deletes the key."""
+    merged = {**current, **update}
+    return {key: value for key, value in merged.items() if value != ""}
+
+
+def update_metadata(obj: Obj, raw: Mapping[str, Any], params: Mapping[str, Any]) -> None:
+    """Apply an update's ``metadata``: merged key by key, and ``metadata=`` (empty) clears it
+    all, as at Stripe."""
+    if "metadata" not in params:
+        return
+    if raw.get("metadata") == "":
+        obj["metadata"] = {}
+    else:
+        obj["metadata"] = merge_metadata(obj["metadata"], params["metadata"])
 
 
 def customer(created: int, params: Mapping[str, Any]) -> Obj:
@@ -174,12 +191,25 @@ def subscription(created: int, customer_id: str, item: Obj, metadata: Mapping[st
     return obj
 
 
-def invoice(created: int, sub: Obj, billing_reason: str, amount: int, label: str) -> Obj:
-    """A finalized invoice for the subscription's current period (one line per item)."""
+def invoice(
+    created: int,
+    sub: Obj,
+    billing_reason: str,
+    subtotal: int,
+    label: str,
+    *,
+    discounts: Sequence[tuple[str, int]] = (),
+) -> Obj:
+    """A finalized invoice for the subscription's current period (one line per item), less
+    ``discounts`` (each discount's id and what it takes off)."""
     obj = template("invoice")
     invoice_id = new_id("in")
     item = sub["items"]["data"][0]
     period = (item["current_period_start"], item["current_period_end"])
+    discount_amounts = [{"amount": off, "discount": discount_id} for discount_id, off in discounts]
+    amount = subtotal - sum(off for _, off in discounts)
+    line = invoice_line(invoice_id, sub, item, subtotal, label)
+    line["discount_amounts"] = copy.deepcopy(discount_amounts)
     obj.update(
         id=invoice_id,
         created=created,
@@ -192,10 +222,12 @@ def invoice(created: int, sub: Obj, billing_reason: str, amount: int, label: str
         effective_at=created,
         amount_due=amount,
         amount_remaining=amount,
-        subtotal=amount,
-        subtotal_excluding_tax=amount,
+        subtotal=subtotal,
+        subtotal_excluding_tax=subtotal,
         total=amount,
         total_excluding_tax=amount,
+        discounts=[discount_id for discount_id, _ in discounts],
+        total_discount_amounts=discount_amounts,
         parent={
             "quote_details": None,
             "subscription_details": {
@@ -206,7 +238,7 @@ def invoice(created: int, sub: Obj, billing_reason: str, amount: int, label: str
         },
         lines={
             "object": "list",
-            "data": [invoice_line(invoice_id, sub, item, amount, label)],
+            "data": [line],
             "has_more": False,
             "total_count": 1,
             "url": f"/v1/invoices/{invoice_id}/lines",
@@ -332,6 +364,43 @@ def refund(created: int, charge_obj: Obj, amount: int, reason: str | None) -> Ob
         payment_method=charge_obj["payment_method"],
         balance_transaction=new_id("txn"),
         reason=reason,
+    )
+    return obj
+
+
+def coupon(coupon_id: str, created: int, params: Mapping[str, Any]) -> Obj:
+    """A coupon: ``percent_off`` or ``amount_off`` in ``currency``, for a ``duration``."""
+    obj = template("coupon")
+    obj.update(id=coupon_id, created=created)
+    for key in (
+        "percent_off",
+        "amount_off",
+        "duration",
+        "duration_in_months",
+        "name",
+        "metadata",
+        "max_redemptions",
+        "redeem_by",
+    ):
+        if key in params:
+            obj[key] = params[key]
+    if "currency" in params:
+        obj["currency"] = str(params["currency"]).lower()
+    return obj
+
+
+def discount(
+    start: int, coupon_id: str, customer_id: str, subscription_id: str | None, end: int | None
+) -> Obj:
+    """A coupon applied to a subscription from ``start`` (until ``end``, if it ends)."""
+    obj = template("discount")
+    obj.update(
+        id=new_id("di"),
+        start=start,
+        end=end,
+        customer=customer_id,
+        subscription=subscription_id,
+        source={"coupon": coupon_id, "type": "coupon"},
     )
     return obj
 

@@ -8,6 +8,7 @@ schema is a nested mapping of parameter names to :class:`Scalar`, :data:`METADAT
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -25,7 +26,7 @@ class Scalar:
     """A string, integer or boolean leaf, optionally limited to choices or a range;
     ``unsettable``: an empty string is accepted (and returned), Stripe's way to unset a field."""
 
-    kind: Literal["string", "integer", "boolean"]
+    kind: Literal["string", "integer", "number", "boolean"]
     choices: tuple[str, ...] = ()
     minimum: int | None = None
     maximum: int | None = None
@@ -54,6 +55,7 @@ type Spec = Scalar | ListOf | _Metadata | _Range | Mapping[str, Spec]
 STRING = Scalar("string")
 UNSETTABLE_STRING = Scalar("string", unsettable=True)  # "" unsets it (description on update)
 INTEGER = Scalar("integer")
+NUMBER = Scalar("number")  # a decimal (percent_off=25.5)
 BOOLEAN = Scalar("boolean")
 METADATA = _Metadata()
 RANGE = _Range()
@@ -104,7 +106,7 @@ def _value(value: Any, spec: Spec, name: str) -> Any:
     return _mapping(value, spec, name)
 
 
-def _scalar(value: Any, spec: Scalar, name: str) -> str | int | bool:
+def _scalar(value: Any, spec: Scalar, name: str) -> str | int | float | bool:
     if not isinstance(value, str):
         raise invalid(f"Invalid {spec.kind}: {name} must be a single value", param=name)
     if value == "" and spec.unsettable:
@@ -119,6 +121,8 @@ def _scalar(value: Any, spec: Scalar, name: str) -> str | int | bool:
         )
     if spec.kind == "integer":
         return _integer(value, spec, name)
+    if spec.kind == "number":
+        return _number(value, name)
     if spec.kind == "boolean":
         if value not in ("true", "false"):
             raise invalid(f"Invalid boolean: {value}", param=name)
@@ -140,6 +144,16 @@ def _integer(value: str, spec: Scalar, name: str) -> int:
         raise invalid(f"This value must be greater than or equal to {spec.minimum}.", param=name)
     if spec.maximum is not None and number > spec.maximum:
         raise invalid(f"This value must be less than or equal to {spec.maximum}.", param=name)
+    return number
+
+
+def _number(value: str, name: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise invalid(f"Invalid decimal: {value}", param=name) from None
+    if not math.isfinite(number):
+        raise invalid(f"Invalid decimal: {value}", param=name)
     return number
 
 

@@ -24,6 +24,7 @@ _SESSION_ID_LENGTH = 58
 Obj = dict[str, Any]
 Filter = Callable[[Obj], bool]
 _ABSENT = object()
+_DELETED = "deleted"  # the note a deleted object carries
 
 
 def new_id(prefix: str) -> str:
@@ -79,7 +80,8 @@ class Store:
     prior state journaled, and :meth:`rollback` restores it: the cost is one copy per object a
     request touches, not a copy of the store.
 
-    Objects are never deleted, and an id keeps its kind and its place: ``_ids[kind]`` lists a
+    Objects are never removed (a deleted one is only noted so), and an id keeps its kind and
+    its place: ``_ids[kind]`` lists a
     kind's ids oldest first and ``_places[id]`` is the id's index there. Only a rollback removes
     ids, and only the ones its request added, which are the tail of their kind's list.
     """
@@ -161,12 +163,19 @@ class Store:
         return obj is not None and (kind is None or obj["object"] == kind)
 
     def get(self, kind: str, object_id: str, param: str | None = None) -> Obj:
-        """The live object (callers mutate it); resource_missing when absent."""
+        """The live object (callers mutate it); resource_missing when absent or deleted."""
         obj = self._objects.get(object_id)
-        if obj is None or obj["object"] != kind:
+        if obj is None or obj["object"] != kind or (object_id, _DELETED) in self._notes:
             raise no_such(noun(kind), object_id, param)
         self._remember(object_id)
         return obj
+
+    def delete(self, kind: str, object_id: str) -> Obj:
+        """``DELETE /v1/<kind>s/<id>``: from now on :meth:`get` and lists do not find it (what
+        still names it, a discount its coupon, can expand it). Answers Stripe's stub."""
+        self.get(kind, object_id)
+        self.note(object_id, _DELETED, True)
+        return {"id": object_id, "object": kind, "deleted": True}
 
     def snapshot(self, kind: str, object_id: str) -> Obj:
         """A deep copy, safe to hand out or put in an event."""
@@ -235,6 +244,8 @@ class Store:
         kept: list[Obj] = []
         for place in places:
             obj = self._objects[ids[place]]
+            if (obj["id"], _DELETED) in self._notes:
+                continue
             if all(keep(obj) for keep in filters):
                 if len(kept) == limit:
                     return kept, True

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -178,10 +179,10 @@ class _Receiver(BaseHTTPRequestHandler):
         """Quiet."""
 
 
-def test_the_stand_in_runs_alone_and_signs_its_webhooks(tmp_path: Path) -> None:
-    receiver = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
-    threading.Thread(target=receiver.serve_forever, daemon=True).start()
-    hook = f"http://127.0.0.1:{receiver.server_address[1]}/hook"
+@contextmanager
+def standalone(tmp_path: Path, hook: str, secret: str) -> Iterator[str]:
+    """``python -m local.stripe_standin`` on a free port, sending its webhooks to ``hook``: its
+    URL. Stopped with SIGTERM afterwards, which it must survive cleanly."""
     port = free_port()
     log = tmp_path / "standin.log"
     with log.open("wb") as output:
@@ -191,21 +192,42 @@ def test_the_stand_in_runs_alone_and_signs_its_webhooks(tmp_path: Path) -> None:
             env={
                 "PATH": "/usr/bin:/bin",
                 "STANDIN_WEBHOOK_URL": hook,
-                "STRIPE_WEBHOOK_SECRET": "whsec_alone",
+                "STRIPE_WEBHOOK_SECRET": secret,
             },
             stdout=output,
             stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        try:
+            return requests.get(f"{url}/_standin/health", timeout=2).ok
+        except requests.RequestException:
+            return False
+
     try:
-
-        def up() -> bool:
-            try:
-                return requests.get(f"{url}/_standin/health", timeout=2).ok
-            except requests.RequestException:
-                return False
-
         assert wait_for(up, 30), log.read_text()
+        yield url
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
+    assert process.returncode == 0, log.read_text()
+
+
+@contextmanager
+def receiving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """A webhook receiver on a free port: its URL."""
+    receiver = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{receiver.server_address[1]}/hook"
+    finally:
+        receiver.shutdown()
+        receiver.server_close()
+
+
+def test_the_stand_in_runs_alone_and_signs_its_webhooks(tmp_path: Path) -> None:
+    with receiving(_Receiver) as hook, standalone(tmp_path, hook, "whsec_alone") as url:
         created = requests.post(
             f"{url}/v1/customers",
             data={"email": "a@example.com"},
@@ -213,13 +235,59 @@ def test_the_stand_in_runs_alone_and_signs_its_webhooks(tmp_path: Path) -> None:
             timeout=10,
         )
         assert created.status_code == 200, created.text
-        assert wait_for(lambda: len(_Receiver.received) >= 2, 30), log.read_text()
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(30)
-        receiver.shutdown()
-        receiver.server_close()
-    assert process.returncode == 0
+        assert wait_for(lambda: len(_Receiver.received) >= 2, 30)
     body, header = _Receiver.received[-1]
     event = stripe.Webhook.construct_event(body.decode(), header, "whsec_alone")
     assert (event.type, event.data.object.id) == ("customer.created", created.json()["id"])
+
+
+class _AskingReceiver(BaseHTTPRequestHandler):
+    """Records each webhook, after asking the stand-in for the event (as the service's
+    engine asks Stripe for the truth) while the stand-in waits for the answer."""
+
+    standin = ""
+    received: list[tuple[str, int]] = []  # noqa: RUF012 - one receiver per test
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        event = stripe.Webhook.construct_event(
+            body.decode(), self.headers["Stripe-Signature"], "whsec_order"
+        )
+        asked = requests.get(
+            f"{self.standin}/v1/events/{event.id}", auth=("sk_test_x", ""), timeout=10
+        )
+        self.received.append((event.id, asked.status_code))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet."""
+
+
+def test_held_events_go_out_over_http_in_the_order_asked(tmp_path: Path) -> None:
+    with receiving(_AskingReceiver) as hook, standalone(tmp_path, hook, "whsec_order") as url:
+        _AskingReceiver.standin = url
+        assert requests.post(f"{url}/_standin/webhooks", json={"held": True}, timeout=10).ok
+        for email in ("first@example.com", "second@example.com"):
+            requests.post(
+                f"{url}/v1/customers", data={"email": email}, auth=("sk_test_x", ""), timeout=10
+            ).raise_for_status()
+        events = requests.get(f"{url}/_standin/events", timeout=10).json()["data"]
+        assert [report["delivery"]["status"] for report in events] == ["held", "held"]
+        first, second = (report["id"] for report in events)
+
+        answer = requests.post(
+            f"{url}/_standin/events/deliver", json={"ids": [second, first, second]}, timeout=30
+        )
+        assert answer.status_code == 200, answer.text
+        assert [(row["id"], row["http_status"]) for row in answer.json()["data"]] == [
+            (second, 200),
+            (first, 200),
+            (second, 200),
+        ]
+        assert _AskingReceiver.received == [(second, 200), (first, 200), (second, 200)]
+
+        moved = requests.post(f"{url}/_standin/clock", json={"now": 1_893_456_000}, timeout=10)
+        assert moved.json() == {"now": 1_893_456_000}
+        assert moved.raw.headers.getlist("Date") == ["Tue, 01 Jan 2030 00:00:00 GMT"]

@@ -22,7 +22,7 @@ def control(harness: Harness, path: str) -> tuple[int, Any]:
     return status, answer
 
 
-def declined(harness: Harness) -> dict[str, Any]:
+def declined(harness: Harness) -> Any:
     """A subscription whose first renewal was declined: ``past_due``, an open invoice."""
     session = harness.call("POST", "/v1/checkout/sessions", CHECKOUT)[2]
     sub_id = harness.standin.pay_checkout(session["id"])["subscription"]
