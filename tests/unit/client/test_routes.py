@@ -109,12 +109,18 @@ def test_portal_session_and_eligibility() -> None:
     h = harness(
         answer(200, {"portal_url": "https://billing.stripe.com/p/1"}),
         answer(200, {"eligible": False, "reason": "no_customer"}),
+        answer(200, {"portal_url": "https://billing.stripe.com/p/2"}),
     )
 
     portal = h.client.create_portal_session(
         user_id="user_1", project_id="1", return_url="https://app.example.com/account"
     )
     eligibility = h.client.portal_eligibility(user_id="user_1", project_id=1)
+    assert query_of(h.transport.last) == {"user_id": "user_1", "project_id": "1"}
+    h.client.create_portal_session(
+        user_id="user_1", project_id="1", return_url="https://a.example.com/", currency="eur"
+    )
+    assert json_of(h.transport.requests[2])["currency"] == "eur"
 
     assert portal.portal_url == "https://billing.stripe.com/p/1"
     assert json_of(h.transport.requests[0]) == {
@@ -123,7 +129,6 @@ def test_portal_session_and_eligibility() -> None:
         "return_url": "https://app.example.com/account",
     }
     assert (eligibility.eligible, eligibility.reason) == (False, "no_customer")
-    assert query_of(h.transport.last) == {"user_id": "user_1", "project_id": "1"}
 
 
 # ---------------------------------------------------------------------- entitlements

@@ -169,11 +169,24 @@ class BillingClient:
         return self._post("/api/v1/checkout/session", body, CheckoutSession.from_json)
 
     def create_portal_session(
-        self, *, user_id: str, project_id: ProjectId, return_url: str
+        self,
+        *,
+        user_id: str,
+        project_id: ProjectId,
+        return_url: str,
+        currency: str | None = None,
     ) -> PortalSession:
         """POST /api/v1/portal/session: the Stripe customer portal of a user who has checked
-        out before (NotFoundError otherwise). Not retried."""
-        body = {"user_id": user_id, "project_id": project_id, "return_url": return_url}
+        out before (NotFoundError otherwise), on the customer holding their live subscription
+        unless ``currency`` picks the customer of that currency. Not retried."""
+        body = _without_none(
+            {
+                "user_id": user_id,
+                "project_id": project_id,
+                "return_url": return_url,
+                "currency": currency,
+            }
+        )
         return self._post("/api/v1/portal/session", body, PortalSession.from_json)
 
     def portal_eligibility(self, *, user_id: str, project_id: ProjectId) -> PortalEligibility:
