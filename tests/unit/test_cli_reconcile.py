@@ -108,3 +108,39 @@ def test_bad_input_and_unknown_runs_are_clear_errors(
     code, _, err = run(capsys, "reconcile", "report", "--last")
     assert (code, "no reconciliation run yet" in err) == (1, True)
     assert queued(queue_url) == []
+
+
+def test_report_lists_the_prices_that_grant_nothing_where_they_are_used(
+    cli: None, queue_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Seeded subscriptions on a price registered to project 2 while their metadata says
+    project 1: nothing granted, one report line each."""
+    _, out, _ = run(capsys, "reconcile", "run", "--no-wait", "--json")
+    run_id = json.loads(out)["run_id"]
+    tenancy.create_project(wiring.project_store(), name="a", project_id=1, now=utc_now())
+    tenancy.create_project(wiring.project_store(), name="b", project_id=2, now=utc_now())
+    wiring.price_store().put(Price("price_theirs", "2", ("theirs",), 900, "usd", "month"))
+    standin = StripeStandIn(base_url=BASE)
+    standin.register_price("price_theirs", 900, "usd", {"interval": "month"})
+    (sub_id,) = standin.seed_subscriptions(1, "price_theirs", user_prefix="user_")
+    client = build_client("sk_test_unit", BASE, InProcessHTTPClient(standin))
+    continue_run(
+        run_id,
+        runs=wiring.reconciliation_runs(),
+        pages=StripeListing(client, 1000.0, sleep=lambda _s: None),
+        ledger=wiring.billing_ledger(),
+        clock=utc_now,
+        budget=Budget(pages=50),
+        page_size=100,
+    )
+
+    code, text, _ = run(capsys, "reconcile", "report", run_id)
+    assert code == 0
+    assert "price anomalies: 1" in text
+    assert (
+        f"price price_theirs of {sub_id} (project 1) grants nothing: registered to project 2"
+        in text
+    )
+    _, out, _ = run(capsys, "reconcile", "report", run_id, "--json")
+    (anomaly,) = json.loads(out)["anomalies"]
+    assert (anomaly["problem"], anomaly["registered_to"]) == ("foreign", "2")
