@@ -168,9 +168,6 @@ class BillingLedger(Protocol):
 
     def owner_of_customer(self, customer_id: str) -> Owner | None: ...
 
-    def facts(self, stripe_ids: Iterable[str]) -> dict[str, Fact]:
-        """The stored facts among these ids, in as few reads as the store allows."""
-
     def commit(self, change: LedgerChange, now: datetime) -> bool:
         """Write the processed mark, the facts and the entitlement record together, each
         conditional on what was read; False when a condition refused it (nothing written)."""

@@ -86,8 +86,8 @@ def _str(value: Any) -> str | None:
 class Attempt:
     """The ledger and Stripe for one planning attempt: each fact, record and price is read
     once however many rules ask, in as few round trips as the ledger allows (a retry after a
-    refused commit starts a new attempt, so it reads afresh). ``known`` seeds it with facts
-    already read (reconciliation reads a page's at once)."""
+    refused commit starts a new attempt, so it reads afresh). ``known`` and ``prices`` seed it
+    with facts and price terms already read (reconciliation reads a page's at once)."""
 
     def __init__(
         self,
@@ -95,6 +95,7 @@ class Attempt:
         stripe: StripeAccess | None = None,
         tally: Tally | None = None,
         known: dict[str, Fact | None] | None = None,
+        prices: dict[str, PriceTerms | None] | None = None,
     ) -> None:
         self._ledger = ledger
         self._stripe_access = stripe
@@ -102,7 +103,7 @@ class Attempt:
         self.tally = tally or Tally()
         self._facts: dict[str, Fact | None] = dict(known or {})
         self._records: dict[Owner, tuple[list[EntitlementSource], int, int]] = {}
-        self._prices: dict[str, PriceTerms | None] = {}
+        self._prices: dict[str, PriceTerms | None] = dict(prices or {})
         self.read_ids: set[str] = set()  # facts read from Stripe in this attempt
 
     # ------------------------------------------------------------------ the ledger

@@ -23,8 +23,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from billing.domain.billing_facts import Fact, PurchaseFact, SubscriptionFact
-from billing.domain.entitlement_rules import PriceAnomaly, price_anomalies
+from billing.domain.billing_facts import Fact, PurchaseFact, SubscriptionFact, subscription_items
+from billing.domain.entitlement_rules import PriceAnomaly, PriceTerms, price_anomalies
 from billing.domain.entitlements import EntitlementSource
 from billing.domain.grants import AuditEntry
 from billing.domain.reconciliation import (
@@ -213,6 +213,15 @@ def _one_page(
     return moved, outcome.counts
 
 
+def _price_ids(kind: ObjectKind, obj: dict[str, Any]) -> list[str]:
+    """The prices an object names (read in one batch per page, to report anomalies)."""
+    if kind == "subscription":
+        return list(subscription_items(obj)[0])
+    metadata = obj.get("metadata")
+    found = metadata.get("price_id") if isinstance(metadata, dict) else None
+    return [found] if kind == "payment_intent" and isinstance(found, str) else []
+
+
 def _fact_ids(kind: ObjectKind, obj: dict[str, Any]) -> list[str]:
     """The ids of the facts an object can speak for (read in one batch per page)."""
     if kind in READ_KINDS:
@@ -235,8 +244,10 @@ def reconcile_page(
     the others go on. Prices that grant nothing where they are used are reported."""
     outcome = PageOutcome()
     ids = [i for obj in objects for i in _fact_ids(kind, obj)]
-    stored = ledger.facts(ids)
-    known: dict[str, Fact | None] = {i: stored.get(i) for i in ids}
+    price_ids = {p for obj in objects for p in _price_ids(kind, obj)}
+    read = ledger.read(fact_ids=ids, price_ids=price_ids)
+    known: dict[str, Fact | None] = {i: read.facts.get(i) for i in ids}
+    prices: dict[str, PriceTerms | None] = {p: read.prices.get(p) for p in price_ids}
     for obj in objects:
         object_id = str(obj.get("id"))
         try:
@@ -246,6 +257,7 @@ def reconcile_page(
                 ledger=ledger,
                 stripe=stripe,
                 known=known,
+                prices=prices,
                 run_id=run.run_id,
                 observed_at=observed_at,
                 clock=clock,
@@ -301,6 +313,7 @@ def reconcile_object(
     observed_at: int,
     clock: Clock,
     stripe: StripeReader | None = None,
+    prices: dict[str, PriceTerms | None] | None = None,
 ) -> tuple[Verdict, list[RepairRecord], list[PriceAnomaly]]:
     """Compare one Stripe object with the stored facts; repair what differs. Also the
     prices it names that grant nothing there."""
@@ -309,6 +322,7 @@ def reconcile_object(
             ledger,
             (lambda: stripe) if stripe is not None else None,
             known=known if attempt_number == 0 else None,
+            prices=prices,
         )
         shown = _shown(kind, obj, run_id, attempt)
         if shown is None:

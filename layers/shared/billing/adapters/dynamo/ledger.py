@@ -51,6 +51,7 @@ from billing.domain.stripe_events import StripeEventEnvelope
 from billing.errors import DependencyUnavailableError
 
 BATCH_READ_ATTEMPTS = 5
+BATCH_READ_KEYS = 100
 
 
 def fact_to_json(fact: Fact) -> str:
@@ -100,29 +101,27 @@ def price_terms(item: PriceModel) -> PriceTerms:
 
 
 def batch_read(wanted: dict[type[Model], list[str]]) -> dict[type[Model], list[Any]]:
-    """Items of several tables by hash key, in one BatchGetItem (at most 100 keys; DynamoDB
-    may leave some unprocessed under load: those are asked again)."""
+    """Items of several tables by hash key: one BatchGetItem per 100 keys (DynamoDB's limit;
+    an event needs a handful, a reconciliation page about a hundred); keys DynamoDB leaves
+    unprocessed under load are asked again."""
     found: dict[type[Model], list[Any]] = {model: [] for model in wanted}
-    tables = {model.Meta.table_name: model for model, keys in wanted.items() if keys}
-    request: dict[str, Any] = {
-        model.Meta.table_name: {
-            "Keys": [{_hash_key_name(model): {"S": key}} for key in keys],
-            "ConsistentRead": True,
-        }
-        for model, keys in wanted.items()
-        if keys
-    }
-    for _ in range(BATCH_READ_ATTEMPTS):
-        if not request:
-            return found
-        with dynamo_errors("BatchGetItem ledger"):
-            answer = connection().dispatch("BatchGetItem", {"RequestItems": request})
-        for table, items in answer.get("Responses", {}).items():
-            model = tables[table]
-            found[model].extend(model.from_raw_data(item) for item in items)
-        request = answer.get("UnprocessedKeys") or {}
-    if request:
-        raise DependencyUnavailableError("DynamoDB BatchGetItem ledger: keys left unprocessed")
+    tables = {model.Meta.table_name: model for model in wanted}
+    keys = [(model, key) for model, model_keys in wanted.items() for key in model_keys]
+    for start in range(0, len(keys), BATCH_READ_KEYS):
+        request: dict[str, Any] = {}
+        for model, key in keys[start : start + BATCH_READ_KEYS]:
+            entry = request.setdefault(model.Meta.table_name, {"Keys": [], "ConsistentRead": True})
+            entry["Keys"].append({_hash_key_name(model): {"S": key}})
+        for _ in range(BATCH_READ_ATTEMPTS):
+            with dynamo_errors("BatchGetItem ledger"):
+                answer = connection().dispatch("BatchGetItem", {"RequestItems": request})
+            for table, items in answer.get("Responses", {}).items():
+                found[tables[table]].extend(tables[table].from_raw_data(item) for item in items)
+            request = answer.get("UnprocessedKeys") or {}
+            if not request:
+                break
+        if request:
+            raise DependencyUnavailableError("DynamoDB BatchGetItem ledger: keys left unprocessed")
     return found
 
 
@@ -192,14 +191,6 @@ class DynamoBillingLedger:
     def fact(self, stripe_id: str) -> Fact | None:
         item = get_or_none(StripeObjectModel, stripe_id, operation="GetItem fact")
         return fact_from_json(item.fact) if item else None
-
-    def facts(self, stripe_ids: Iterable[str]) -> dict[str, Fact]:
-        ids = sorted(set(stripe_ids))
-        if not ids:
-            return {}
-        with dynamo_errors("BatchGetItem facts"):
-            items = list(StripeObjectModel.batch_get(ids))
-        return {item.stripe_id: fact_from_json(item.fact) for item in items}
 
     def facts_of(self, owner: Owner) -> list[Fact]:
         with dynamo_errors("Query facts"):
