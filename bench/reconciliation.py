@@ -90,6 +90,11 @@ class _Scenario:
 
         return StripeListing(self.client, 1_000_000.0, sleep=lambda _seconds: None)
 
+    def reader(self) -> Any:
+        from billing.adapters.stripe_reader import StripeObjectReader
+
+        return StripeObjectReader(self.client)
+
     def continue_run(self, run_id: str) -> None:
         """The run queue: the next invocation picks it up."""
         self.pending.append(run_id)
@@ -155,7 +160,7 @@ class _Scenario:
         from billing.services.reconciliation import Budget, continue_run, start_run
 
         runs = wiring.reconciliation_runs()
-        run = start_run(runs, self, trigger="bench", days_back=3, now=utc_now())
+        run = start_run(runs, self, trigger="bench", days_back=3, now=utc_now(), from_cursor=False)
         peak, invocations = 0.0, 0
         while self.pending:
             run_id = self.pending.pop()
@@ -164,6 +169,7 @@ class _Scenario:
                 run_id,
                 runs=runs,
                 pages=self.listing(),
+                stripe=self.reader(),
                 ledger=wiring.billing_ledger(),
                 clock=utc_now,
                 budget=Budget(pages=self.pages_per_invocation),
