@@ -15,6 +15,9 @@ retries a delivery for 3 days).
 
 Each user's features in force at ``AS_OF`` are written down as the story is told, without the
 engine's code, so a benchmark can check the engine got there whatever the delivery order.
+Stripe's own state is kept too (``Mix.stripe``, a timeline of every object), so that when the
+engine asks Stripe (a payload that cannot decide) it gets what Stripe would answer at the
+delivery's moment (``Delivery.at``: the newest event created by then).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from random import Random
 from typing import Any, Literal
 
 from tests.support import stripe_events as se
+from tests.support.stripe_timeline import StripeTimeline
 
 from billing.domain.tenancy import Price
 
@@ -74,6 +78,7 @@ class StripeEvent:
 class Delivery:
     event: StripeEvent
     kind: DeliveryKind
+    at: int = 0  # when it is delivered: the newest event created by then
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,7 @@ class Mix:
     deliveries: list[Delivery]
     expected_features: dict[str, frozenset[str]]  # user id -> features in force at AS_OF
     stories: dict[str, int]
+    stripe: StripeTimeline  # what Stripe answers a read with, at a delivery's moment
 
     def proportions(self) -> dict[str, Any]:
         """What the stream is made of, in counts and shares of deliveries."""
@@ -118,12 +124,15 @@ class _Draft:
 class _User:
     """One user's billing, told event by event; ``in_force`` is what they may use at AS_OF."""
 
-    def __init__(self, index: int, rng: Random, drafts: list[_Draft]) -> None:
+    def __init__(
+        self, index: int, rng: Random, drafts: list[_Draft], stripe: StripeTimeline
+    ) -> None:
         self.user_id = f"user_{index:05d}"
         self.owner = {"project_id": PROJECT_ID, "user_id": self.user_id}
         self.customer = f"cus_bench{index:05d}"
         self.rng = rng
         self.drafts = drafts
+        self.stripe = stripe
         self.in_force: set[str] = set()
         self.sub_id = f"sub_bench{index:05d}"
         self.plan = PRO
@@ -136,11 +145,13 @@ class _User:
         return f"{prefix}_{self.user_id}_{self._serial}"
 
     def emit(self, event_type: str, obj: dict[str, Any], created: int, object_id: str) -> None:
+        """An event, and the object it carries as Stripe holds it from then on."""
         self.drafts.append(
             _Draft(
                 created, len(self.drafts), event_type, copy.deepcopy(obj), object_id, self.user_id
             )
         )
+        self.stripe.record(str(obj["id"]), created, obj)
 
     # ------------------------------------------------------------ Stripe objects
     def _subscription(
@@ -184,13 +195,25 @@ class _User:
         )
         return invoice
 
-    def _intent(self, pi_id: str, amount: int, price: Price | None) -> dict[str, Any]:
+    def _intent(self, pi_id: str, amount: int, price: Price | None, at: int) -> dict[str, Any]:
+        """A payment intent that succeeded at ``at``, and its charge (in Stripe's state)."""
         intent = se.payment_intent(
             pi_id, price_id=price.stripe_price_id if price else None, amount=amount
         )
         if price is not None:
             intent["metadata"] = {**self.owner, "price_id": price.stripe_price_id}
-        intent.update(customer=self.customer, status="succeeded", amount_received=amount)
+        charge = se.charge(pi_id, amount=amount, amount_refunded=0)
+        charge.update(
+            id=f"ch_{pi_id}", customer=self.customer, captured=True, paid=True, created=at
+        )
+        self.stripe.record(charge["id"], at, charge)
+        intent.update(
+            customer=self.customer,
+            status="succeeded",
+            amount_received=amount,
+            created=at,
+            latest_charge=charge["id"],
+        )
         return intent
 
     def _checkout(self, mode: str, price: Price, pi_id: str) -> dict[str, Any]:
@@ -208,8 +231,8 @@ class _User:
         return session
 
     def _refund(self, pi_id: str, amount: int, refunded: int, at: int) -> None:
-        charge = se.charge(pi_id, amount=amount, amount_refunded=refunded)
-        charge.update(id=self._new_id("ch"), customer=self.customer, captured=True)
+        charge = self.stripe.state_at(f"ch_{pi_id}", at)
+        charge.update(amount_refunded=refunded, refunded=refunded >= amount)
         self.emit("charge.refunded", charge, at, pi_id)
 
     # ------------------------------------------------------------ subscription story
@@ -218,9 +241,11 @@ class _User:
         invoice.payment_succeeded (the same second, as Stripe sends them)."""
         pi_id = self._new_id("pi")
         self.emit(
-            "payment_intent.succeeded", self._intent(pi_id, self.plan.amount, None), at, pi_id
+            "payment_intent.succeeded", self._intent(pi_id, self.plan.amount, None, at), at, pi_id
         )
         invoice = self._invoice(period_end, reason, paid=True)
+        invoice["status_transitions"]["paid_at"] = at
+        self.stripe.link_invoice(pi_id, invoice["id"])
         self.emit("invoice.paid", invoice, at, self.sub_id)
         self.emit("invoice.payment_succeeded", invoice, at, self.sub_id)
         return pi_id
@@ -350,7 +375,10 @@ class _User:
             paid_at -= 4 * HOUR  # keep clear of the expiry at AS_OF
         pi_id = self._new_id("pi")
         self.emit(
-            "payment_intent.succeeded", self._intent(pi_id, price.amount, price), paid_at, pi_id
+            "payment_intent.succeeded",
+            self._intent(pi_id, price.amount, price, paid_at),
+            paid_at,
+            pi_id,
         )
         session = self._checkout("payment", price, pi_id)
         self.emit("checkout.session.completed", session, paid_at + 2, pi_id)
@@ -374,10 +402,11 @@ def generate(
     of duplicate and out-of-order deliveries."""
     rng = Random(seed)  # noqa: S311 - a reproducible stream, not a secret
     drafts: list[_Draft] = []
+    stripe = StripeTimeline()
     expected: dict[str, frozenset[str]] = {}
     stories: Counter[str] = Counter()
     for index in range(users):
-        user = _User(index, rng, drafts)
+        user = _User(index, rng, drafts, stripe)
         subscription, purchase = _pick(rng, SUBSCRIPTION_STORIES), _pick(rng, PURCHASE_STORIES)
         if subscription == purchase == "none":
             purchase = "paid"
@@ -401,7 +430,7 @@ def generate(
         for n, d in enumerate(drafts)
     ]
     deliveries = _deliver(events, rng, duplicate_share, out_of_order_share)
-    return Mix(users, seed, len(events), deliveries, expected, dict(stories.most_common()))
+    return Mix(users, seed, len(events), deliveries, expected, dict(stories.most_common()), stripe)
 
 
 def _deliver(
@@ -447,4 +476,9 @@ def _deliver(
     for index in rng.sample(range(len(events)), total - len(events)):
         ordered.append((slot[index] + rng.uniform(1, 300), Delivery(events[index], "duplicate")))
     ordered.sort(key=lambda pair: pair[0])
-    return [delivery for _, delivery in ordered]
+    delivered: list[Delivery] = []
+    now = 0
+    for _, delivery in ordered:
+        now = max(now, delivery.event.created)
+        delivered.append(Delivery(delivery.event, delivery.kind, now))
+    return delivered

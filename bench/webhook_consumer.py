@@ -18,10 +18,12 @@ Measured in each round, from fresh tables, on the same DynamoDB Local:
 
 Each figure is the median of R rounds with min and max; the ratio is taken within each round.
 DynamoDB calls are counted in a pass of their own, untimed (it also warms up DynamoDB Local),
-per operation and by the consumer's outcome. After every pass the benchmark checks itself: no
-partial batch failure, one processed mark per distinct event, every duplicate acknowledged as
-one, and every user's features in force at the end those the story says; otherwise it exits
-non-zero. The figures are read, never asserted.
+per operation and by the consumer's outcome, and so are the consumer's reads of Stripe (when a
+payload cannot decide): Stripe is the mix's own record of every object, answering as Stripe
+would at each delivery's moment, in process (a read costs no network here; it is counted).
+After every pass the benchmark checks itself: no partial batch failure, one processed mark per
+distinct event, every duplicate acknowledged as one, and every user's features in force at the
+end those the story says; otherwise it exits non-zero. The figures are read, never asserted.
 
     python -m bench.webhook_consumer                      # BENCH_RUNS=3 rounds, 300 users
     python -m bench.webhook_consumer --rounds 5 --users 1000
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import hashlib
 import os
 import sys
@@ -178,6 +181,23 @@ def _floor(client: DynamoDBClient, batches: list[SqsEvent]) -> tuple[float, int]
     return time.perf_counter() - started, refused
 
 
+def _with_stripe(consumer: ModuleType, mix: Mix) -> None:
+    """The consumer reads the mix's Stripe, as it stands at each delivery's moment."""
+    from billing import wiring
+
+    at = {f"00000000-0000-4000-8000-{n:012d}": d.at for n, d in enumerate(mix.deliveries)}
+    real_handler = consumer.record_handler
+
+    def at_its_moment(record: Any, lambda_context: Any = None) -> str:
+        mix.stripe.now = at.get(record.message_id, stripe_mix.START)
+        return str(real_handler(record, lambda_context))
+
+    # Cached like the real one, which wiring.reset() clears between rounds.
+    reader: Any = functools.lru_cache(maxsize=1)(lambda: mix.stripe)
+    wiring.stripe_reader = reader
+    consumer.record_handler = at_its_moment  # type: ignore[attr-defined]
+
+
 def _consume(consumer: ModuleType, batches: list[SqsEvent]) -> tuple[float, list[Any]]:
     """Seconds for the whole stream through the handler, and every partial batch failure.
     The handler's EMF metrics (printed to stdout, as in Lambda) go to /dev/null."""
@@ -203,6 +223,18 @@ class CallCounts:
     by_outcome: dict[str, Counter[str]]  # outcome -> calls
     outcomes_by_delivery: dict[str, Counter[str]]  # in_order / out_of_order / duplicate
     outcomes_by_event_type: dict[str, Counter[str]]
+    stripe_calls: Counter[str]  # Stripe reads, by what was read
+    stripe_deliveries: Counter[str]  # event type -> deliveries that read Stripe
+
+    def stripe_document(self) -> dict[str, Any]:
+        reading = self.stripe_deliveries.total()
+        return {
+            "calls": dict(sorted(self.stripe_calls.items())),
+            "calls_per_delivery": round(self.stripe_calls.total() / self.deliveries, 4),
+            "deliveries_reading_stripe": reading,
+            "share_of_deliveries_reading_stripe": round(reading / self.deliveries, 4),
+            "by_event_type": dict(self.stripe_deliveries.most_common()),
+        }
 
     def as_document(self) -> dict[str, Any]:
         def per(calls: Counter[str], deliveries: int) -> dict[str, float]:
@@ -238,20 +270,24 @@ def _count_calls(consumer: ModuleType, batches: list[SqsEvent], mix: Mix) -> Cal
             (r for b in batches for r in b["Records"]), mix.deliveries, strict=True
         )
     }
-    counts = CallCounts(len(mix.deliveries), Counter(), Counter(), {}, {}, {})
+    counts = CallCounts(len(mix.deliveries), Counter(), Counter(), {}, {}, {}, Counter(), Counter())
     warm_up: Counter[str] = Counter()
     real_handler = consumer.record_handler
 
     with aws_calls() as calls:
 
-        def counted(record: Any) -> str:
-            before = Counter(calls)
-            outcome = str(real_handler(record))
+        def counted(record: Any, lambda_context: Any = None) -> str:
+            before, stripe_before = Counter(calls), Counter(mix.stripe.calls)
+            outcome = str(real_handler(record, lambda_context))
             made = calls - before
+            read = Counter(mix.stripe.calls) - stripe_before
             delivery = deliveries.get(record.message_id)
             if delivery is None:  # the warm-up event
                 warm_up.update(made)
                 return outcome
+            counts.stripe_calls.update(read)
+            if read:
+                counts.stripe_deliveries[delivery.event.event_type] += 1
             counts.outcomes[outcome] += 1
             counts.by_outcome.setdefault(outcome, Counter()).update(made)
             counts.outcomes_by_delivery.setdefault(delivery.kind, Counter())[outcome] += 1
@@ -389,6 +425,14 @@ def _table(mix: Mix, rounds: list[Round], calls: CallCounts, differing: list[str
     for outcome, n in calls.outcomes.most_common():
         lines.append(row(f"  {outcome}", n, calls.by_outcome[outcome]))
     lines.append(row("floor", 1, Counter({"PutItem": 1})))
+    stripe = calls.stripe_document()
+    lines.append("")
+    lines.append(
+        f"Stripe reads: {stripe['calls_per_delivery']:.3f} calls per delivery; "
+        f"{stripe['deliveries_reading_stripe']:,} deliveries "
+        f"({stripe['share_of_deliveries_reading_stripe']:.1%}) read Stripe: "
+        + ", ".join(f"{kind} {n}" for kind, n in stripe["by_event_type"].items())
+    )
     lines.append("")
     for kind, outcomes in calls.outcomes_by_delivery.items():
         spread = ", ".join(f"{outcome} {n}" for outcome, n in outcomes.most_common())
@@ -420,6 +464,7 @@ def _document(
         ),
         "per_round": [asdict(r) for r in rounds],
         "dynamodb_calls": calls.as_document(),
+        "stripe_calls": calls.stripe_document(),
         "access_left_to_reconciliation": differing,
         "runtime_seconds": round(runtime, 1),
         "notes": [
@@ -435,6 +480,9 @@ def _document(
             "so the ratio reflects calls and client-side work more than AWS would",
             "calls counted in a separate untimed pass (botocore _make_api_call), attributed "
             "to the outcome of the record that made them; the warm-up event is excluded",
+            "Stripe: when a payload cannot decide, the consumer reads the mix's record of "
+            "Stripe's objects as they stand at the delivery's moment (the newest event created "
+            "by then), in process: each read is counted, none costs a network round trip",
             "checked after each pass: no partial batch failures, one mark per distinct event, "
             "duplicates acknowledged as duplicates, every user's features in force at AS_OF "
             "as the story says, except users with an event that arrived before its object was "
@@ -466,6 +514,7 @@ def main(argv: list[str] | None = None) -> None:
 
         client = resources.dynamodb_client(dynamodb_url)
         consumer = import_function("webhook_consumer")
+        _with_stripe(consumer, mix)
         print(f"counting pass: {len(mix.deliveries)} deliveries ...", file=sys.stderr, flush=True)
         _prepare(dynamodb_url, client)
         calls = _count_calls(consumer, batches, mix)
