@@ -331,10 +331,12 @@ def purchase_fact(
     old: PurchaseFact | None,
 ) -> PurchaseFact:
     """A purchase's payment as an event (or a read, ``at``) shows it, keeping its refunds
-    and disputes."""
+    and disputes. ``paid_at`` is the earliest moment known paid: a success event's time is
+    exact, while a refund, a dispute or a read only bounds it from above (a delayed payment's
+    charge is made days before it succeeds), so an older success event still dates it."""
     paid_at = old.paid_at if old and old.paid_at else None
-    if payment == "paid" and paid_at is None:
-        paid_at = at
+    if payment == "paid":
+        paid_at = min(paid_at, at) if paid_at is not None else at
     fact = PurchaseFact(
         stripe_id=stripe_id,
         owner=owner,
@@ -383,17 +385,24 @@ def with_refunds[M: (PurchaseFact, PaymentFact)](
     change = amount_refunded - old.amount_refunded
     refunds = (*old.refunds, (at, change)) if change else old.refunds
     fact = replace(old, amount_refunded=amount_refunded, refunds=refunds, version=at)
-    if (
-        isinstance(fact, PurchaseFact)
-        and fact.payment == "pending"
-        and charge
-        and charge.get("paid")
-    ):
-        # Only a paid charge can be refunded: the payment's own events, older than this one,
-        # would be stale once it is applied. The charge says when it was paid.
-        paid_at = _int(charge.get("created")) or at
-        fact = replace(fact, payment="paid", paid_at=fact.paid_at or min(paid_at, at))
+    if isinstance(fact, PurchaseFact) and fact.payment == "pending" and (charge or {}).get("paid"):
+        # Only a paid charge can be refunded: it was paid by ``at`` (a delayed payment's
+        # charge is created when it starts, not when it succeeds). The payment's own success
+        # events, older than this, still date it (:func:`earlier_payment`).
+        fact = replace(fact, payment="paid", paid_at=fact.paid_at or at)
     return fact
+
+
+def earlier_payment(candidate: Fact, stored: Fact | None) -> Fact | None:
+    """A stored paid purchase dated earlier by an older success event (otherwise stale), or
+    None: the moment a payment succeeded is known exactly only from its own event."""
+    if not (isinstance(candidate, PurchaseFact) and isinstance(stored, PurchaseFact)):
+        return None
+    if candidate.payment != "paid" or stored.payment != "paid":
+        return None
+    if candidate.paid_at is None or stored.paid_at is None or candidate.paid_at >= stored.paid_at:
+        return None
+    return replace(stored, paid_at=candidate.paid_at)
 
 
 def refunded[M: (PurchaseFact, PaymentFact)](event: StripeEventEnvelope, old: M) -> M:

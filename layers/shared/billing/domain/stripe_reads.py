@@ -20,6 +20,7 @@ from billing.domain.billing_facts import (
     PurchaseFact,
     SubscriptionFact,
     disputes_from,
+    first_collection_attempt,
     invoice_subscription_id,
     purchase_fact,
     subscription_fact,
@@ -76,7 +77,13 @@ def subscription_as_read(
     sub = read.obj
     happened = min(subscription_happened_at(sub) or read.read_at, read.read_at)
     event = as_event("customer.subscription.updated", sub, happened, "evt_read")
-    return replace(subscription_fact(event, owner, old), version=read.read_at)
+    fact = subscription_fact(event, owner, old)
+    latest = sub.get("latest_invoice")
+    known = old.payment_failed_at if old else None
+    if fact.status == "past_due" and known is None and isinstance(latest, dict):
+        # The failing invoice's first attempt dates the grace period, as its event would.
+        fact = replace(fact, payment_failed_at=first_collection_attempt(latest, read.read_at))
+    return replace(fact, version=read.read_at)
 
 
 def payment_state(intent: dict[str, Any]) -> PaymentState:
@@ -110,7 +117,6 @@ def purchase_as_read(
     if not isinstance(price_id, str) or not isinstance(intent.get("id"), str):
         return None
     charge = _charge(intent, "latest_charge")
-    paid_at = (_int(charge.get("created")) if charge else None) or _int(intent.get("created"))
     fact = purchase_fact(
         intent["id"],
         owner,
@@ -119,7 +125,7 @@ def purchase_as_read(
         currency=str(intent.get("currency") or ""),
         payment=payment_state(intent),
         customer_id=intent.get("customer") if isinstance(intent.get("customer"), str) else None,
-        at=min(paid_at or read.read_at, read.read_at),
+        at=read.read_at,  # paid by now; its success event dates it exactly
         old=old,
     )
     return _settled(fact, charge, disputes, read.read_at)

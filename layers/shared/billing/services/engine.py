@@ -515,6 +515,10 @@ def plan(event: StripeEventEnvelope, at: Attempt) -> Plan:
         if _newer(candidate, stored, from_stripe):
             fresh[candidate.stripe_id] = candidate
             continue
+        dated = facts.earlier_payment(candidate, stored)
+        if dated is not None:
+            fresh[candidate.stripe_id] = dated
+            continue
         tie = stored is not None and candidate.version == stored.version
         if stored is not None and tie and facts.same_state(candidate, stored):
             unchanged = True
