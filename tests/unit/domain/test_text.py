@@ -72,7 +72,5 @@ def test_the_refused_set_is_the_unicode_categories_it_names() -> None:
     format characters stay allowed)."""
     for code in range(0x110000):
         char = chr(code)
-        expected = (
-            unicodedata.category(char) in {"Cc", "Cs", "Zl", "Zp"} or char in BIDI_CONTROLS
-        )
+        expected = unicodedata.category(char) in {"Cc", "Cs", "Zl", "Zp"} or char in BIDI_CONTROLS
         assert is_unreadable(char) is expected, f"U+{code:04X}"
