@@ -1,6 +1,5 @@
 """GET /api/v1/admin/audit: the support changes of a user, newest first, paginated."""
 
-from http import HTTPStatus
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
@@ -8,7 +7,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from billing import wiring
 from billing.api.caller import caller_of
 from billing.api.resolver import build_rest_resolver, rest_handler
-from billing.api.responses import AUTHORIZED, STORAGE, AuditPage, documented
+from billing.api.responses import AUTHORIZED, CHECKED, STORAGE, AuditPage, documented
 from billing.api.schemas import project_id_query, user_id_query
 from billing.domain.ids import validate_user_id
 from billing.services.grants import audit_trail
@@ -24,7 +23,7 @@ app = build_rest_resolver()
     responses=documented(
         {200: ("a page of audit entries", AuditPage)},
         AUTHORIZED,
-        HTTPStatus.UNPROCESSABLE_ENTITY,
+        CHECKED,
         STORAGE,
     ),
 )
