@@ -31,11 +31,23 @@ def get_audit(
     user_id: Annotated[str, user_id_query()],
     project_id: Annotated[str, project_id_query()],
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+    cursor: Annotated[
+        str | None,
+        Query(
+            max_length=2048,
+            description="next_cursor of the previous page: opaque, and only good for the same "
+            "project and user (anything else is 422)",
+        ),
+    ] = None,
 ) -> AuditPage:
     project = caller_of(app.current_event).project_id
     entries, next_cursor = audit_trail(
-        wiring.grant_store(), project, validate_user_id(user_id), limit=limit, cursor=cursor
+        wiring.grant_store(),
+        project,
+        validate_user_id(user_id),
+        limit=limit,
+        cursor=cursor,
+        seal=wiring.audit_cursor_seal(),
     )
     return AuditPage.model_validate({"items": entries, "next_cursor": next_cursor})
 
