@@ -16,6 +16,7 @@ KEY, OTHER_KEY = "k" * 32, "o" * 32
 POSITION = "2026-11-01T12:00:00.123456Z#0a1b2c3d"
 OWNER = {"project_id": "1", "user_id": "user_42"}
 seal = CursorSeal([KEY])
+ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 
 def refused(cursor: str, project_id: str = "1", user_id: str = "user_42") -> None:
@@ -46,6 +47,17 @@ def test_any_changed_bit_is_refused(index: int, bit: int) -> None:
     raw = bytearray(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     raw[index % len(raw)] ^= 1 << bit
     refused(base64.urlsafe_b64encode(bytes(raw)).decode().rstrip("="))
+
+
+@given(index=st.integers(min_value=0), char=st.sampled_from(ALPHABET))
+def test_any_changed_character_is_refused_even_one_decoding_to_the_same_bytes(
+    index: int, char: str
+) -> None:
+    cursor = seal.seal(POSITION, **OWNER)
+    at = index % len(cursor)
+    changed = cursor[:at] + char + cursor[at + 1 :]
+    if changed != cursor:
+        refused(changed)
 
 
 @given(cut=st.integers(min_value=1))

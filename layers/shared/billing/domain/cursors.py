@@ -97,7 +97,10 @@ class CursorSeal:
 
 
 def _decoded(cursor: str) -> bytes | None:
+    """The bytes of a cursor in the one spelling :meth:`CursorSeal.seal` writes (base64url,
+    unpadded, unused bits zero), or None: any other spelling of them is a changed cursor."""
     longest = 4 * (1 + TAG_BYTES + MAX_POSITION_BYTES) // 3 + 4
     if len(cursor) > longest or not _TOKEN.fullmatch(cursor) or len(cursor) % 4 == 1:
         return None
-    return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+    raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+    return raw if base64.urlsafe_b64encode(raw).rstrip(b"=").decode() == cursor else None
