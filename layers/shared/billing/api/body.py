@@ -104,7 +104,8 @@ def parse_json(text: str) -> Any:
 
 def _check_tree(value: Any) -> None:
     """Walk the parsed value (no recursion: it may be deep) for what the hooks marked."""
-    pending: list[tuple[Any, str, int]] = [(value, "", 0)]
+    # Fields are dotted from the top-level object; inside a body that is a list, from "body".
+    pending: list[tuple[Any, str, int]] = [(value, "" if isinstance(value, dict) else "body", 0)]
     while pending:
         node, path, depth = pending.pop()
         if isinstance(node, _Refused):
@@ -178,10 +179,10 @@ def request_body(raw_event: dict[str, Any]) -> Any:
     event's Content-Type is rewritten to the plain ``application/json`` the resolver expects
     (it knows no other spelling), so it parses the same body the same way."""
     headers = all_headers(raw_event)
-    text = body_text(raw_event)
-    check_content_type(headers, text is not None)
+    check_content_type(headers, has_body=bool(raw_event.get("body")))  # 415 before 422
     if any(name.lower() == "content-type" for name in headers):
         _plain_content_type(raw_event)
+    text = body_text(raw_event)
     return None if text is None else parse_json(text)
 
 
