@@ -31,9 +31,14 @@ share this service.
 
 * **Authentication**: every route except the probes, the documentation and Stripe's webhook
   needs the header `X-API-Key`. A key belongs to one app of one project; a request naming another
-  `project_id` is answered 403 `Project ID does not match`.
-* **Errors** are JSON with a human-readable `message`; validation errors (422) list each field at
-  fault and why in `errors`.
+  project anywhere (the `project_id` path parameter, any value of a `project_id` query parameter
+  in any spelling such as `projectId`, or such a key at the top of the JSON body) is answered
+  403 `Project ID does not match`.
+* **Bodies** are JSON in UTF-8 (`Content-Type: application/json`, a charset only `utf-8`):
+  anything else, or a body without a Content-Type, is 415. A key given twice, nesting over 32
+  levels, integers over 32 digits, `NaN`/`Infinity` are 422.
+* **Errors** are JSON with a human-readable `message`; 415 and 422 list each field at fault and
+  why in `errors`.
 * **Money** is an integer in the currency's minor unit, with the currency beside it.
   **Times** are ISO 8601 in UTC.
 """
