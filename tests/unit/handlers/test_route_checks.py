@@ -205,3 +205,26 @@ def test_hostile_json_is_422_naming_the_field_before_anything_else(
     response = invoke(function, with_body(load_event(f"{function}.json"), body, "application/json"))
     assert response["statusCode"] == 422
     assert json_body(response)["errors"][0]["field"] == field
+
+
+@pytest.mark.parametrize("function", ["subscription_metrics", "revenue_metrics"])
+@pytest.mark.parametrize("value", ["\t1", "1\t", "\u00a01", " 1", "1 ", "\u0661", "01x"])
+def test_a_path_project_id_other_than_digits_is_422_naming_it(function: str, value: str) -> None:
+    """Padding a query or body value may carry has no place in a path: the resolver's own
+    route would not even match a tab or a no-break space (that was a 500)."""
+    event = load_event(f"{function}.json")
+    event["pathParameters"]["project_id"] = value
+    event["path"] = event["path"].replace("/project/1/", f"/project/{value}/")
+    response = invoke(function, event)
+    assert response["statusCode"] == 422, response["body"]
+    assert json_body(response)["errors"][0]["field"] == "project_id"
+
+
+def test_a_path_no_route_of_the_function_takes_is_a_400_not_a_500() -> None:
+    event = load_event("health.json")
+    event["path"] = "/health/\u00a0x"
+    response = invoke("health", event)
+    assert response["statusCode"] == 400
+    assert json_body(response)["errors"] == [
+        {"field": "path", "reason": "holds characters no route takes"}
+    ]

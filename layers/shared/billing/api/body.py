@@ -1,4 +1,4 @@
-"""Request bodies as the API takes them: JSON only, parsed strictly, once per rule.
+"""Request bodies as the API takes them: JSON only, parsed strictly, by one set of rules.
 
 Every route reads its body through :func:`parse_json` (the resolvers' deserializer) after
 :func:`request_body` checked the request (the project check reads the body the same way). The
@@ -52,7 +52,7 @@ def _first_repeated(pairs: list[tuple[str, Any]]) -> str:
         if key in seen:
             return key
         seen.add(key)
-    raise AssertionError("no key is repeated")  # pragma: no cover - callers checked
+    raise AssertionError("no key is repeated")  # callers call it for a repeated key only
 
 
 def parse_json(text: str) -> Any:

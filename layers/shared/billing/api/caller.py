@@ -7,6 +7,7 @@ API and each handler checks project and scope here. The project check is one rul
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -14,10 +15,11 @@ from typing import Any
 from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 
 from billing.api.body import request_body
-from billing.domain.ids import normalize_project_id
-from billing.errors import ForbiddenError, UnauthorizedError
+from billing.domain.ids import PROJECT_ID_PATTERN, normalize_project_id
+from billing.errors import ForbiddenError, UnauthorizedError, ValidationError
 
 PROJECT_MISMATCH = "Project ID does not match"
+_PATH_PROJECT_ID = re.compile(PROJECT_ID_PATTERN, re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,11 @@ def authorize_request(event: BaseProxyEvent, scope: str) -> Caller:
     caller = caller_of(event)
     caller.require_scope(scope)
     body = request_body(event.raw_event)
+    for name, value in (event.raw_event.get("pathParameters") or {}).items():
+        # A path segment is no place for the padding a query or body value may carry (" 1 "):
+        # the resolver's route would not even match a tab or a no-break space.
+        if names_project(name) and not _PATH_PROJECT_ID.fullmatch(str(value)):
+            raise ValidationError(name, "must be a positive integer (digits only in a path)")
     for name, requested in requested_project_ids(event, body):
         caller.require_project(requested, name)
     return caller

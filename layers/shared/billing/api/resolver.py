@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from http import HTTPStatus
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import (
@@ -12,6 +13,7 @@ from aws_lambda_powertools.event_handler import (
     Response,
 )
 from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
@@ -61,6 +63,17 @@ def _install_error_handlers[ResolverT: ApiGatewayResolver](app: ResolverT) -> Re
             logger.warning("dependency unavailable", extra={"error": str(exc)})
         return json_response(status, body, error_headers(exc) or None)
 
+    def _no_route(exc: NotFoundError) -> Response[str]:
+        # API Gateway routed the request here, so the path is this function's route; only a
+        # character the resolver's pattern does not take (in a path parameter) lands here.
+        return json_response(
+            HTTPStatus.BAD_REQUEST,
+            {
+                "message": "invalid request: path",
+                "errors": [{"field": "path", "reason": "holds characters no route takes"}],
+            },
+        )
+
     def _unexpected(exc: Exception) -> Response[str]:
         logger.exception("unhandled error")
         return json_response(500, {"message": "Internal server error"})
@@ -70,6 +83,7 @@ def _install_error_handlers[ResolverT: ApiGatewayResolver](app: ResolverT) -> Re
     app.exception_handler(UnicodeDecodeError)(_undecodable_body)
     app.exception_handler(RequestUnsupportedContentType)(_unsupported_content_type)
     app.exception_handler(BillingError)(_domain_error)
+    app.exception_handler(NotFoundError)(_no_route)
     app.exception_handler(Exception)(_unexpected)
 
     return app
