@@ -239,9 +239,13 @@ def placements(draw: st.DrawFn, own: str, foreign: str, *, in_path: bool) -> lis
             if spelling in body_spellings:
                 position = "query"
             body_spellings.add(spelling)
-        value = draw(id_forms(foreign if is_foreign else own))
-        if position != "body":
-            value = str(value)
+        target = foreign if is_foreign else own
+        value: Any
+        if position == "path":  # digits only in a path (padding there is its own 422)
+            value = draw(st.sampled_from([target, f"000{target}"]))
+        else:
+            value = draw(id_forms(target))
+            value = value if position == "body" else str(value)
         chosen.append(Placement(position, spelling, value, is_foreign))
     return chosen
 
