@@ -535,12 +535,16 @@ def test_another_projects_ids_with_my_key_are_403_and_nothing_is_read_or_written
     """BOLA: project 501's key, on every authenticated route of the template, with project
     502's request (its project id in every form that means 502, its victim user, its price,
     its origin): 403 "Project ID does not match" and nothing else in the body (nothing of 502's
-    read), and the tables unchanged (nothing written)."""
+    read), and the tables unchanged (nothing written). (A path takes digits only: the padded
+    form there is a 422 of its own, test_a_path_project_id_other_than_digits_is_422_naming_it.)"""
     stack = tenants.stack
     before = stored(stack)
     victim_call = valid_call(route, FOREIGN, VICTIM)
+    in_path = "{project_id}" in route.path
     calls = [
-        with_field(victim_call, "project_id", form, route) for form in FOREIGN_ID_FORMS.values()
+        with_field(victim_call, "project_id", form, route)
+        for name, form in FOREIGN_ID_FORMS.items()
+        if not (in_path and name == "padded")
     ]
     answers = send_all(stack, tenants.key, calls)
     expected = {"message": "Project ID does not match"}
