@@ -1388,3 +1388,28 @@ def test_generated_invalid_ports_in_return_urls_are_422_naming_the_field(
 
     example()
     assert stored(stack) == before
+
+
+def test_an_api_cursor_pages_in_billing_admin_too(tenants: Tenants, cursors: Cursors) -> None:
+    """The local stack's generated key is in moto's SSM as well, where billing-admin reads it
+    (as it reads a deployed stack's parameter): one key, so the API's cursor pages in the CLI
+    and the CLI's next cursor in the API."""
+    stack = tenants.stack
+    page = stack.admin("audit", "--project", PROJECT, "--user", USER, "--limit", "1")
+    assert page["next_cursor"] == cursors.own  # sealing is deterministic: the same position
+    rest = stack.admin(
+        "audit", "--project", PROJECT, "--user", USER, "--limit", "1", "--cursor", cursors.own
+    )
+    assert [item["action"] for item in rest["items"]] == ["grant"]
+    api = requests.get(
+        f"{stack.url}{AUDIT}",
+        params={
+            "project_id": PROJECT,
+            "user_id": USER,
+            "limit": "1",
+            "cursor": page["next_cursor"],
+        },
+        headers={"X-API-Key": tenants.key},
+        timeout=30,
+    )
+    assert api.status_code == 200 and api.json()["items"] == rest["items"]

@@ -101,7 +101,9 @@ def connect(stack: str | None, region: str | None) -> Settings:
         # SQS and SSM clients (queues, the cursor key) follow these to the moto server.
         os.environ.setdefault("AWS_ENDPOINT_URL_SQS", local.moto_url)
         os.environ.setdefault("AWS_ENDPOINT_URL_SSM", local.moto_url)
-        # DynamoDB Local and moto accept any credentials but botocore insists on some.
+        # DynamoDB Local and moto accept any credentials but botocore insists on some, and
+        # clients built without the settings (the SSM one of billing.secrets) on a region.
+        os.environ.setdefault("AWS_DEFAULT_REGION", settings.aws_region)
         os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
         os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
         updates.update(_local_stripe(settings, local))
