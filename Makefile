@@ -79,8 +79,14 @@ test-acceptance: setup ## Acceptance: localstripe drives subscriptions through t
 	@mkdir -p $(REPORTS)
 	$(PY) -m pytest tests/acceptance -m acceptance --junitxml=$(REPORTS)/acceptance.xml
 
-soak: setup ## The load test for 5 minutes (make test runs it for 20 s): SOAK_SECONDS=N to change
-	BILLING_SOAK_SECONDS=$(or $(SOAK_SECONDS),300) $(PY) -m pytest tests/integration/test_load.py -m integration
+# make test: load 20 s, 25 hostile examples a generator, 25 schemathesis examples an operation.
+soak: setup ## Load for 5 min, hostile generators and schemathesis at 20x and 10x make test's size (SOAK_SECONDS, SOAK_EXAMPLES, SOAK_FUZZ_EXAMPLES)
+	BILLING_SOAK_SECONDS=$(or $(SOAK_SECONDS),300) \
+	BILLING_HOSTILE_EXAMPLES=$(or $(SOAK_EXAMPLES),500) \
+	BILLING_FUZZ_EXAMPLES=$(or $(SOAK_FUZZ_EXAMPLES),250) \
+		$(PY) -m pytest tests/integration/test_load.py tests/integration/test_hostile_input.py \
+		tests/integration/test_openapi_fuzz.py -m integration
+	@$(PY) -m tests.support.soak_report
 
 validate: $(SAM_VENV)/.installed ## sam validate --lint
 	$(SAM) validate --lint

@@ -4,7 +4,8 @@ Requests become payload-v1 proxy events, routes behind an authorizer go through
 :class:`~local.authorizer.AuthorizerGate`, and the handler's answer is written back as API
 Gateway would, including its fixed error bodies (so clients see the same answers locally as in
 AWS): unknown route -> 403 "Missing Authentication Token", handler crash -> 502, body over
-10 MiB -> 413. The authorizer's refusals (401, 403, and 500 when it failed) are answered as the
+10 MiB -> 413, a request the HTTP server cannot parse (or whose line or headers are too long)
+-> 400. The authorizer's refusals (401, 403, and 500 when it failed) are answered as the
 API's ``GatewayResponses`` in the template customize them, else with API Gateway's defaults.
 """
 
@@ -22,6 +23,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -457,6 +459,24 @@ class GatewayRequestHandler(BaseHTTPRequestHandler):
             self.wfile.write(response.body)
         elapsed = (time.monotonic() - started) * 1000
         logger.info("%s %s -> %d (%.0f ms)", self.command, self.path, response.status, elapsed)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own refusals of a request it cannot take (a malformed request line
+        or header, a URI over 64 KiB: 414, too many or too long headers: 431, another HTTP
+        version: 505) come here, before any route. Each is answered as API Gateway answers a
+        request it cannot parse: 400 with a JSON message (every route documents 400), not
+        http.server's HTML page under a status the API never lists."""
+        logger.warning("refused before routing: %d %s", code, message or "")
+        self.close_connection = True
+        self.request_version = self.protocol_version  # unparsed: http.server would send no head
+        body = message_response(HTTPStatus.BAD_REQUEST, "Bad Request").body
+        self.send_response(HTTPStatus.BAD_REQUEST)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
     def log_message(self, format: str, *args: Any) -> None:
         """Access lines go through logging (see _write); http.server's stderr lines are dropped."""

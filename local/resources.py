@@ -59,6 +59,15 @@ def sqs_client(endpoint_url: str, region: str = "us-east-1") -> SQSClient:
     return boto3.client("sqs", **_client_args(endpoint_url, region))
 
 
+def put_secure_parameters(
+    endpoint_url: str, names: Iterable[str], value: str, region: str = "us-east-1"
+) -> None:
+    """Store ``value`` as SecureString parameters of the moto server's SSM (overwriting)."""
+    client: Any = boto3.client("ssm", **_client_args(endpoint_url, region))  # no SSM stubs
+    for name in names:
+        client.put_parameter(Name=name, Value=value, Type="SecureString", Overwrite=True)
+
+
 def create_tables(client: DynamoDBClient, tables: Sequence[TableSpec]) -> None:
     """CreateTable for each table (an existing one is fine), then TTL where declared."""
     for table in tables:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import logging
 import re
+import secrets
 import shutil
 import signal
 import subprocess
@@ -25,6 +26,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 from typing import IO, Any
@@ -49,10 +51,30 @@ DRAIN_TIMEOUT = 20.0  # how long a persisting stack lets the pollers empty the q
 DRAIN_PROGRESS_EVERY = 2.0
 BACKLOG_FILE = "sqs-backlog.json"
 DYNAMODB_DIR = "dynamodb"
+CURSOR_KEY_VARIABLE = "AUDIT_CURSOR_KEY"
+CURSOR_KEY_PARAMETER_VARIABLE = "AUDIT_CURSOR_KEY_PARAMETER"
+CURSOR_KEY_FILE = "audit-cursor-key"  # persisting stacks only; the state dir is never committed
 
 
 class StartupError(Exception):
     """A child did not come up; the message says which and what it logged."""
+
+
+def with_cursor_key(config: LocalConfig) -> LocalConfig:
+    """The config with the key that seals the audit cursors in AUDIT_CURSOR_KEY, which the
+    workers get as a plain value: the developer's own if set, else one made now at random
+    (a persisting stack keeps it in its state dir, so its cursors outlive a restart)."""
+    if config.environ.get(CURSOR_KEY_VARIABLE):
+        return config
+    saved = config.state_dir / CURSOR_KEY_FILE
+    key = saved.read_text().strip() if config.persist and saved.is_file() else ""
+    if not key:
+        key = secrets.token_urlsafe(32)
+        if config.persist:
+            config.state_dir.mkdir(parents=True, exist_ok=True)
+            saved.touch(mode=0o600)
+            saved.write_text(key + "\n")
+    return replace(config, environ={**config.environ, CURSOR_KEY_VARIABLE: key})
 
 
 # ---------------------------------------------------------------------- checks
@@ -210,6 +232,19 @@ class Stack:
         resources.create_tables(ddb, self.template.tables)
         sqs = resources.sqs_client(self.config.moto_endpoint, self.config.region)
         urls = resources.create_queues(sqs, self.template.queues)
+        # The cursor key also where a deployed stack keeps it, SSM: billing-admin reads it there.
+        parameters = {
+            spec.environment[CURSOR_KEY_PARAMETER_VARIABLE]
+            for spec in self.template.functions.values()
+            if CURSOR_KEY_PARAMETER_VARIABLE in spec.environment
+        }
+        if CURSOR_KEY_VARIABLE in self.config.environ:
+            resources.put_secure_parameters(
+                self.config.moto_endpoint,
+                sorted(parameters),
+                self.config.environ[CURSOR_KEY_VARIABLE],
+                self.config.region,
+            )
         if self.config.persist:
             names = {self.template.queue(i).name: url for i, url in urls.items()}
             try:
@@ -416,7 +451,7 @@ def run(config: LocalConfig) -> int:
         for problem in problems:
             print(f"local stack: {problem}", file=sys.stderr)
         return EXIT_PRECONDITION
-    return _serve(Stack(config, template))
+    return _serve(Stack(with_cursor_key(config), template))
 
 
 def _serve(stack: Stack) -> int:

@@ -1,6 +1,5 @@
 """GET /api/v1/admin/audit: the support changes of a user, newest first, paginated."""
 
-from http import HTTPStatus
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
@@ -8,7 +7,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from billing import wiring
 from billing.api.caller import caller_of
 from billing.api.resolver import build_rest_resolver, rest_handler
-from billing.api.responses import AUTHORIZED, STORAGE, AuditPage, documented
+from billing.api.responses import AUTHORIZED, CHECKED, STORAGE, AuditPage, documented
 from billing.api.schemas import project_id_query, user_id_query
 from billing.domain.ids import validate_user_id
 from billing.services.grants import audit_trail
@@ -24,7 +23,7 @@ app = build_rest_resolver()
     responses=documented(
         {200: ("a page of audit entries", AuditPage)},
         AUTHORIZED,
-        HTTPStatus.UNPROCESSABLE_ENTITY,
+        CHECKED,
         STORAGE,
     ),
 )
@@ -32,11 +31,23 @@ def get_audit(
     user_id: Annotated[str, user_id_query()],
     project_id: Annotated[str, project_id_query()],
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+    cursor: Annotated[
+        str | None,
+        Query(
+            max_length=2048,
+            description="next_cursor of the previous page: opaque, and only good for the same "
+            "project and user (anything else is 422)",
+        ),
+    ] = None,
 ) -> AuditPage:
     project = caller_of(app.current_event).project_id
     entries, next_cursor = audit_trail(
-        wiring.grant_store(), project, validate_user_id(user_id), limit=limit, cursor=cursor
+        wiring.grant_store(),
+        project,
+        validate_user_id(user_id),
+        limit=limit,
+        cursor=cursor,
+        seal=wiring.audit_cursor_seal(),
     )
     return AuditPage.model_validate({"items": entries, "next_cursor": next_cursor})
 

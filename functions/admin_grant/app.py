@@ -10,7 +10,7 @@ from billing import wiring
 from billing.api.caller import caller_of
 from billing.api.errors import json_response
 from billing.api.resolver import build_rest_resolver, rest_handler
-from billing.api.responses import AUTHORIZED, STORAGE, GrantResult, documented
+from billing.api.responses import AUTHORIZED, CHECKED, STORAGE, GrantResult, documented
 from billing.api.schemas import GrantBody
 from billing.domain.clock import to_iso, utc_now
 from billing.domain.grants import GrantRequest
@@ -35,7 +35,7 @@ app = build_rest_resolver()
         },
         AUTHORIZED,
         HTTPStatus.NOT_FOUND,
-        HTTPStatus.UNPROCESSABLE_ENTITY,
+        CHECKED,
         STORAGE,
     ),
 )

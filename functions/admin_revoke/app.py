@@ -8,7 +8,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from billing import wiring
 from billing.api.caller import caller_of
 from billing.api.resolver import build_rest_resolver, rest_handler
-from billing.api.responses import AUTHORIZED, STORAGE, RevocationResult, documented
+from billing.api.responses import AUTHORIZED, CHECKED, STORAGE, RevocationResult, documented
 from billing.api.schemas import RevokeBody
 from billing.domain.clock import to_iso, utc_now
 from billing.domain.grants import GrantRequest
@@ -28,7 +28,7 @@ app = build_rest_resolver()
         {200: ("revoked", RevocationResult)},
         AUTHORIZED,
         HTTPStatus.NOT_FOUND,
-        HTTPStatus.UNPROCESSABLE_ENTITY,
+        CHECKED,
         STORAGE,
     ),
 )

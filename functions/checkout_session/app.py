@@ -10,6 +10,7 @@ from billing.api.caller import caller_of
 from billing.api.resolver import build_rest_resolver, rest_handler, seconds_left
 from billing.api.responses import (
     AUTHORIZED,
+    CHECKED,
     STORAGE,
     STRIPE,
     CheckoutSessionCreated,
@@ -34,7 +35,7 @@ app = build_rest_resolver()
         {200: ("the Checkout Session to send the user to", CheckoutSessionCreated)},
         AUTHORIZED,
         HTTPStatus.NOT_FOUND,
-        HTTPStatus.UNPROCESSABLE_ENTITY,
+        CHECKED,
         STRIPE,
         STORAGE,
     ),

@@ -1,6 +1,5 @@
 """GET /api/v1/entitlements/check: one feature, for hot paths. One GetItem, no Stripe."""
 
-from http import HTTPStatus
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
@@ -9,7 +8,7 @@ from billing import wiring
 from billing.api.caller import caller_of
 from billing.api.etag import with_etag
 from billing.api.resolver import build_rest_resolver, rest_handler
-from billing.api.responses import AUTHORIZED, STORAGE, EntitlementCheck, documented
+from billing.api.responses import AUTHORIZED, CHECKED, STORAGE, EntitlementCheck, documented
 from billing.api.schemas import feature_code_query, project_id_query, user_id_query
 from billing.domain.clock import utc_now
 from billing.domain.entitlements import check_feature
@@ -31,7 +30,7 @@ app = build_rest_resolver()
             304: ("unchanged since the ETag sent in If-None-Match", None),
         },
         AUTHORIZED,
-        HTTPStatus.UNPROCESSABLE_ENTITY,
+        CHECKED,
         STORAGE,
     ),
 )

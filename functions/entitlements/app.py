@@ -3,7 +3,6 @@
 Answers carry an ETag; a client sending it back in If-None-Match gets 304.
 """
 
-from http import HTTPStatus
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
@@ -12,7 +11,7 @@ from billing import wiring
 from billing.api.caller import caller_of
 from billing.api.etag import with_etag
 from billing.api.resolver import build_rest_resolver, rest_handler
-from billing.api.responses import AUTHORIZED, STORAGE, EntitlementList, documented
+from billing.api.responses import AUTHORIZED, CHECKED, STORAGE, EntitlementList, documented
 from billing.api.schemas import project_id_query, user_id_query
 from billing.domain.clock import utc_now
 from billing.domain.ids import validate_user_id
@@ -36,7 +35,7 @@ app = build_rest_resolver()
             304: ("unchanged since the ETag sent in If-None-Match", None),
         },
         AUTHORIZED,
-        HTTPStatus.UNPROCESSABLE_ENTITY,
+        CHECKED,
         STORAGE,
     ),
 )

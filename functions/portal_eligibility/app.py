@@ -1,12 +1,11 @@
 """GET /api/v1/portal/eligibility: can this user open the portal? One read, no Stripe."""
 
-from http import HTTPStatus
 from typing import Annotated
 
 from billing import wiring
 from billing.api.caller import caller_of
 from billing.api.resolver import build_rest_resolver, rest_handler
-from billing.api.responses import AUTHORIZED, STORAGE, PortalEligibility, documented
+from billing.api.responses import AUTHORIZED, CHECKED, STORAGE, PortalEligibility, documented
 from billing.api.schemas import project_id_query, user_id_query
 from billing.domain.ids import validate_user_id
 from billing.services.checkout import portal_eligibility
@@ -22,7 +21,7 @@ app = build_rest_resolver()
     responses=documented(
         {200: ("the answer", PortalEligibility)},
         AUTHORIZED,
-        HTTPStatus.UNPROCESSABLE_ENTITY,
+        CHECKED,
         STORAGE,
     ),
 )

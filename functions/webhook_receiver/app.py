@@ -16,6 +16,7 @@ from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from billing import wiring
+from billing.api.body import all_headers, check_content_type
 from billing.api.errors import json_response
 from billing.api.resolver import build_function_url_resolver, build_rest_resolver
 from billing.api.responses import WebhookReceipt, documented
@@ -56,6 +57,8 @@ class _CorrelatingQueue:
 
 def receive(event: BaseProxyEvent) -> Response[str]:
     settings = get_settings()
+    # Stripe sends application/json; charset=utf-8. Anything else is no Stripe event (415).
+    check_content_type(all_headers(event.raw_event), has_body=bool(event.body))
     try:
         accepted = accept_delivery(
             payload=_raw_body(event),
@@ -95,6 +98,7 @@ def receive(event: BaseProxyEvent) -> Response[str]:
         {200: ("verified and queued (or a duplicate)", WebhookReceipt)},
         HTTPStatus.BAD_REQUEST,
         HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+        HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
         HTTPStatus.INTERNAL_SERVER_ERROR,
         HTTPStatus.SERVICE_UNAVAILABLE,
     ),

@@ -22,8 +22,9 @@ from tests.support.aws_tables import create_queues, create_tables
 get_tracer()
 
 WEBHOOK_SECRET = "whsec_unit_test"
+AUDIT_CURSOR_KEY = "unit-test-audit-cursor-key-0123456789"
 
-_SETTING_PREFIXES = ("STRIPE_", "RECONCILIATION_", "WEBHOOK_", "AWS_ENDPOINT_URL")
+_SETTING_PREFIXES = ("STRIPE_", "RECONCILIATION_", "WEBHOOK_", "AWS_ENDPOINT_URL", "AUDIT_")
 _SETTING_SUFFIXES = ("_TABLE_NAME",)
 
 
@@ -42,6 +43,7 @@ def lambda_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "Billing")
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET)
+    monkeypatch.setenv("AUDIT_CURSOR_KEY", AUDIT_CURSOR_KEY)
     wiring.reset()
     yield
     wiring.reset()

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from billing import wiring
 from billing.cli import demo
+from billing.domain.grants import AuditEntry
+from billing.domain.text import is_unreadable
 from tests.unit.conftest import run_cli as run
 
 
@@ -157,3 +161,82 @@ def test_a_grant_ending_in_the_past_is_refused(
         "2020-01-01T00:00:00Z",
     )
     assert status == 2 and "valid_to" in err
+
+
+HOSTILE_TEXT = {
+    "ansi-escape": "ops\x1b[2J\x1b[31m",
+    "carriage-return": "ops\rroot",
+    "newline": "ops\n2026-01-01T00:00:00Z grant pro by root: fake",
+    "c1-csi": "ops\x9b31m",
+    "del": "ops\x7f",
+    "bidi-override": "ops\u202eevil",
+    "bidi-isolate": "ops\u2066evil",
+    "line-separator": "ops\u2028fake",
+}
+
+
+@pytest.mark.parametrize(("field", "named"), [("--by", "granted_by"), ("--reason", "reason")])
+def test_who_and_why_with_control_characters_are_refused_and_nothing_is_granted(
+    cli: None, capsys: pytest.CaptureFixture[str], field: str, named: str
+) -> None:
+    run(capsys, "project", "create", "--name", "p", "--id", "1")
+    who = ["--project", "1", "--user", "user_42", "--feature", "pro"]
+    for name, text in HOSTILE_TEXT.items():
+        args = {"--by": "ops", "--reason": "beta", field: text}
+        pairs = [part for pair in args.items() for part in pair]
+        status, _, err = run(capsys, "grant", *who, *pairs)
+        assert status == 2, name
+        assert err.startswith(f"error: {named}: must not contain control"), name
+        assert [c for c in err if is_unreadable(c) and c != "\n"] == [], name
+    _, out, _ = run(capsys, "--json", "audit", "--project", "1", "--user", "user_42")
+    assert json.loads(out)["items"] == []
+
+
+def test_audit_prints_stored_control_characters_escaped(
+    cli: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Entries written before the service refused such text (here straight into the table)
+    print as one line each, every control character shown as its escape."""
+    now = datetime.now(UTC)
+    for n, text in enumerate(HOSTILE_TEXT.values()):
+        entry = AuditEntry(
+            project_id="1",
+            user_id="user_42",
+            action="grant",
+            feature_code="pro",
+            actor=text,
+            reason=text,
+            at=now + timedelta(seconds=n),
+            app_id="old",
+            before=None,
+            after=None,
+        )
+        assert wiring.grant_store().write([], n, entry)  # record version n, then n + 1
+    code, out, _ = run(capsys, "audit", "--project", "1", "--user", "user_42")
+    assert code == 0
+    assert out.count("\n") == len(HOSTILE_TEXT)
+    assert [c for c in out if is_unreadable(c) and c != "\n"] == []
+    assert "ops\\x1b[2J\\x1b[31m" in out and "ops\\u202eevil" in out
+    _, raw_json, _ = run(capsys, "--json", "audit", "--project", "1", "--user", "user_42")
+    assert [c for c in raw_json if is_unreadable(c) and c != "\n"] == []
+    shown = {item["actor"] for item in json.loads(raw_json)["items"]}
+    assert shown == set(HOSTILE_TEXT.values())
+
+
+def test_audit_pages_with_cursors_that_only_fit_their_user(
+    cli: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(capsys, "project", "create", "--name", "p", "--id", "1")
+    who = ["--project", "1", "--user", "user_42", "--feature", "pro", "--by", "ops"]
+    run(capsys, "grant", *who, "--reason", "first")
+    run(capsys, "revoke", *who, "--reason", "second")
+    listing = ["audit", "--project", "1", "--limit", "1"]
+    _, out, _ = run(capsys, "--json", *listing, "--user", "user_42")
+    page = json.loads(out)
+    assert [i["reason"] for i in page["items"]] == ["second"]
+    cursor = page["next_cursor"]
+    assert "user_42" not in cursor and "#" not in cursor
+    _, out, _ = run(capsys, "--json", *listing, "--user", "user_42", "--cursor", cursor)
+    assert [i["reason"] for i in json.loads(out)["items"]] == ["first"]
+    status, _, err = run(capsys, *listing, "--user", "user_43", "--cursor", cursor)
+    assert status == 2 and err.startswith("error: cursor: not a cursor")

@@ -43,6 +43,14 @@ class Settings(BaseSettings):
         default=None, validation_alias="STRIPE_WEBHOOK_SECRET_PARAMETER"
     )
 
+    # The key that seals the audit list's paging cursors (billing.domain.cursors), like the
+    # Stripe secrets: a plain value locally (the local stack generates one), an SSM parameter
+    # name in AWS. Comma-separated during a rotation: the first seals, any opens.
+    audit_cursor_key: SecretStr | None = Field(default=None, validation_alias="AUDIT_CURSOR_KEY")
+    audit_cursor_key_parameter: str | None = Field(
+        default=None, validation_alias="AUDIT_CURSOR_KEY_PARAMETER"
+    )
+
     reconciliation_enabled: bool = Field(default=True, validation_alias="RECONCILIATION_ENABLED")
     reconciliation_schedule_hour: int = Field(
         default=3, ge=0, le=23, validation_alias="RECONCILIATION_SCHEDULE_HOUR"

@@ -20,6 +20,10 @@ class ValidationError(BillingError):
         self.reason = reason
 
 
+class UnsupportedMediaTypeError(ValidationError):
+    """A body (or a Content-Type) the API does not take: not JSON in UTF-8 (415)."""
+
+
 class UnauthorizedError(BillingError):
     """No usable API key: missing, unknown or inactive."""
 

@@ -228,9 +228,11 @@ class GrantStore(Protocol):
         """The record and its audit entry in one transaction; False if the record changed."""
 
     def audit(
-        self, project_id: str, user_id: str, limit: int, cursor: str | None
+        self, project_id: str, user_id: str, limit: int, after: str | None
     ) -> tuple[list[dict[str, Any]], str | None]:
-        """Audit entries newest first, and the cursor of the next page (None at the end)."""
+        """Audit entries newest first, from after the position ``after`` (None: the newest),
+        and the position of the last entry when more may follow (None at the end). Positions
+        are the store's own; clients see them only sealed (billing.domain.cursors)."""
 
 
 class MetricsStore(Protocol):

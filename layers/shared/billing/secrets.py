@@ -1,10 +1,13 @@
-"""Stripe secrets: plain environment values locally, SSM SecureString parameters in AWS.
+"""Secrets (Stripe's, the audit cursors' key): plain environment values locally, SSM
+SecureString parameters in AWS.
 
 Values fetched from SSM are cached in memory for five minutes (Powertools parameters), so a
 rotated secret is picked up without a deploy. Secrets are never logged or put in errors.
 """
 
 from __future__ import annotations
+
+from pydantic import SecretStr
 
 from billing.config import Settings
 from billing.errors import ConfigurationError
@@ -21,18 +24,42 @@ def _from_parameter(name: str) -> str:
     return value
 
 
-def webhook_signing_secrets(settings: Settings) -> list[str]:
-    """Every accepted webhook signing secret (several during a rotation, comma-separated)."""
-    if settings.stripe_webhook_secret is not None:
-        raw = settings.stripe_webhook_secret.get_secret_value()
-    elif settings.stripe_webhook_secret_parameter:
-        raw = _from_parameter(settings.stripe_webhook_secret_parameter)
+def _secret_list(
+    plain: SecretStr | None, parameter: str | None, variable: str, what: str
+) -> list[str]:
+    """A comma-separated list of secrets (several during a rotation): the plain value when
+    set, else the SSM parameter's."""
+    if plain is not None:
+        raw = plain.get_secret_value()
+    elif parameter:
+        raw = _from_parameter(parameter)
     else:
-        raise ConfigurationError("set STRIPE_WEBHOOK_SECRET or STRIPE_WEBHOOK_SECRET_PARAMETER")
+        raise ConfigurationError(f"set {variable} or {variable}_PARAMETER")
     secrets = [part.strip() for part in raw.split(",") if part.strip()]
     if not secrets:
-        raise ConfigurationError("the webhook signing secret is empty")
+        raise ConfigurationError(f"the {what} is empty")
     return secrets
+
+
+def webhook_signing_secrets(settings: Settings) -> list[str]:
+    """Every accepted webhook signing secret (several during a rotation, comma-separated)."""
+    return _secret_list(
+        settings.stripe_webhook_secret,
+        settings.stripe_webhook_secret_parameter,
+        "STRIPE_WEBHOOK_SECRET",
+        "webhook signing secret",
+    )
+
+
+def audit_cursor_keys(settings: Settings) -> list[str]:
+    """The audit cursors' keys: the first seals, every one opens (comma-separated during a
+    rotation)."""
+    return _secret_list(
+        settings.audit_cursor_key,
+        settings.audit_cursor_key_parameter,
+        "AUDIT_CURSOR_KEY",
+        "audit cursor key",
+    )
 
 
 def stripe_secret_key(settings: Settings) -> str:

@@ -18,6 +18,7 @@ from billing.adapters.dynamo.stores import (
 )
 from billing.adapters.dynamo.tenancy import DynamoAppStore, DynamoPriceStore, DynamoProjectStore
 from billing.config import Settings, get_settings
+from billing.domain.cursors import CursorSeal
 from billing.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -93,6 +94,14 @@ def metrics_store() -> DynamoMetricsStore:
 def grant_store() -> DynamoGrantStore:
     bound_settings()
     return DynamoGrantStore()
+
+
+def audit_cursor_seal() -> CursorSeal:
+    """What seals and opens the audit list's cursors, with the keys of the bound settings
+    (an SSM read in AWS, cached five minutes by billing.secrets)."""
+    from billing.secrets import audit_cursor_keys
+
+    return CursorSeal(audit_cursor_keys(bound_settings()))
 
 
 def customer_store() -> DynamoCustomerStore:

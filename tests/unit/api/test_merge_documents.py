@@ -105,3 +105,14 @@ def test_the_document_names_the_server_the_request_came_through(
 ) -> None:
     assert mount_path(domain, stage) == expected
     assert with_server({"openapi": "3.1.0"}, expected)["servers"] == [{"url": expected or "/"}]
+
+
+def test_a_link_to_an_operation_not_documented_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from billing.api import openapi
+
+    monkeypatch.setitem(
+        openapi.LINKS, ("getThing", "200"), {"Nowhere": {"operationId": "noSuchOperation"}}
+    )
+    part = {"paths": {"/thing": {"get": {"operationId": "getThing", "responses": {"200": {}}}}}}
+    with pytest.raises(openapi.DocumentMismatchError, match="noSuchOperation"):
+        openapi.merge_documents([part], [openapi.RouteAuth("GET", "/thing", False)], version="1")

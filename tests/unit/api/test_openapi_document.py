@@ -133,3 +133,57 @@ def test_every_503_error_documents_retry_after() -> None:
     for method, path, response in unavailable:
         retry_after = response.get("headers", {}).get("Retry-After", {})
         assert retry_after.get("schema", {}).get("type") == "integer", (method, path)
+
+
+def test_every_operation_documents_api_gateways_own_refusals() -> None:
+    """Malformed HTTP (400) and a body over 10 MiB (413) are refused on any route."""
+    for method, path, op in each_operation():
+        assert {"400", "413"} <= set(op["responses"]), (method, path)
+
+
+def test_every_checked_operation_documents_415_and_422_as_the_error_body() -> None:
+    """Every route behind the key parses its request the same way (billing.api.body): a
+    body that is not JSON is 415, a bad one 422; the webhook refuses non-JSON too."""
+    error = {"$ref": "#/components/schemas/ErrorBody"}
+    checked = [(m, p, op) for m, p, op in each_operation() if op["security"]]
+    checked.append(("POST", "/api/v1/webhooks/stripe", document()["paths"][WEBHOOK]["post"]))
+    for method, path, op in checked:
+        for status in ("415", "422") if op["security"] else ("415",):
+            schema = op["responses"][status]["content"]["application/json"]["schema"]
+            assert schema == error, (method, path, status)
+
+
+WEBHOOK = "/api/v1/webhooks/stripe"
+
+
+def operation_by_id(operation_id: str) -> dict[str, Any]:
+    return next(op for _, _, op in each_operation() if op["operationId"] == operation_id)
+
+
+def test_links_lead_to_documented_parameters_and_body_fields() -> None:
+    """The links schemathesis' stateful phase follows name parameters and body fields that
+    their target operation takes, from answers their source operation documents."""
+    schemas = document()["components"]["schemas"]
+    links = [
+        (op, status, link)
+        for _, _, op in each_operation()
+        for status, answer in op["responses"].items()
+        for link in answer.get("links", {}).values()
+    ]
+    assert {op["operationId"] for op, _, _ in links} >= {"grantFeature", "listAudit"}
+    for source, status, link in links:
+        target = operation_by_id(link["operationId"])
+        taken = {f"{p['in']}.{p['name']}" for p in target.get("parameters", [])}
+        assert set(link.get("parameters", {})) <= taken, (source["operationId"], status, link)
+        if "requestBody" in link:
+            ref = target["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+            fields = set(schemas[ref.rsplit("/", 1)[1]]["properties"])
+            assert set(link["requestBody"]) <= fields, (source["operationId"], link)
+        for expression in [
+            *link.get("parameters", {}).values(),
+            *link.get("requestBody", {}).values(),
+        ]:
+            if expression.startswith("$response.body#/"):
+                ok = source["responses"][status]["content"]["application/json"]["schema"]["$ref"]
+                answered = set(schemas[ok.rsplit("/", 1)[1]]["properties"])
+                assert expression.removeprefix("$response.body#/") in answered, expression

@@ -33,7 +33,22 @@ def test_origins_are_scheme_host_and_port(value: str, origin: str) -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ["http://app.example.com", "ftp://example.com", "example.com", "https://u:p@example.com", ""],
+    [
+        "http://app.example.com",
+        "ftp://example.com",
+        "example.com",
+        "https://u:p@example.com",
+        "",
+        "https://app.example.com:0/",
+        "https://app.example.com:00/ok",
+        "https://app.example.com:65536/",
+        "https://app.example.com:99999/",
+        "https://app.example.com:-1/",
+        "https://app.example.com:+443/",
+        "https://app.example.com:abc/",
+        "https://app.example.com:4٤٣/",  # Arabic-Indic digits
+        "http://localhost:0/",
+    ],
 )
 def test_other_origins_are_refused(value: str) -> None:
     with pytest.raises(ValidationError, match="allowed_origins"):

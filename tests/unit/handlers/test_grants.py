@@ -152,6 +152,12 @@ def test_the_audit_lists_both_changes_newest_first_with_reasons(project: None) -
         ({"reason": "  "}, "reason"),
         ({"granted_by": ""}, "granted_by"),
         ({"feature_code": "Pro!"}, "feature_code"),
+        ({"granted_by": "ops\x1b[2J"}, "granted_by"),
+        ({"reason": "ok\n2026-01-01 grant pro by root: fake"}, "reason"),
+        ({"reason": "ok\u202etxt.exe"}, "reason"),
+        ({"reason": "ok\x9b31m"}, "reason"),
+        ({"valid_to": "9999-12-31T23:59:59-14:00"}, "valid_to"),
+        ({"valid_to": "0001-01-01T00:00:00+14:00"}, "valid_to"),
     ],
 )
 def test_bad_grants_are_422_naming_the_field_and_store_nothing(
@@ -162,6 +168,36 @@ def test_bad_grants_are_422_naming_the_field_and_store_nothing(
     assert field in [e["field"] for e in json_body(response)["errors"]]
     assert json_body(read())["entitlements"] == []
     assert json_body(audit())["items"] == []
+
+
+def test_forged_foreign_and_truncated_cursors_are_422_naming_the_cursor(project: None) -> None:
+    """Never the 503 with Retry-After (a client would retry forever) or the 500 that the raw
+    table key in base64 got: a 422 naming ``cursor``, whatever the cursor."""
+    grant()
+    revoke()
+    cursor = json_body(audit(limit="1"))["next_cursor"]
+    other_users = json_body(audit(limit="1", user_id="user_43"))["next_cursor"]
+    assert other_users is None
+    forged = [
+        cursor[:-2],
+        cursor[:10],
+        cursor + "A",
+        cursor[::-1],
+        "eyJwcm9qZWN0X3VzZXIiOiB7IlMiOiAiMiN2aWN0aW0ifX0",  # {"project_user": {"S": "2#victim"}}
+        "not base64 at all!",
+        "AAAA",
+    ]
+    for bad in forged:
+        response = audit(limit="1", cursor=bad)
+        assert response["statusCode"] == 422, (bad, response["body"])
+        assert json_body(response)["errors"] == [
+            {
+                "field": "cursor",
+                "reason": "not a cursor this API returned for this project and user",
+            }
+        ]
+    replayed = audit(limit="1", cursor=cursor, user_id="user_43")
+    assert replayed["statusCode"] == 422
 
 
 def test_a_grant_in_an_unknown_project_is_422(aws: dict[str, str]) -> None:

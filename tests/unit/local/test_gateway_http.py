@@ -100,3 +100,28 @@ def test_any_method_no_route_serves_gets_api_gateways_403_not_a_501(
     answer = exchange(gateway, f"{method} /health HTTP/1.1\r\nHost: x\r\n\r\n".encode())
     assert status_and_body(answer) == (403, b'{"message":"Missing Authentication Token"}')
     assert invoker.calls == []
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"GET /echo?" + b"x" * 70_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",  # http.server: 414
+        b"GET /echo HTTP/1.1\r\n" + b"".join(b"X-%d: v\r\n" % i for i in range(120)) + b"\r\n",
+        b"GET /echo HTTP/1.1\r\nX-Long: " + b"v" * 70_000 + b"\r\n\r\n",  # 431
+        b"GET /echo HTTP/2.0\r\nHost: x\r\n\r\n",  # 505
+        b"GET /echo HTTP/1.1 extra\r\nHost: x\r\n\r\n",  # 400
+        b"GET /echo HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+    ],
+    ids=["uri-too-long", "too-many-headers", "header-too-long", "http-2", "bad-line", "bad-length"],
+)
+def test_what_http_server_cannot_take_is_a_json_400_before_any_route(
+    invoker: FakeInvoker, raw: bytes
+) -> None:
+    """The API documents 400 on every route for requests API Gateway cannot parse; the local
+    gateway answers http.server's own refusals the same way (not 414/431/505 in HTML)."""
+    gateway = Gateway([ApiRoute("GET", "/echo", "Echo")], invoker)
+    answer = exchange(gateway, raw)
+    status, body = status_and_body(answer)
+    assert (status, json.loads(body)) == (400, {"message": "Bad Request"})
+    assert b"Content-Type: application/json" in answer
+    assert invoker.events_of("Echo") == []

@@ -1,21 +1,25 @@
 """Who is calling: the authorizer's context, and the checks every handler makes with it.
 
 API Gateway caches one authorizer answer for every route, so the authorizer allows the whole
-API and each handler checks project and scope here.
+API and each handler checks project and scope here. The project check is one rule: every
+``project_id`` a request names, wherever and however often, must be the key's project.
 """
 
 from __future__ import annotations
 
-import json
+import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 
-from billing.domain.ids import normalize_project_id
-from billing.errors import ForbiddenError, UnauthorizedError
+from billing.api.body import request_body
+from billing.domain.ids import PROJECT_ID_PATTERN, normalize_project_id
+from billing.errors import ForbiddenError, UnauthorizedError, ValidationError
 
 PROJECT_MISMATCH = "Project ID does not match"
+_PATH_PROJECT_ID = re.compile(PROJECT_ID_PATTERN, re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -54,23 +58,44 @@ def caller_of(event: BaseProxyEvent) -> Caller:
     return caller_from_authorizer(request_context.get("authorizer"))
 
 
-def requested_project_id(event: BaseProxyEvent) -> object | None:
-    """The ``project_id`` a request names in its path, query or JSON body, if any."""
-    for params in (event.raw_event.get("pathParameters"), event.query_string_parameters):
-        if params and "project_id" in params:
-            return params["project_id"]
-    try:
-        body = json.loads(event.decoded_body or "null")
-    except ValueError:
-        return None
-    return body.get("project_id") if isinstance(body, dict) else None
+def names_project(name: str) -> bool:
+    """Whether a parameter or key ``name`` is ``project_id`` in some spelling: any letter
+    case, with or without ``_``, ``-`` or spaces (``projectId``, ``Project-ID``...). Checking
+    every spelling costs nothing, and a handler that one day reads another is still covered."""
+    return name.replace("_", "").replace("-", "").replace(" ", "").casefold() == "projectid"
+
+
+def requested_project_ids(event: BaseProxyEvent, body: object) -> Iterator[tuple[str, object]]:
+    """(where, value) of every ``project_id`` the request names: in its path, every value of
+    every query parameter spelled so (repeated ones included), and every top-level key spelled
+    so of its JSON ``body`` (the parsed body: :func:`billing.api.body.request_body`)."""
+    raw = event.raw_event
+    sources: list[Mapping[str, object]] = [
+        raw.get("pathParameters") or {},
+        raw.get("queryStringParameters") or {},
+        raw.get("multiValueQueryStringParameters") or {},
+    ]
+    if isinstance(body, dict):
+        sources.append(body)
+    for source in sources:
+        for name, value in source.items():
+            if names_project(name):
+                values = value if isinstance(value, list) and source is not body else [value]
+                for one in values:
+                    yield name, one
 
 
 def authorize_request(event: BaseProxyEvent, scope: str) -> Caller:
-    """The caller, checked for ``scope`` and for the project the request names (403 else)."""
+    """The caller, checked for ``scope``, for its body (JSON only: 415/422) and for every
+    project the request names (403 when one is not the caller's; 422 when one is no id)."""
     caller = caller_of(event)
     caller.require_scope(scope)
-    requested = requested_project_id(event)
-    if requested is not None:
-        caller.require_project(requested)
+    body = request_body(event.raw_event)
+    for name, value in (event.raw_event.get("pathParameters") or {}).items():
+        # A path segment is no place for the padding a query or body value may carry (" 1 "):
+        # the resolver's route would not even match a tab or a no-break space.
+        if names_project(name) and not _PATH_PROJECT_ID.fullmatch(str(value)):
+            raise ValidationError(name, "must be a positive integer (digits only in a path)")
+    for name, requested in requested_project_ids(event, body):
+        caller.require_project(requested, name)
     return caller

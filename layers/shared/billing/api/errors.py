@@ -20,6 +20,7 @@ from billing import errors
 RETRY_AFTER_SECONDS = 1
 
 _STATUS: list[tuple[type[errors.BillingError], HTTPStatus]] = [
+    (errors.UnsupportedMediaTypeError, HTTPStatus.UNSUPPORTED_MEDIA_TYPE),
     (errors.ValidationError, HTTPStatus.UNPROCESSABLE_ENTITY),
     (errors.UnauthorizedError, HTTPStatus.UNAUTHORIZED),
     (errors.ForbiddenError, HTTPStatus.FORBIDDEN),

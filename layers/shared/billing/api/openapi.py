@@ -31,9 +31,14 @@ share this service.
 
 * **Authentication**: every route except the probes, the documentation and Stripe's webhook
   needs the header `X-API-Key`. A key belongs to one app of one project; a request naming another
-  `project_id` is answered 403 `Project ID does not match`.
-* **Errors** are JSON with a human-readable `message`; validation errors (422) list each field at
-  fault and why in `errors`.
+  project anywhere (the `project_id` path parameter, any value of a `project_id` query parameter
+  in any spelling such as `projectId`, or such a key at the top of the JSON body) is answered
+  403 `Project ID does not match`.
+* **Bodies** are JSON in UTF-8 (`Content-Type: application/json`, a charset only `utf-8`):
+  anything else, or a body without a Content-Type, is 415. A key given twice, nesting over 32
+  levels, integers over 32 digits, `NaN`/`Infinity` are 422.
+* **Errors** are JSON with a human-readable `message`; 415 and 422 list each field at fault and
+  why in `errors`.
 * **Money** is an integer in the currency's minor unit, with the currency beside it.
   **Times** are ISO 8601 in UTC.
 """
@@ -63,6 +68,74 @@ STRIPE_SIGNATURE_HEADER: dict[str, Any] = {
     "required": True,
     "description": "t=<epoch seconds>,v1=<HMAC-SHA256 of '<t>.<body>' with the signing secret>",
     "schema": {"type": "string"},
+}
+
+
+# OpenAPI links: which answer feeds which next request (Swagger UI shows them; schemathesis'
+# stateful phase follows them). A grant's answer names the user, project and feature that the
+# revoke, the reads and the audit take; an audit page's next_cursor is the next page's cursor.
+_GRANTED = {
+    "user_id": "$response.body#/user_id",
+    "project_id": "$response.body#/project_id",
+}
+_AS_REQUESTED = {
+    "user_id": "$request.query.user_id",
+    "project_id": "$request.query.project_id",
+}
+LINKS: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
+    ("grantFeature", status): {
+        "RevokeTheGrant": {
+            "operationId": "revokeFeature",
+            "requestBody": {**_GRANTED, "feature_code": "$response.body#/feature_code"},
+            "description": "end the grant just made",
+        },
+        "ListTheUsersEntitlements": {
+            "operationId": "listEntitlements",
+            "parameters": {f"query.{k}": v for k, v in _GRANTED.items()},
+        },
+        "CheckTheGrantedFeature": {
+            "operationId": "checkEntitlement",
+            "parameters": {
+                **{f"query.{k}": v for k, v in _GRANTED.items()},
+                "query.feature_code": "$response.body#/feature_code",
+            },
+        },
+        "ListTheUsersAudit": {
+            "operationId": "listAudit",
+            "parameters": {f"query.{k}": v for k, v in _GRANTED.items()},
+        },
+    }
+    for status in ("200", "201")
+} | {
+    ("revokeFeature", "200"): {
+        "GrantAgain": {
+            "operationId": "grantFeature",
+            "requestBody": {**_GRANTED, "feature_code": "$response.body#/feature_code"},
+        },
+        "ListTheUsersAudit": {
+            "operationId": "listAudit",
+            "parameters": {f"query.{k}": v for k, v in _GRANTED.items()},
+        },
+    },
+    ("listAudit", "200"): {
+        "NextPage": {
+            "operationId": "listAudit",
+            "parameters": {
+                **{f"query.{k}": v for k, v in _AS_REQUESTED.items()},
+                "query.cursor": "$response.body#/next_cursor",
+            },
+            "description": "the next page (next_cursor is null on the last one)",
+        },
+    },
+    ("createCheckoutSession", "200"): {
+        "IsTheBuyerEligibleForThePortal": {
+            "operationId": "getPortalEligibility",
+            "parameters": {
+                "query.user_id": "$request.body#/user_id",
+                "query.project_id": "$request.body#/project_id",
+            },
+        },
+    },
 }
 
 
@@ -110,6 +183,7 @@ def merge_documents(
 
     _secure(paths, {(r.method.upper(), r.path): r.authorized for r in routes})
     _document_raw_webhook_body(paths)
+    _link(paths)
     document: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {"title": TITLE, "version": version, "description": DESCRIPTION},
@@ -171,6 +245,20 @@ def _document_raw_webhook_body(paths: dict[str, dict[str, Any]]) -> None:
     if operation is not None:
         operation["requestBody"] = copy.deepcopy(STRIPE_EVENT_BODY)
         operation["parameters"] = [copy.deepcopy(STRIPE_SIGNATURE_HEADER)]
+
+
+def _link(paths: dict[str, dict[str, Any]]) -> None:
+    """Add :data:`LINKS` to the answers they start from (of the operations documented here);
+    the operations they lead to must be documented too, and the answer they start from."""
+    by_id = {op.get("operationId"): op for item in paths.values() for op in item.values()}
+    for (source, status), links in LINKS.items():
+        if source not in by_id:
+            continue
+        targets = {link["operationId"] for link in links.values()}
+        unknown = sorted(name for name in (source, *targets) if name not in by_id)
+        if unknown or status not in by_id[source]["responses"]:
+            raise DocumentMismatchError(f"links of {source} {status}: no {unknown or status}")
+        by_id[source]["responses"][status]["links"] = copy.deepcopy(links)
 
 
 def _drop_unused_schemas(document: dict[str, Any]) -> None:

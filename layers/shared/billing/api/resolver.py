@@ -13,16 +13,21 @@ from aws_lambda_powertools.event_handler import (
     Response,
 )
 from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
+from billing.api.body import CONTENT_TYPE, JSON_MEDIA_TYPE, parse_json
 from billing.api.caller import authorize_request
 from billing.api.errors import error_body, error_headers, json_response, proxy_error
-from billing.errors import BillingError, DependencyUnavailableError
+from billing.errors import BillingError, DependencyUnavailableError, UnsupportedMediaTypeError
 from billing.observability import logger
 
 
@@ -48,11 +53,26 @@ def _install_error_handlers[ResolverT: ApiGatewayResolver](app: ResolverT) -> Re
             },
         )
 
+    def _unsupported_content_type(exc: RequestUnsupportedContentType) -> Response[str]:
+        # rest_handler refuses these first (request_body); a route without it still gets 415.
+        return _domain_error(UnsupportedMediaTypeError(CONTENT_TYPE, f"must be {JSON_MEDIA_TYPE}"))
+
     def _domain_error(exc: BillingError) -> Response[str]:
         status, body = error_body(exc)
         if isinstance(exc, DependencyUnavailableError):
             logger.warning("dependency unavailable", extra={"error": str(exc)})
         return json_response(status, body, error_headers(exc) or None)
+
+    def _no_route(exc: NotFoundError) -> Response[str]:
+        # API Gateway routed the request here, so the path is this function's route; only a
+        # character the resolver's pattern does not take (in a path parameter) lands here.
+        return json_response(
+            HTTPStatus.BAD_REQUEST,
+            {
+                "message": "invalid request: path",
+                "errors": [{"field": "path", "reason": "holds characters no route takes"}],
+            },
+        )
 
     def _unexpected(exc: Exception) -> Response[str]:
         logger.exception("unhandled error")
@@ -61,20 +81,27 @@ def _install_error_handlers[ResolverT: ApiGatewayResolver](app: ResolverT) -> Re
     # Registered by call, not decorator: Powertools' decorator is untyped.
     app.exception_handler(RequestValidationError)(_invalid_request)
     app.exception_handler(UnicodeDecodeError)(_undecodable_body)
+    app.exception_handler(RequestUnsupportedContentType)(_unsupported_content_type)
     app.exception_handler(BillingError)(_domain_error)
+    app.exception_handler(NotFoundError)(_no_route)
     app.exception_handler(Exception)(_unexpected)
 
     return app
 
 
 def build_rest_resolver() -> APIGatewayRestResolver:
-    """The resolver for API Gateway REST proxy events, validating input with pydantic."""
-    return _install_error_handlers(APIGatewayRestResolver(enable_validation=True))
+    """The resolver for API Gateway REST proxy events, validating input with pydantic; bodies
+    are parsed by the API's strict JSON rules (billing.api.body)."""
+    return _install_error_handlers(
+        APIGatewayRestResolver(enable_validation=True, json_body_deserializer=parse_json)
+    )
 
 
 def build_function_url_resolver() -> LambdaFunctionUrlResolver:
     """The resolver for Lambda function URL events (payload v2)."""
-    return _install_error_handlers(LambdaFunctionUrlResolver(enable_validation=True))
+    return _install_error_handlers(
+        LambdaFunctionUrlResolver(enable_validation=True, json_body_deserializer=parse_json)
+    )
 
 
 LambdaEvent = dict[str, Any]
@@ -113,7 +140,7 @@ def metrics_resolver(
     # Imported here: every handler imports this module, and the probes need no DynamoDB.
     from billing import wiring
     from billing.api.caller import caller_of
-    from billing.api.responses import AUTHORIZED, STORAGE, documented
+    from billing.api.responses import AUTHORIZED, CHECKED, STORAGE, documented
     from billing.domain.clock import utc_now
 
     app = build_rest_resolver()
@@ -144,7 +171,7 @@ def metrics_resolver(
         responses=documented(
             {200: ("the figures", answer)},
             AUTHORIZED,
-            HTTPStatus.UNPROCESSABLE_ENTITY,
+            CHECKED,
             STORAGE,
         ),
     )(get_metrics)

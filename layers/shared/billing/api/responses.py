@@ -40,7 +40,7 @@ class ErrorBody(Answer):
 
     message: str
     errors: list[FieldProblem] | None = Field(
-        default=None, description="on 422: each field at fault and why"
+        default=None, description="on 415 and 422: each field at fault and why"
     )
     stripe_request_id: str | None = Field(
         default=None, description="when Stripe refused or failed: its request id, for support"
@@ -174,13 +174,16 @@ class WebhookReceipt(Answer):
 
 
 ERROR_MEANINGS: dict[int, str] = {
-    HTTPStatus.BAD_REQUEST: "the request was refused as it stands",
+    HTTPStatus.BAD_REQUEST: "the request was refused as it stands (any route: malformed HTTP)",
     HTTPStatus.UNAUTHORIZED: "no X-API-Key, an unknown key, or the key's app is not active",
     HTTPStatus.FORBIDDEN: "Project ID does not match: the key belongs to another project",
     HTTPStatus.NOT_FOUND: "the thing named does not exist for this project",
     HTTPStatus.CONFLICT: "the request conflicts with the current state",
-    HTTPStatus.REQUEST_ENTITY_TOO_LARGE: "the body is too large",
-    HTTPStatus.UNPROCESSABLE_ENTITY: "a body or query that fails validation: which field, and why",
+    HTTPStatus.REQUEST_ENTITY_TOO_LARGE: "the body is too large (any route: over 10 MiB)",
+    HTTPStatus.UNSUPPORTED_MEDIA_TYPE: "a body (or a Content-Type) that is not application/json "
+    "in UTF-8",
+    HTTPStatus.UNPROCESSABLE_ENTITY: "a body or query that fails validation: which field, and "
+    "why (not JSON, a key given twice, nested over 32 deep, an integer over 32 digits...)",
     HTTPStatus.INTERNAL_SERVER_ERROR: "an unexpected error; nothing was half-written",
     HTTPStatus.BAD_GATEWAY: "Stripe failed: retry later",
     HTTPStatus.SERVICE_UNAVAILABLE: "a dependency (DynamoDB, Stripe) is unavailable: retry later",
@@ -192,8 +195,12 @@ RETRY_AFTER_HEADER: OpenAPIResponseHeader = {
     "schema": {"type": "integer", "minimum": 0},
 }
 
+# Every route: API Gateway refuses malformed HTTP (400) and bodies over 10 MiB (413) itself.
+GATEWAY = (HTTPStatus.BAD_REQUEST, HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
 # Every route behind the API key authorizer can answer these.
 AUTHORIZED = (HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN)
+# Every route whose request rest_handler checks (billing.api.body): its body and its query.
+CHECKED = (HTTPStatus.UNSUPPORTED_MEDIA_TYPE, HTTPStatus.UNPROCESSABLE_ENTITY)
 # Every route that reaches DynamoDB.
 STORAGE = (HTTPStatus.INTERNAL_SERVER_ERROR, HTTPStatus.SERVICE_UNAVAILABLE)
 # Routes that call Stripe: it refused (400), failed (502) or did not answer (503).
@@ -206,7 +213,8 @@ def documented(
 ) -> dict[int, OpenAPIResponse]:
     """A route's ``responses=``: its successes and its errors, each error with the ErrorBody
     model and the meaning clients rely on. A success's body is a model, a raw media-type map
-    (``{"text/html": {...}}``), or None for no body (304)."""
+    (``{"text/html": {...}}``), or None for no body (304). :data:`GATEWAY`'s errors are
+    added to every route."""
     responses: dict[int, OpenAPIResponse] = {}
     for status, (description, body) in ok.items():
         if body is None:
@@ -216,7 +224,11 @@ def documented(
         else:
             content = {"application/json": {"model": body}}
         responses[int(status)] = {"description": description, "content": content}
-    codes = {int(c) for group in errors for c in (group if isinstance(group, tuple) else (group,))}
+    codes = {
+        int(c)
+        for group in (*errors, GATEWAY)
+        for c in (group if isinstance(group, tuple) else (group,))
+    }
     for code in sorted(codes):
         responses[code] = {
             "description": ERROR_MEANINGS[code],

@@ -32,6 +32,7 @@ from billing.domain.clock import utc_now
 from billing.domain.grants import GrantRequest
 from billing.domain.ids import normalize_project_id, validate_user_id
 from billing.domain.tenancy import Price
+from billing.domain.text import visible
 from billing.errors import (
     BillingError,
     ConfigurationError,
@@ -44,6 +45,7 @@ from billing.observability import logger
 from billing.services import grants, tenancy
 from billing.wiring import (
     app_store,
+    audit_cursor_seal,
     bound_settings,
     dead_letter_queue,
     grant_store,
@@ -219,6 +221,7 @@ def audit_command(args: argparse.Namespace) -> Outcome:
         validate_user_id(args.user),
         limit=args.limit,
         cursor=args.cursor,
+        seal=audit_cursor_seal(),
     )
     lines = [render.audit_line(e) for e in entries] or ["no changes"]
     if cursor:
@@ -469,7 +472,7 @@ def _fail(args: argparse.Namespace, code: int, error: dict[str, str]) -> int:
         print(json.dumps({"error": error}), file=sys.stderr)
     else:
         where = f"{error['field']}: " if "field" in error else ""
-        print(f"error: {where}{error['message']}", file=sys.stderr)
+        print(visible(f"error: {where}{error['message']}", keep_newlines=True), file=sys.stderr)
     return code
 
 
@@ -488,7 +491,13 @@ def run(argv: Sequence[str] | None = None) -> int:
         return _fail(args, EXIT_UNAVAILABLE, {"message": f"{exc} (is the stack running?)"})
     except BillingError as exc:
         return _fail(args, EXIT_FAILED, {"message": str(exc)})
-    print(json.dumps(outcome.data, indent=2) if args.json else outcome.text)
+    # JSON escapes every control character itself (ensure_ascii); text is escaped here, once
+    # more after render.shown, so nothing a command prints can drive the terminal.
+    print(
+        json.dumps(outcome.data, indent=2)
+        if args.json
+        else visible(outcome.text, keep_newlines=True)
+    )
     return outcome.code
 
 

@@ -1,4 +1,10 @@
-"""How the CLI shows things: dicts for --json, lines for people. Never a key's hash."""
+"""How the CLI shows things: dicts for --json, lines for people. Never a key's hash.
+
+Stored text (names, who and why, Stripe's ids and bodies) goes through :func:`shown`: the
+service refuses control characters, but older records, or Stripe, may still carry them, and
+printed raw they would drive the terminal (billing-admin's own output is escaped once more as
+a whole, see ``cli.main``).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,14 @@ from billing.domain.clock import to_iso
 from billing.domain.dead_letters import DeadLetter
 from billing.domain.entitlements import EntitlementSource
 from billing.domain.tenancy import ApiKeyInfo, App, Price, Project
+from billing.domain.text import visible
 from billing.services.tenancy import IssuedKey, Rotation
+
+
+def shown(text: object) -> str:
+    """A stored value as one line for people: every control character, line break and bidi
+    override written as its escape."""
+    return visible(str(text))
 
 
 def project(item: Project) -> dict[str, Any]:
@@ -22,11 +35,11 @@ def project(item: Project) -> dict[str, Any]:
 
 
 def project_line(item: Project) -> str:
-    return f"project {item.project_id} {item.name}"
+    return f"project {item.project_id} {shown(item.name)}"
 
 
 def project_details(item: Project) -> str:
-    origins = ", ".join(item.allowed_origins) or "(any)"
+    origins = ", ".join(shown(origin) for origin in item.allowed_origins) or "(any)"
     return (
         f"{project_line(item)}\n"
         f"  allowed origins: {origins}\n"
@@ -55,7 +68,8 @@ def app(item: App, keys: list[ApiKeyInfo]) -> dict[str, Any]:
 
 def app_lines(item: App, keys: list[ApiKeyInfo]) -> str:
     state = "active" if item.active else "deactivated"
-    lines = [f"{item.app_id} {item.name} ({state}; scopes {','.join(sorted(item.scopes))})"]
+    scopes = ",".join(sorted(item.scopes))
+    lines = [f"{item.app_id} {shown(item.name)} ({state}; scopes {shown(scopes)})"]
     for key in keys:
         until = f" until {to_iso(key.expires_at)}" if key.expires_at else ""
         lines.append(f"  key {key.key_prefix}...{until}")
@@ -67,7 +81,8 @@ def issued_key(issued: IssuedKey) -> dict[str, Any]:
 
 
 def issued_key_text(issued: IssuedKey) -> str:
-    head = f"created {issued.app.app_id} ({issued.app.name}) in project {issued.app.project_id}"
+    app_name = shown(issued.app.name)
+    head = f"created {issued.app.app_id} ({app_name}) in project {issued.app.project_id}"
     if issued.api_key is None:
         return f"{head}\nimported key {issued.key_prefix}... is registered"
     return f"{head}\nAPI key (shown once, store it now): {issued.api_key}"
@@ -131,14 +146,18 @@ def dead_letter(item: DeadLetter, show_body: bool = False) -> dict[str, Any]:
 
 def dead_letter_line(item: DeadLetter, show_body: bool = False) -> str:
     event = " ".join(
-        (item.stripe_event_id or "(no event id)", item.stripe_event_type or "(no event type)")
+        shown(part)
+        for part in (
+            item.stripe_event_id or "(no event id)",
+            item.stripe_event_type or "(no event type)",
+        )
     )
     first = to_iso(item.first_received_at) if item.first_received_at else "?"
     line = (
         f"{item.message_id} {event}: {item.receive_count} receives since {first}, "
         f"{item.body_size} bytes"
     )
-    return f"{line}\n  body: {item.body}" if show_body else line
+    return f"{line}\n  body: {shown(item.body)}" if show_body else line
 
 
 def manual_source(source: EntitlementSource, user_id: str, *, created: bool) -> dict[str, Any]:
@@ -161,10 +180,11 @@ def manual_source_line(source: EntitlementSource, user_id: str) -> str:
 
 
 def audit_line(entry: dict[str, Any]) -> str:
-    return (
-        f"{entry['at']} {entry['action']} {entry['feature_code']} by {entry['actor']}: "
-        f"{entry['reason']}"
+    """One audit entry on one line, whatever its stored text holds."""
+    at, action, feature, actor, reason = (
+        shown(entry[name]) for name in ("at", "action", "feature_code", "actor", "reason")
     )
+    return f"{at} {action} {feature} by {actor}: {reason}"
 
 
 # ---------------------------------------------------------------------- metrics

@@ -46,6 +46,11 @@ class LocalTarget(BaseSettings):
     dynamodb_port: int = Field(default=8100, validation_alias="LOCAL_DYNAMODB_PORT")
     moto_port: int = Field(default=8101, validation_alias="LOCAL_MOTO_PORT")
     stripe_port: int = Field(default=8102, validation_alias="LOCAL_STRIPE_PORT")
+    # template.yaml's AuditCursorKeyParameterName, as the local stack reads it.
+    cursor_key_parameter_name: str = Field(
+        default="billing/audit-cursor-key",
+        validation_alias="LOCAL_PARAM_AuditCursorKeyParameterName",
+    )
 
     @property
     def stripe_standin_url(self) -> str:
@@ -55,6 +60,12 @@ class LocalTarget(BaseSettings):
     def moto_url(self) -> str:
         """The moto server (SQS): the local stack's queues are named after their logical ids."""
         return f"http://127.0.0.1:{self.moto_port}"
+
+    @property
+    def cursor_key_parameter(self) -> str:
+        """Where the local stack puts the key it generated for the audit cursors (in moto's
+        SSM, as a deployed stack keeps it in SSM), so the CLI's cursors are the API's."""
+        return "/" + self.cursor_key_parameter_name
 
     def queue_url(self, name: str) -> str:
         return f"{self.moto_url}/{_LOCAL_ACCOUNT_ID}/{name}"
@@ -74,6 +85,7 @@ def connect(stack: str | None, region: str | None) -> Settings:
         }
         updates["dynamodb_endpoint_url"] = None
         updates.update(_stack_stripe(parameters))
+        updates.update(_stack_cursor_key(parameters))
         if region:
             updates["aws_region"] = region
             # The SSM parameter (billing.secrets, through Powertools) is read in that region too.
@@ -86,12 +98,17 @@ def connect(stack: str | None, region: str | None) -> Settings:
             "webhook_dlq_url": local.queue_url("WebhookDeadLetterQueue"),
             "reconciliation_queue_url": local.queue_url("ReconciliationQueue"),
         }
-        # SQS clients (billing.adapters.sqs_queue) follow this variable to the moto server.
+        # SQS and SSM clients (queues, the cursor key) follow these to the moto server.
         os.environ.setdefault("AWS_ENDPOINT_URL_SQS", local.moto_url)
-        # DynamoDB Local and moto accept any credentials but botocore insists on some.
+        os.environ.setdefault("AWS_ENDPOINT_URL_SSM", local.moto_url)
+        # DynamoDB Local and moto accept any credentials but botocore insists on some, and
+        # clients built without the settings (the SSM one of billing.secrets) on a region.
+        os.environ.setdefault("AWS_DEFAULT_REGION", settings.aws_region)
         os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
         os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
         updates.update(_local_stripe(settings, local))
+        if settings.audit_cursor_key is None and not settings.audit_cursor_key_parameter:
+            updates["audit_cursor_key_parameter"] = local.cursor_key_parameter
     return use_settings(settings.model_copy(update=updates))
 
 
@@ -114,3 +131,9 @@ def _stack_stripe(parameters: dict[str, str]) -> dict[str, object]:
     if parameters.get("StripeApiBase"):
         updates["stripe_api_base"] = parameters["StripeApiBase"].rstrip("/")
     return updates
+
+
+def _stack_cursor_key(parameters: dict[str, str]) -> dict[str, object]:
+    """The stack's audit cursor key (its SSM parameter), so the CLI's cursors are the API's."""
+    name = parameters.get("AuditCursorKeyParameterName")
+    return {"audit_cursor_key": None, "audit_cursor_key_parameter": f"/{name}" if name else None}

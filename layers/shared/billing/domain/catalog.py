@@ -32,6 +32,7 @@ from pydantic import ValidationError as SchemaError
 
 from billing.domain.ids import normalize_project_id
 from billing.domain.tenancy import MAX_ACCESS_DAYS, MAX_INTERVAL_COUNT, Interval, Price
+from billing.domain.text import validate_text
 from billing.errors import ValidationError
 
 CATALOG_PREFIX = "cat_"
@@ -99,6 +100,17 @@ class CatalogProduct(_Strict):
     name: str = Field(min_length=1, max_length=250)
     description: str | None = Field(default=None, min_length=1, max_length=MAX_METADATA_VALUE)
     prices: list[CatalogPrice] = Field(min_length=1)
+
+    @field_validator("name", "description")
+    @classmethod
+    def _readable(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """Shown by ``catalog plan`` and in Stripe's dashboard and checkout pages."""
+        if value is not None:
+            try:
+                validate_text(value, str(info.field_name))
+            except ValidationError as exc:
+                raise ValueError(exc.reason) from None
+        return value
 
 
 class CatalogProject(_Strict):

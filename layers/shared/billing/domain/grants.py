@@ -12,8 +12,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
 
+from billing.domain.clock import utc_instant
 from billing.domain.entitlements import EntitlementSource
 from billing.domain.ids import FEATURE_CODE_RULE, is_feature_code
+from billing.domain.text import validate_text
 from billing.errors import NotFoundError, ValidationError
 
 MAX_ACTOR_LENGTH = 128
@@ -57,12 +59,14 @@ def validate_request(request: GrantRequest, now: datetime, action: Action) -> Gr
         raise ValidationError(actor_field, f"must be 1-{MAX_ACTOR_LENGTH} characters")
     if not reason or len(reason) > MAX_REASON_LENGTH:
         raise ValidationError("reason", f"must be 1-{MAX_REASON_LENGTH} characters")
-    if request.valid_to is not None:
-        if request.valid_to.tzinfo is None:
-            raise ValidationError("valid_to", "must carry a timezone (ISO 8601, e.g. ...Z)")
-        if request.valid_to <= now:
+    validate_text(actor, actor_field)
+    validate_text(reason, "reason")
+    valid_to = request.valid_to
+    if valid_to is not None:
+        valid_to = utc_instant(valid_to, "valid_to")
+        if valid_to <= now:
             raise ValidationError("valid_to", "must be in the future")
-    return replace(request, actor=actor, reason=reason)
+    return replace(request, actor=actor, reason=reason, valid_to=valid_to)
 
 
 def manual_source(sources: list[EntitlementSource], feature_code: str) -> EntitlementSource | None:

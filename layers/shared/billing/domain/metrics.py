@@ -17,7 +17,7 @@ from fractions import Fraction
 from typing import Any
 
 from billing.domain.billing_facts import Fact, PaymentFact, PurchaseFact, SubscriptionFact
-from billing.domain.clock import to_iso
+from billing.domain.clock import to_iso, utc_instant
 from billing.domain.tenancy import Price
 from billing.errors import ValidationError
 
@@ -57,12 +57,10 @@ class Window:
 
 
 def window(since: datetime | None, until: datetime | None, now: datetime) -> Window:
-    """[since, until): by default the last 30 days; at most 366 days; times need a timezone."""
-    for name, value in (("since", since), ("until", until)):
-        if value is not None and value.tzinfo is None:
-            raise ValidationError(name, "must carry a timezone (ISO 8601, e.g. ...Z)")
-    end = (until or now).astimezone(UTC)
-    start = (since or end - DEFAULT_WINDOW).astimezone(UTC)
+    """[since, until): by default the last 30 days; at most 366 days; times need a timezone
+    (and to lie in the years the API takes: :func:`utc_instant`)."""
+    end = now.astimezone(UTC) if until is None else utc_instant(until, "until")
+    start = end - DEFAULT_WINDOW if since is None else utc_instant(since, "since")
     if start >= end:
         raise ValidationError("since", "must be before until")
     if end - start > MAX_WINDOW:

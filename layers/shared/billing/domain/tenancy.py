@@ -90,9 +90,12 @@ def normalize_origin(value: str) -> str:
     """
     try:
         parts = urlsplit(value.strip())
-        port = f":{parts.port}" if parts.port else ""
+        port_number = parts.port
     except ValueError:  # a bad port, an unclosed [IPv6, a netloc NFKC would change...
         raise ValidationError("allowed_origins", f"{value!r} is not a valid URL") from None
+    if port_number == 0:  # urlsplit takes it; no server listens there
+        raise ValidationError("allowed_origins", f"{value!r} has no valid port (1-65535)")
+    port = "" if port_number is None else f":{port_number}"
     host = (parts.hostname or "").lower()
     local = host in _LOCAL_HOSTS or f"[{host}]" in _LOCAL_HOSTS
     if parts.scheme not in ("https", "http") or not host:

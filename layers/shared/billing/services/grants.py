@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from billing.domain.clock import utc_now
+from billing.domain.cursors import CursorSeal
 from billing.domain.entitlements import EntitlementSource
 from billing.domain.grants import (
     Action,
@@ -115,8 +116,19 @@ def revoke(
 
 
 def audit_trail(
-    store: GrantStore, project_id: str, user_id: str, *, limit: int, cursor: str | None
+    store: GrantStore,
+    project_id: str,
+    user_id: str,
+    *,
+    limit: int,
+    cursor: str | None,
+    seal: CursorSeal,
 ) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of the trail, and the cursor of the next one: sealed for this project and user,
+    so a client can neither read, forge nor reuse it for another (422 naming ``cursor``)."""
     if not 1 <= limit <= MAX_AUDIT_PAGE:
         raise ValidationError("limit", f"must be 1-{MAX_AUDIT_PAGE}")
-    return store.audit(project_id, user_id, limit, cursor)
+    owner = {"project_id": project_id, "user_id": user_id}
+    after = None if cursor is None else seal.open(cursor, **owner)
+    entries, last = store.audit(project_id, user_id, limit, after)
+    return entries, None if last is None else seal.seal(last, **owner)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from typing import Any
 
@@ -19,27 +17,13 @@ from billing.adapters.dynamo.stores import (
 from billing.domain.clock import to_iso
 from billing.domain.entitlements import EntitlementSource
 from billing.domain.grants import AuditEntry
-from billing.errors import ValidationError
 
 
 def _source_view(text: str | None) -> dict[str, Any] | None:
     return json.loads(text) if text else None
 
 
-def _cursor(key: dict[str, Any] | None) -> str | None:
-    if not key:
-        return None
-    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode()
-
-
-def _start_key(cursor: str | None) -> dict[str, Any] | None:
-    if not cursor:
-        return None
-    try:
-        key: dict[str, Any] = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except (ValueError, binascii.Error):
-        raise ValidationError("cursor", "not a cursor this API returned") from None
-    return key
+_HASH, _RANGE = "project_user", "at_id"  # AuditModel's keys
 
 
 class DynamoGrantStore:
@@ -69,15 +53,15 @@ class DynamoGrantStore:
         return True
 
     def audit(
-        self, project_id: str, user_id: str, limit: int, cursor: str | None
+        self, project_id: str, user_id: str, limit: int, after: str | None
     ) -> tuple[list[dict[str, Any]], str | None]:
-        """Newest first, ``limit`` at a time; the cursor continues where a page ended."""
+        """Newest first, ``limit`` at a time; a position is the range key (``at_id``) of the
+        last entry shown, always read back in the partition of ``project_id``/``user_id``."""
+        partition = entitlement_key(project_id, user_id)
+        start = None if after is None else {_HASH: {"S": partition}, _RANGE: {"S": after}}
         with dynamo_errors("Query audit"):
             pages = AuditModel.query(
-                entitlement_key(project_id, user_id),
-                scan_index_forward=False,
-                limit=limit,
-                last_evaluated_key=_start_key(cursor),
+                partition, scan_index_forward=False, limit=limit, last_evaluated_key=start
             )
             items = list(pages)
             next_key = pages.last_evaluated_key
@@ -94,4 +78,6 @@ class DynamoGrantStore:
             }
             for item in items
         ]
-        return entries, _cursor(next_key) if len(items) == limit else None
+        if next_key is None or len(items) < limit:
+            return entries, None
+        return entries, str(next_key[_RANGE]["S"])
