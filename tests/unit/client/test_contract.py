@@ -19,7 +19,6 @@ import types
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from functools import cache
-from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 from urllib.parse import urlsplit
 
@@ -27,10 +26,10 @@ import pytest
 
 from billing_client import BillingClient, HttpRequest
 from billing_client.models import format_time, parse_time
+from tests.unit.client.document import document
 from tests.unit.client.fakes import BASE_URL, answer, harness, json_of, path_of, query_of
 
 BASE = urlsplit(BASE_URL).path  # the fake service's path prefix, before each route
-DOCUMENT = Path(__file__).resolve().parents[3] / "functions" / "openapi_document" / "openapi.json"
 
 # The client's method for each operation that answers JSON (a new operation fails
 # test_every_operation_that_answers_json_has_a_client_method until it has one).
@@ -90,12 +89,6 @@ SCALARS: dict[str, tuple[type, ...]] = {
     "number": (float,),
     "boolean": (bool,),
 }
-
-
-@cache
-def document() -> dict[str, Any]:
-    loaded: dict[str, Any] = json.loads(DOCUMENT.read_text())
-    return loaded
 
 
 def resolve(schema: Mapping[str, Any]) -> Mapping[str, Any]:
