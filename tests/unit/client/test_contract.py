@@ -319,9 +319,11 @@ def violations(value: Any, schema: Mapping[str, Any], where: str) -> list[str]:
         "maxLength": lambda most: len(value) <= most,
         "minimum": lambda least: value >= least,
         "maximum": lambda most: value <= most,
-        "format": lambda form: form == "date-time" and is_aware_time(value),
+        "format": lambda form: FORMATS[form](value),
     }
     unknown = schema.keys() - rules.keys() - ANNOTATIONS - {"type"}
+    if schema.get("format", "date-time") not in FORMATS:
+        unknown.add(f"format {schema['format']}")
     assert not unknown, f"{where}: teach violations() the rules {unknown}"
     return [
         f"{where}: {value!r} breaks {rule}={schema[rule]!r}"
@@ -347,6 +349,14 @@ def is_aware_time(text: str) -> bool:
         return datetime.fromisoformat(text).tzinfo is not None
     except ValueError:
         return False
+
+
+def is_url(text: str) -> bool:
+    parts = urlsplit(text)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+FORMATS: dict[str, Callable[[str], bool]] = {"date-time": is_aware_time, "uri": is_url}
 
 
 def wire_violations(text: str, schema: Mapping[str, Any], where: str) -> list[str]:
