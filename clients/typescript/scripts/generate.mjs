@@ -19,6 +19,6 @@ ${COMMENT_HEADER}${astToString(types)}`;
 if (!process.argv.includes("--check")) {
   writeFileSync(typesFile, source);
 } else if (readFileSync(typesFile, "utf8") !== source) {
-  console.error("clients/typescript/src/schema.ts is stale: run `npm run generate --workspace clients/typescript`");
+  console.error("clients/typescript/src/schema.ts is stale: run `make clients`");
   process.exit(1);
 }
