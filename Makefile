@@ -49,9 +49,9 @@ $(SAM_VENV)/.installed: requirements-sam.txt .python-version
 	$(SAM_VENV)/bin/python -m pip install --quiet -r requirements-sam.txt
 	@touch $@
 
-node_modules/.package-lock.json: package.json package-lock.json
+node_modules/.package-lock.json: package.json package-lock.json clients/typescript/package.json
 	@command -v npm >/dev/null || { echo "npm not found: install Node.js 20+ with npm" >&2; exit 2; }
-	@echo "==> installing node packages (DynamoDB Local)"
+	@echo "==> installing node packages (DynamoDB Local, Swagger UI, the TypeScript client's)"
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
@@ -88,6 +88,13 @@ soak: setup ## Load for 5 min, hostile generators and schemathesis at 20x and 10
 		tests/integration/test_openapi_fuzz.py -m integration
 	@$(PY) -m tests.support.soak_report
 
+.PHONY: clients test-clients
+clients: node_modules/.package-lock.json ## Regenerate the TypeScript client's types from the OpenAPI document (after make openapi)
+	npm run generate --silent --workspace clients/typescript
+
+test-clients: node_modules/.package-lock.json ## The TypeScript client: its types match the OpenAPI document, and it type-checks (tsc)
+	npm run check --silent --workspace clients/typescript
+
 validate: $(SAM_VENV)/.installed ## sam validate --lint
 	$(SAM) validate --lint
 
@@ -97,7 +104,7 @@ build: $(SAM_VENV)/.installed $(VENV)/.installed ## sam build, then compile byte
 	$(PY) -m compileall -q -j 0 --invalidation-mode unchecked-hash .aws-sam/build
 	@du -sh .aws-sam/build/* | sort -h | tail -n 5
 
-test: setup lint typecheck test-unit test-integration test-acceptance validate build ## Everything CI runs
+test: setup lint typecheck test-unit test-clients test-integration test-acceptance validate build ## Everything CI runs
 	@echo "==> make test: all green"
 
 # SEED=1 also loads the seed's demo data (project 1, key sk_demo_space_journal, price_123).
