@@ -131,8 +131,9 @@ webhook: $(VENV)/.installed ## Sign a Stripe event and POST it to the running st
 	@test -n "$(EVENT)" || { echo "usage: make webhook EVENT=events/stripe/<file>.json" >&2; exit 2; }
 	$(PY) -m local webhook $(EVENT)
 
-openapi: $(VENV)/.installed ## Rebuild the OpenAPI document from the handlers (served at /api/v1/openapi.json) into artifacts/openapi.json
+openapi: $(VENV)/.installed ## Rebuild the OpenAPI document from the handlers (served at /api/v1/openapi.json), then the TypeScript client's types
 	$(PY) -m local.openapi
+	$(MAKE) --no-print-directory clients
 
 deploy: build ## sam deploy with samconfig.toml (first time: .venv-sam/bin/sam deploy --guided)
 	$(SAM) deploy
