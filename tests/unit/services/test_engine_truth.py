@@ -131,8 +131,9 @@ def test_a_refund_before_its_purchase_is_read_and_the_purchase_stays_refunded(
     stripe.payment_intents["pi_1"] = paid_intent(charge=charge_of("pi_1", refunded=4900))
     refund = charge_of("pi_1", refunded=4900)
     assert deliver(ledger, stripe, "charge.refunded", refund, T0 + 50) == Outcome.APPLIED
+    # Older than the read, the success still dates the payment (the read only bounds it).
     assert deliver(ledger, stripe, "payment_intent.succeeded", se.payment_intent(), T0) == (
-        Outcome.STALE
+        Outcome.APPLIED
     )
     assert deliver(ledger, stripe, "checkout.session.completed", se.checkout_session(), T0) == (
         Outcome.STALE
@@ -305,3 +306,50 @@ def test_when_stripe_cannot_answer_the_event_is_left_unmarked_for_sqs(
     outcome = deliver(ledger, stripe, "invoice.paid", se.invoice(period_end=PERIOD_END), T0,
                       event_id="evt_later")  # fmt: skip
     assert outcome == Outcome.APPLIED
+
+
+# ---------------------------------------------------------------------- found with the property
+def test_a_delayed_payment_counts_from_its_success_whatever_the_order(
+    ledger: Any, stripe: FakeStripeReader
+) -> None:
+    """A 7-day pass paid by a delayed method (a bank debit) runs 7 days from the payment's
+    success, in any order. Its charge is made when the debit starts (T0), two days before it
+    succeeds: a partial refund's ``charge.refunded`` delivered before the success events (or a
+    refund or dispute read from Stripe before any purchase event) used to date the payment at
+    the charge's ``created``, the success events being stale by then, and the pass ended two
+    days early. Found by test_lifecycle_property.py."""
+    session = se.checkout_session(payment_status="unpaid", price_id="price_pass", amount=1000)
+    deliver(ledger, stripe, "checkout.session.completed", session, T0)
+    succeeded = T0 + 2 * 86_400
+    partial = charge_of("pi_1", refunded=100) | {"amount": 1000}  # created at T0
+    deliver(ledger, stripe, "charge.refunded", partial, succeeded + 100)
+    intent = se.payment_intent(price_id="price_pass", amount=1000)
+    deliver(ledger, stripe, "payment_intent.succeeded", intent, succeeded)
+    paid = session | {"payment_status": "paid"}
+    deliver(ledger, stripe, "checkout.session.async_payment_succeeded", paid, succeeded)
+    assert view("pass", at(succeeded + 7 * 86_400 - 60), "purchase").active
+
+
+def test_a_past_due_subscription_read_from_stripe_has_its_grace_from_the_failed_attempt(
+    ledger: Any, stripe: FakeStripeReader
+) -> None:
+    """The first the service hears of a subscription is its renewal's failure, so it reads it:
+    ``past_due``, its current period begun at T0, its latest invoice finalized and charged an
+    hour later (Stripe drafts a renewal invoice at the period's start and finalizes it about an
+    hour after). The grace period runs from that first attempt, as when the invoice's event is
+    applied; the read used to date it from the period's start, an hour early (reconciliation
+    applies the same read). Not reachable in test_lifecycle_property.py, whose subscriptions'
+    events all arrive within 3 days of their creation: found reading ``subscription_as_read``."""
+    renewal = se.invoice(period_end=T0 + 30 * 86_400)
+    renewal.update(status="open", attempt_count=1)
+    renewal["status_transitions"]["finalized_at"] = T0 + 3600
+    past_due = sub(status="past_due", period_end=T0 + 30 * 86_400, start=T0 - 30 * 86_400)
+    for item in past_due["items"]["data"]:
+        item["current_period_start"] = T0
+    stripe.subscriptions["sub_1"] = past_due | {"latest_invoice": renewal}
+    stripe.now = T0 + 3700
+    assert deliver(ledger, stripe, "invoice.payment_failed", renewal, T0 + 3600) == (
+        Outcome.APPLIED
+    )
+    assert view("pro", at(T0 + 3600 + 3 * 86_400 - 60)).active  # the default 3 days of grace
+    assert not view("pro", at(T0 + 3600 + 3 * 86_400)).active
