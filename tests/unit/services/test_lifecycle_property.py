@@ -13,9 +13,10 @@ after an abandoned checkout) with refunds that may fail, chargebacks won, lost o
 and inquiries. Every event carries the object as Stripe shows it at that moment, in the current
 API shape; events Stripe emits together share their second, in Stripe's order.
 
-Stripe's side is kept as a timeline (:class:`Truth`): each object's state after every change, at
-its second. When a payload cannot decide, the engine reads :class:`StripeAsOf`, which answers
-with every object as of the delivery's second (the engine's ``now``).
+Stripe's side is kept as a timeline (tests/support/stripe_timeline.py): each object's state
+after every change, at its second. When a payload cannot decide, the engine reads it through
+``FakeStripe``, which answers with every object as of the delivery's second (the engine's
+``now``).
 
 The reference model reads the events in the order they happened (ties in the order Stripe
 emitted them) and keeps what Stripe says (the last subscription object, when a payment first
@@ -29,7 +30,6 @@ from __future__ import annotations
 import copy
 import functools
 import itertools
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -41,11 +41,11 @@ from hypothesis import strategies as st
 from billing import wiring
 from billing.adapters.dynamo.models import EntitlementModel, StripeObjectModel, WebhookEventModel
 from billing.domain.entitlements import evaluate
-from billing.domain.stripe_reads import StripeRead
 from billing.domain.tenancy import Price
 from billing.ports import BillingLedger
 from billing.services import engine, tenancy
 from tests.support import stripe_events as se
+from tests.support.stripe_timeline import READABLE, FakeStripe, StripeTimeline
 
 HOUR, DAY = 3_600, 86_400
 PERIOD, TRIAL = 30 * DAY, 14 * DAY
@@ -64,89 +64,6 @@ PRICES = (
 FEATURES = {p.stripe_price_id: p.feature_codes for p in PRICES}
 ACCESS_DAYS = {p.stripe_price_id: p.access_days for p in PRICES}
 AMOUNT = {p.stripe_price_id: p.amount for p in PRICES}
-
-
-# ---------------------------------------------------------------------- Stripe's side
-class Truth:
-    """Stripe's objects as the story changes them: each one's state after every change, at
-    its second (several changes in one second: the last is what Stripe shows)."""
-
-    def __init__(self) -> None:
-        self._changes: dict[str, list[tuple[int, dict[str, Any]]]] = defaultdict(list)
-        self._naming: dict[str, list[str]] = defaultdict(list)  # an id -> objects naming it
-
-    def record(self, when: int, obj: dict[str, Any]) -> None:
-        object_id = str(obj["id"])
-        changes = self._changes[object_id]
-        assert not changes or changes[-1][0] <= when, f"{object_id} changed back in time"
-        if not changes:
-            paid_by = (obj.get("payment") or {}).get("payment_intent")  # an invoice payment's
-            for named in (obj.get("payment_intent"), obj.get("invoice"), paid_by):
-                if isinstance(named, str):
-                    self._naming[named].append(object_id)
-        changes.append((when, copy.deepcopy(obj)))
-
-    def as_of(self, object_id: str, when: int) -> dict[str, Any] | None:
-        """The object as Stripe showed it at the end of second ``when`` (None: not yet)."""
-        found = None
-        for changed, state in self._changes.get(object_id, ()):
-            if changed > when:
-                break
-            found = state
-        return copy.deepcopy(found) if found is not None else None
-
-    def naming(self, object_id: str, kind: str, when: int) -> list[dict[str, Any]]:
-        """The objects of ``kind`` (``dispute``, ``invoice_payment``) that name ``object_id``
-        (their payment intent or invoice), as of ``when``."""
-        found = (self.as_of(other, when) for other in self._naming.get(object_id, ()))
-        return [obj for obj in found if obj is not None and obj["object"] == kind]
-
-
-@dataclass(frozen=True)
-class StripeAsOf:
-    """Stripe as the engine reads it during one delivery: every object as of ``now`` (the
-    delivery's second, every change of that second included), expanded as the StripeReader
-    port's adapter asks (``latest_invoice``, ``latest_charge``, an invoice's ``payments``)."""
-
-    truth: Truth
-    now: int
-
-    def _read(self, object_id: str, expand: str | None = None) -> StripeRead | None:
-        obj = self.truth.as_of(object_id, self.now)
-        if obj is None:
-            return None
-        if expand is not None and isinstance(obj.get(expand), str):
-            obj[expand] = self.truth.as_of(obj[expand], self.now)
-        return StripeRead(obj, self.now)
-
-    def subscription(self, subscription_id: str) -> StripeRead | None:
-        return self._read(subscription_id, "latest_invoice")
-
-    def payment_intent(self, payment_intent_id: str) -> StripeRead | None:
-        return self._read(payment_intent_id, "latest_charge")
-
-    def charge(self, charge_id: str) -> StripeRead | None:
-        return self._read(charge_id)
-
-    def invoice(self, invoice_id: str) -> StripeRead | None:
-        read = self._read(invoice_id)
-        if read is not None:
-            payments = self.truth.naming(invoice_id, "invoice_payment", self.now)
-            read.obj["payments"] = {"object": "list", "data": payments, "has_more": False}
-        return read
-
-    def invoice_of_payment(self, payment_intent_id: str) -> str | None:
-        payments = self.truth.naming(payment_intent_id, "invoice_payment", self.now)
-        return str(payments[0]["invoice"]) if payments else None
-
-    def disputes(self, payment_intent_id: str) -> list[dict[str, Any]]:
-        return self.truth.naming(payment_intent_id, "dispute", self.now)
-
-
-# Objects the engine may read; an event carrying one records its state in the truth.
-READABLE = frozenset(
-    {"subscription", "invoice", "payment_intent", "charge", "dispute", "refund", "invoice_payment"}
-)
 
 
 @dataclass(frozen=True)
@@ -173,7 +90,7 @@ class Story:
     world: int
     clock: int = T0
     events: list[StripeEvent] = field(default_factory=list)
-    truth: Truth = field(default_factory=Truth)
+    truth: StripeTimeline = field(default_factory=StripeTimeline)
 
     @property
     def owner(self) -> dict[str, str]:
@@ -884,7 +801,7 @@ def _check_a_story(ledger: BillingLedger, world: int, data: st.DataObject) -> No
     first = events[-1].created + data.draw(st.integers(0, HOUR - 1), label="judged from")
 
     for delivery in delivered:
-        stripe = functools.partial(StripeAsOf, story.truth, delivery.at)
+        stripe = functools.partial(FakeStripe, story.truth, delivery.at)
         outcome = engine.apply_event(delivery.event.raw(), ledger, _at(delivery.at), stripe)
         assert outcome not in (engine.Outcome.UNKNOWN_OBJECT, engine.Outcome.UNMAPPED), (
             f"{delivery.event.event_type} of {delivery.event.object_id}: {outcome}\n"
