@@ -54,6 +54,7 @@ def subscription(
     start: int = 1_700_000_000,
     legacy: bool = False,
     quantities: tuple[int, ...] = (),
+    discounts: list[Any] | None = None,
 ) -> dict[str, Any]:
     sub = fixture("subscription")
     template = sub["items"]["data"][0]
@@ -81,6 +82,7 @@ def subscription(
         ended_at=None,
         canceled_at=None,
         cancel_at=None,
+        discounts=list(discounts or []),
     )
     if legacy:  # before 2025-03-31: the period on the subscription, one plan
         sub.update(current_period_start=start, current_period_end=period_end)

@@ -2,8 +2,9 @@
 
 :class:`StripeTimeline` keeps every object's state after each change, at its second (several
 changes in one second: the last is what Stripe shows). :class:`FakeStripe` reads it as the
-engine's adapter does (``latest_invoice``, ``latest_charge`` and an invoice's ``payments``
-expanded; disputes and invoice payments found by the payment intent they name) at ``now``,
+engine's adapter does (``latest_invoice``, a subscription's discounts with their coupon,
+``latest_charge`` and an invoice's ``payments`` expanded; disputes and invoice payments found
+by the payment intent they name) at ``now``,
 every change of that second included, and logs each call. Stories told as events (the
 lifecycle property, the webhook benchmark) record what each event carries; unit tests
 ``put`` objects as they are now.
@@ -21,7 +22,17 @@ from billing.errors import PaymentProviderUnavailableError
 
 # What the engine may read; an event carrying one of these records its state.
 READABLE = frozenset(
-    {"subscription", "invoice", "payment_intent", "charge", "dispute", "refund", "invoice_payment"}
+    {
+        "subscription",
+        "invoice",
+        "payment_intent",
+        "charge",
+        "dispute",
+        "refund",
+        "invoice_payment",
+        "discount",
+        "coupon",
+    }
 )
 
 
@@ -94,7 +105,23 @@ class FakeStripe:
         return StripeRead(obj, self.now)
 
     def subscription(self, subscription_id: str) -> StripeRead | None:
-        return self._read("subscription", subscription_id, "latest_invoice")
+        read = self._read("subscription", subscription_id, "latest_invoice")
+        if read is not None:
+            read.obj["discounts"] = [
+                self._discount(entry) if isinstance(entry, str) else entry
+                for entry in read.obj.get("discounts") or []
+            ]
+        return read
+
+    def _discount(self, discount_id: str) -> dict[str, Any] | str:
+        """``discounts.source.coupon`` expanded (the id when Stripe holds no such discount)."""
+        discount = self.timeline.as_of(discount_id, self.now)
+        if discount is None:
+            return discount_id
+        source = discount.get("source") or {}
+        if isinstance(source.get("coupon"), str):
+            source["coupon"] = self.timeline.as_of(source["coupon"], self.now) or source["coupon"]
+        return discount
 
     def payment_intent(self, payment_intent_id: str) -> StripeRead | None:
         return self._read("payment_intent", payment_intent_id, "latest_charge")

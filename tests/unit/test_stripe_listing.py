@@ -53,7 +53,15 @@ def test_each_kind_asks_stripe_for_what_reconciliation_compares() -> None:
         pages.page(kind, since=5, starting_after=None, limit=50)
     assert first.objects == [{"id": "a"}]
     assert calls == [
-        ("subscriptions", {"status": "all", "limit": 100, "starting_after": "sub_0"}),
+        (
+            "subscriptions",
+            {
+                "status": "all",
+                "limit": 100,
+                "expand": ["data.discounts.source.coupon"],
+                "starting_after": "sub_0",
+            },
+        ),
         ("invoices", {"status": "paid", "created": {"gte": 5}, "limit": 50}),
         ("payment_intents", {"created": {"gte": 5}, "limit": 50}),
         ("refunds", {"created": {"gte": 5}, "limit": 50}),

@@ -55,6 +55,22 @@ def test_a_subscription_is_read_with_its_latest_invoice_at_stripes_second(
     assert read.obj["latest_invoice"]["id"] == paid["invoice"]
 
 
+def test_a_subscription_is_read_with_each_discount_and_its_coupon(standin: StripeStandIn) -> None:
+    paid = pay(standin, "price_pro", "subscription")
+    client = build_client("sk_test_unit", BASE, InProcessHTTPClient(standin))
+    coupon = client.v1.coupons.create(
+        params={"percent_off": 20, "duration": "repeating", "duration_in_months": 3}
+    )
+    client.v1.subscriptions.update(
+        paid["subscription"], params={"discounts": [{"coupon": coupon.id}]}
+    )
+    read = reader(standin).subscription(paid["subscription"])
+    assert read is not None
+    (discount,) = read.obj["discounts"]
+    assert discount["source"]["coupon"]["id"] == coupon.id
+    assert (discount["source"]["coupon"]["percent_off"], discount["end"] > NOW) == (20, True)
+
+
 def test_a_payment_intent_is_read_with_its_charge_and_its_disputes(
     standin: StripeStandIn,
 ) -> None:

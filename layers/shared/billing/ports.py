@@ -187,7 +187,7 @@ class StripeReader(Protocol):
     unreachable, or out of time, raises PaymentProviderUnavailableError."""
 
     def subscription(self, subscription_id: str) -> StripeRead | None:
-        """With ``latest_invoice`` expanded."""
+        """With ``latest_invoice`` and ``discounts.source.coupon`` expanded."""
 
     def payment_intent(self, payment_intent_id: str) -> StripeRead | None:
         """With ``latest_charge`` expanded."""

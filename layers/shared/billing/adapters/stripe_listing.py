@@ -88,7 +88,12 @@ class StripeListing:
         plain JSON, not as StripeObjects: building those costs more than the rest of a page."""
         params: Mapping[str, Any]
         if kind == "subscription":
-            sub_params: SubscriptionListParams = {"status": "all", "limit": limit}
+            # Each discount with its coupon: reconciliation compares what they take off too.
+            sub_params: SubscriptionListParams = {
+                "status": "all",
+                "limit": limit,
+                "expand": ["data.discounts.source.coupon"],
+            }
             if starting_after:
                 sub_params["starting_after"] = starting_after
             params = sub_params

@@ -35,6 +35,9 @@ from billing.domain.stripe_reads import StripeRead
 from billing.errors import PaymentProviderUnavailableError
 
 DISPUTES_PER_PAYMENT = 100  # Stripe's page size limit; a payment has a handful at most
+# A subscription as the engine reads it: the invoice that dates a payment failure, and each
+# discount with its coupon (what it takes off, for how long).
+SUBSCRIPTION_EXPAND = ["latest_invoice", "discounts.source.coupon"]
 
 
 def answered_at(headers: Mapping[str, str], fallback: float) -> int:
@@ -91,7 +94,7 @@ class StripeObjectReader:
         return StripeRead(data, answered_at(response.headers, self._wall_clock()))
 
     def subscription(self, subscription_id: str) -> StripeRead | None:
-        params: SubscriptionRetrieveParams = {"expand": ["latest_invoice"]}
+        params: SubscriptionRetrieveParams = {"expand": SUBSCRIPTION_EXPAND}
         return self._get("retrieve subscription", f"/v1/subscriptions/{subscription_id}", params)
 
     def payment_intent(self, payment_intent_id: str) -> StripeRead | None:

@@ -20,12 +20,20 @@ Stripe's quirks, written down:
   under the current API neither they nor their charges name the invoice (Stripe's invoice
   payments link them);
 - a 100 %-off one-time Checkout has no payment intent (``payment_status:
-  no_payment_required``): the purchase is keyed by the Checkout Session.
+  no_payment_required``): the purchase is keyed by the Checkout Session;
+- a subscription item embeds its price (``items.data[].price``: ``unit_amount``, ``currency``,
+  ``recurring``), so what a subscription bills is kept from Stripe, never from what was typed;
+- a subscription lists its discounts by id (``discounts``), the coupon under
+  ``discounts[].source.coupon`` once expanded (older API versions: one ``discount`` with its
+  ``coupon`` embedded). Ids alone cannot say what a discount takes off: a payload whose ids are
+  not all known with their coupon is partial for the metrics, and the engine reads the
+  subscription (:func:`discounts_known`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
 from billing.domain.stripe_events import StripeEventEnvelope
@@ -65,6 +73,36 @@ class Dispute:
 
 
 @dataclass(frozen=True)
+class RecurringPrice:
+    """What one unit of a subscription item's price bills, as Stripe's price object says:
+    ``amount`` (minor units) every ``interval_count`` ``interval``s."""
+
+    amount: int
+    currency: str
+    interval: str  # day, week, month, year
+    interval_count: int = 1
+
+
+@dataclass(frozen=True)
+class SubscriptionDiscount:
+    """A discount on a subscription, with its coupon's terms as Stripe said them. ``duration``
+    None: only the id is known (a payload names discounts by id), so it takes nothing off
+    until Stripe is read."""
+
+    discount_id: str
+    duration: str | None = None  # once, repeating, forever
+    start: int | None = None
+    end: int | None = None  # a repeating discount's end; None otherwise
+    percent_off: str | None = None  # a decimal, as text: exact
+    amount_off: int | None = None  # minor units of ``currency``, per invoice
+    currency: str | None = None
+
+    @property
+    def known(self) -> bool:
+        return self.duration is not None
+
+
+@dataclass(frozen=True)
 class SubscriptionFact:
     stripe_id: str
     owner: Owner
@@ -82,9 +120,18 @@ class SubscriptionFact:
     quantities: tuple[int, ...] = ()  # per price, in price_ids order
     ended_at: int | None = None
     cancel_at: int | None = None  # Stripe's ``cancel_at``: access ends then
+    # From Stripe, for the metrics: each price's terms (in price_ids order; None: not a
+    # per-unit recurring price, or stored before the service kept them), the current
+    # period's start, and the discounts the subscription lists.
+    terms: tuple[RecurringPrice | None, ...] = ()
+    period_start: int | None = None
+    discounts: tuple[SubscriptionDiscount, ...] = ()
 
     def quantity_of(self, index: int) -> int:
         return self.quantities[index] if index < len(self.quantities) else 1
+
+    def terms_of(self, index: int) -> RecurringPrice | None:
+        return self.terms[index] if index < len(self.terms) else None
 
 
 @dataclass(frozen=True)
@@ -196,6 +243,131 @@ def subscription_items(
     return tuple(quantities), tuple(quantities.values()), period_end
 
 
+def _recurring_price(price: Any) -> RecurringPrice | None:
+    """A per-unit recurring price object's terms (None for an id, a one-time or tiered
+    price: nothing per unit to count)."""
+    if not isinstance(price, dict):
+        return None
+    recurring = price.get("recurring")
+    amount, currency = _int(price.get("unit_amount")), price.get("currency")
+    if not isinstance(recurring, dict) or amount is None or not isinstance(currency, str):
+        return None
+    interval = recurring.get("interval")
+    if interval not in ("day", "week", "month", "year"):
+        return None
+    count = _int(recurring.get("interval_count")) or 1
+    return RecurringPrice(amount, currency.lower(), str(interval), max(count, 1))
+
+
+def subscription_terms(subscription: dict[str, Any]) -> tuple[RecurringPrice | None, ...]:
+    """Each price's terms, in :func:`subscription_items`' order (an item's ``price``, or its
+    legacy ``plan``: ``amount``, ``interval``)."""
+    found: dict[str, RecurringPrice | None] = {}
+    for item in (subscription.get("items") or {}).get("data") or []:
+        price_id = _str(item.get("price")) or _str(item.get("plan"))
+        if price_id and price_id not in found:
+            found[price_id] = _recurring_price(item.get("price")) or _plan_terms(item.get("plan"))
+    if not found:
+        legacy = _str(subscription.get("plan"))
+        if legacy:
+            found[legacy] = _plan_terms(subscription.get("plan"))
+    return tuple(found.values())
+
+
+def _plan_terms(plan: Any) -> RecurringPrice | None:
+    """A legacy plan object (``amount``, ``interval`` on the plan itself)."""
+    if not isinstance(plan, dict) or plan.get("billing_scheme", "per_unit") != "per_unit":
+        return None
+    return _recurring_price(
+        {
+            "unit_amount": plan.get("amount"),
+            "currency": plan.get("currency"),
+            "recurring": {
+                "interval": plan.get("interval"),
+                "interval_count": plan.get("interval_count"),
+            },
+        }
+    )
+
+
+def subscription_period_start(subscription: dict[str, Any]) -> int | None:
+    starts = [
+        start
+        for item in (subscription.get("items") or {}).get("data") or []
+        if (start := _int(item.get("current_period_start"))) is not None
+    ]
+    return max(starts) if starts else _int(subscription.get("current_period_start"))
+
+
+def _percent(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        exact = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return str(exact) if exact.is_finite() and exact > 0 else None
+
+
+def _discount(discount_id: str, obj: dict[str, Any] | None) -> SubscriptionDiscount:
+    """A discount object's terms, when its coupon is there (``source.coupon`` expanded, or
+    the older embedded ``coupon``); only its id otherwise."""
+    obj = obj or {}
+    source = obj.get("source")
+    coupon = source.get("coupon") if isinstance(source, dict) else None
+    if not isinstance(coupon, dict):
+        coupon = obj.get("coupon")
+    duration = coupon.get("duration") if isinstance(coupon, dict) else None
+    if not isinstance(coupon, dict) or duration not in ("once", "repeating", "forever"):
+        return SubscriptionDiscount(discount_id)
+    amount_off, currency = _int(coupon.get("amount_off")), coupon.get("currency")
+    return SubscriptionDiscount(
+        discount_id,
+        duration=str(duration),
+        start=_int(obj.get("start")),
+        end=_int(obj.get("end")) if duration == "repeating" else None,
+        percent_off=_percent(coupon.get("percent_off")),
+        amount_off=amount_off,
+        # An amount's currency (a percentage's is none: the fixture's coupon names one anyway).
+        currency=currency.lower() if amount_off is not None and isinstance(currency, str) else None,
+    )
+
+
+def subscription_discounts(
+    subscription: dict[str, Any], old: SubscriptionFact | None
+) -> tuple[SubscriptionDiscount, ...]:
+    """The discounts a subscription lists: expanded ones with their coupon, ids alone with
+    what the stored fact knew of them (the same id is the same discount)."""
+    expanded: dict[str, dict[str, Any]] = {}
+    ids: list[str] = []
+    for entry in subscription.get("discounts") or []:
+        discount_id = _str(entry)
+        if discount_id is None or discount_id in ids:
+            continue
+        ids.append(discount_id)
+        if isinstance(entry, dict):
+            expanded[discount_id] = entry
+    legacy = subscription.get("discount")  # older API versions: one, its coupon embedded
+    if isinstance(legacy, dict) and (legacy_id := _str(legacy.get("id"))) is not None:
+        expanded.setdefault(legacy_id, legacy)
+        if legacy_id not in ids:
+            ids.append(legacy_id)
+    stored = {d.discount_id: d for d in (old.discounts if old else ())}
+    found = []
+    for discount_id in ids:
+        discount = _discount(discount_id, expanded.get(discount_id))
+        if not discount.known and discount_id in stored:
+            discount = stored[discount_id]
+        found.append(discount)
+    return tuple(found)
+
+
+def discounts_known(fact: SubscriptionFact) -> bool:
+    """Whether every discount of the fact is known with its coupon (else the payload that
+    made it was partial for the metrics: Stripe is read)."""
+    return all(d.known for d in fact.discounts)
+
+
 def invoice_subscription_id(invoice: dict[str, Any]) -> str | None:
     details = ((invoice.get("parent") or {}).get("subscription_details")) or {}
     return _str(details.get("subscription")) or _str(invoice.get("subscription"))
@@ -208,6 +380,15 @@ def invoice_period_end(invoice: dict[str, Any]) -> int | None:
         if (end := _int((line.get("period") or {}).get("end"))) is not None
     ]
     return max(ends) if ends else _int(invoice.get("period_end"))
+
+
+def invoice_period_start(invoice: dict[str, Any]) -> int | None:
+    starts = [
+        start
+        for line in (invoice.get("lines") or {}).get("data") or []
+        if (start := _int((line.get("period") or {}).get("start"))) is not None
+    ]
+    return max(starts) if starts else None
 
 
 def invoice_price_ids(invoice: dict[str, Any]) -> tuple[str, ...]:
@@ -261,6 +442,7 @@ def subscription_fact(
         )
     if status in ("active", "trialing"):
         failed_at = None
+    terms = subscription_terms(sub)
     return SubscriptionFact(
         stripe_id=str(sub["id"]),
         owner=owner,
@@ -268,6 +450,9 @@ def subscription_fact(
         status=status,
         price_ids=prices or (old.price_ids if old else ()),
         quantities=quantities or (old.quantities if old else ()),
+        terms=terms if prices else (old.terms if old else ()),
+        period_start=subscription_period_start(sub) or (old.period_start if old else None),
+        discounts=subscription_discounts(sub, old),
         ended_at=ended_at,
         started_at=_int(sub.get("start_date")) or _int(sub.get("created")) or event.created,
         period_end=period_end if period_end is not None else (old.period_end if old else None),
@@ -298,10 +483,12 @@ def invoice_paid(event: StripeEventEnvelope, old: SubscriptionFact) -> Subscript
         status = "active"
     if latest and status == "trialing" and end is not None and end > (old.trial_end or end):
         status = "active"  # the trial's end, whose update came an hour before this invoice
+    start = invoice_period_start(event.data_object)
     return replace(
         old,
         status=status,
         period_end=max(filter(None, (old.period_end, end)), default=None),
+        period_start=start if latest and start is not None else old.period_start,
         payment_failed_at=None if latest else old.payment_failed_at,
         version=event.created,
     )

@@ -55,6 +55,8 @@ _COMPARED: dict[ObjectKind, tuple[str, ...]] = {
         "trial_end",
         "ended_at",
         "customer_id",
+        "terms",  # what the metrics count: Stripe's prices and discounts
+        "discounts",
     ),
     "invoice": ("amount", "currency", "subscription_id"),
     "payment_intent": ("price_id", "amount", "currency", "payment"),

@@ -43,6 +43,8 @@ from billing.domain.billing_facts import (
     Owner,
     PaymentFact,
     PurchaseFact,
+    RecurringPrice,
+    SubscriptionDiscount,
     SubscriptionFact,
 )
 from billing.domain.entitlement_rules import PriceTerms
@@ -70,6 +72,10 @@ def fact_from_json(text: str) -> Fact:
         data["disputes"] = tuple(Dispute(**d) for d in data["disputes"])
     kind = data["kind"]
     if kind == "subscription":
+        if "terms" in data:
+            data["terms"] = tuple(RecurringPrice(**t) if t else None for t in data["terms"])
+        if "discounts" in data:
+            data["discounts"] = tuple(SubscriptionDiscount(**d) for d in data["discounts"])
         return SubscriptionFact(**data)
     if kind == "payment":
         return PaymentFact(**data)
