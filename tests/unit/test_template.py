@@ -308,7 +308,8 @@ def test_reconciliation_gets_exactly_the_access_it_uses() -> None:
     assert {
         "SSMParameterReadPolicy": {"ParameterName": {"Ref": "StripeSecretKeyParameterName"}}
     } in policies
-    # The audit trail only appended to; the webhook DLQ only measured (its depth is a metric).
+    # The audit trail and the status history only appended to; the webhook DLQ only measured
+    # (its depth is a metric).
     assert statements("ReconciliationFunction") == [
         {
             "Effect": "Allow",
@@ -317,10 +318,43 @@ def test_reconciliation_gets_exactly_the_access_it_uses() -> None:
         },
         {
             "Effect": "Allow",
+            "Action": ["dynamodb:PutItem"],
+            "Resource": {"Fn::GetAtt": ["SubscriptionHistoryTable", "Arn"]},
+        },
+        {
+            "Effect": "Allow",
             "Action": ["sqs:GetQueueAttributes"],
             "Resource": {"Fn::GetAtt": ["WebhookDeadLetterQueue", "Arn"]},
         },
     ]
+
+
+def test_the_status_history_is_a_partition_per_project_only_appended_to() -> None:
+    table = resources("AWS::DynamoDB::Table")["SubscriptionHistoryTable"]["Properties"]
+    assert table["KeySchema"] == [
+        {"AttributeName": "project_id", "KeyType": "HASH"},
+        {"AttributeName": "entry", "KeyType": "RANGE"},
+    ]
+    assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    put_only = {
+        "Effect": "Allow",
+        "Action": ["dynamodb:PutItem"],
+        "Resource": {"Fn::GetAtt": ["SubscriptionHistoryTable", "Arn"]},
+    }
+    for writer in ("WebhookConsumerFunction", "ReconciliationFunction"):
+        assert put_only in statements(writer), writer
+        assert "SubscriptionHistoryTable" not in policy_tables(writer).get(
+            "DynamoDBCrudPolicy", set()
+        )
+    for reader in ("SubscriptionMetricsFunction", "RevenueMetricsFunction"):
+        assert policy_tables(reader) == {
+            "DynamoDBReadPolicy": {
+                "ProjectsTable",
+                "StripeObjectsTable",
+                "SubscriptionHistoryTable",
+                "PricesTable",
+            }
+        }
 
 
 def test_every_table_and_queue_in_use_reaches_the_functions_under_a_setting() -> None:

@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     stripe_objects_table_name: str = Field(
         default="StripeObjectsTable", validation_alias="STRIPE_OBJECTS_TABLE_NAME"
     )
+    subscription_history_table_name: str = Field(
+        default="SubscriptionHistoryTable", validation_alias="SUBSCRIPTION_HISTORY_TABLE_NAME"
+    )
     webhook_events_table_name: str = Field(
         default="WebhookEventsTable", validation_alias="WEBHOOK_EVENTS_TABLE_NAME"
     )

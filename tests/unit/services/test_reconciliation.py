@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 
 from billing import wiring
+from billing.adapters.dynamo.ledger import history_entry
+from billing.adapters.dynamo.models import SubscriptionHistoryModel
 from billing.adapters.stripe_gateway import StripePaymentGateway, build_client
 from billing.adapters.stripe_listing import StripeListing
 from billing.adapters.stripe_reader import StripeObjectReader
@@ -193,6 +195,24 @@ def test_a_cancellation_whose_webhook_was_lost_is_repaired_reported_and_audited(
     assert audit[0]["before"]["in_force"] is True
     assert audit[0]["after"]["in_force"] is False
     assert run.run_id in audit[0]["reason"]
+
+
+def test_a_repair_appends_the_repaired_state_to_the_status_history(world: World) -> None:
+    paid = world.buy("user_42", "price_pro")
+    world.drop_webhooks()
+    ended = world.control(f"/_standin/subscriptions/{paid['subscription']}/cancel")
+    run = world.run()
+    entries = [
+        history_entry(item)
+        for item in SubscriptionHistoryModel.query(
+            "1", SubscriptionHistoryModel.entry.startswith(paid["subscription"])
+        )
+    ]
+    assert [e.subscription.status for e in entries] == ["active", "canceled"]
+    repaired = entries[-1]
+    assert repaired.cause == f"evt_reconcile_{run.run_id}_{paid['subscription']}"
+    assert repaired.effective_at == ended["ended_at"], "in force from when Stripe ended it"
+    assert repaired.version >= repaired.effective_at, "versioned at the observation"
 
 
 def test_a_second_run_right_after_repairs_nothing(world: World) -> None:

@@ -8,6 +8,7 @@ from billing.domain.billing_facts import Fact, Owner
 from billing.domain.entitlement_rules import PriceTerms
 from billing.domain.entitlements import EntitlementSource
 from billing.domain.grants import AuditEntry
+from billing.domain.status_history import StatusEntry
 from billing.domain.stripe_events import StripeEventEnvelope
 
 
@@ -24,13 +25,15 @@ class LedgerChange:
     """The event's processed mark, the facts it changed (one object's, and for a paid invoice
     the payment too; all of one user) and the (project, user) entitlement record rewritten
     from them (``record_version`` read: 0 when there was none), with the audit entries of a
-    repair (webhooks write none)."""
+    repair (webhooks write none) and the status history entries of the subscription's
+    changed state."""
 
     event: StripeEventEnvelope
     facts: tuple[FactChange, ...]
     sources: list[EntitlementSource]
     record_version: int
     audit: tuple[AuditEntry, ...] = ()
+    history: tuple[StatusEntry, ...] = ()
 
     @property
     def owner(self) -> Owner:
@@ -41,10 +44,12 @@ class LedgerChange:
 class LedgerState:
     """What one read of the ledger found (one round trip): whether the event is processed,
     the stored facts asked for, and, when an owner was named, the (project, user) record (its
-    sources and version: 0 when none) and the project's grace period; the prices asked for."""
+    sources and version: 0 when none) and the project's grace period; the prices asked for;
+    which of the subscription facts found were stored before the status history began."""
 
     processed: bool = False
     facts: dict[str, Fact] = field(default_factory=dict)
     record: tuple[list[EntitlementSource], int] | None = None
     grace_days: int | None = None
     prices: dict[str, PriceTerms] = field(default_factory=dict)
+    unrecorded: frozenset[str] = frozenset()

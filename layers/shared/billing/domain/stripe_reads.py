@@ -56,6 +56,24 @@ def subscription_happened_at(sub: dict[str, Any]) -> int | None:
     return max(starts, default=None) or _int(sub.get("current_period_start"))
 
 
+def subscription_began_at(sub: dict[str, Any]) -> int | None:
+    """When the state read began, for the status history: :func:`subscription_happened_at`,
+    or for an active subscription whose latest invoice (expanded) was paid later than its
+    period began, that payment (an ``unpaid`` subscription revived in mid-period)."""
+    began = subscription_happened_at(sub)
+    latest = sub.get("latest_invoice")
+    if (
+        sub.get("status") == "active"
+        and isinstance(latest, dict)
+        and latest.get("status") == "paid"
+    ):
+        transitions = latest.get("status_transitions")
+        paid_at = _int(transitions.get("paid_at")) if isinstance(transitions, dict) else None
+        if paid_at is not None:
+            began = max(began or paid_at, paid_at)
+    return began
+
+
 def as_event(
     event_type: str, obj: dict[str, Any], created: int, event_id: str
 ) -> StripeEventEnvelope:

@@ -13,13 +13,16 @@ everything it needs; otherwise the engine reads the object from Stripe (:class:`
   subscription, a refund before its purchase);
 - an event whose payload is partial for the purpose (refunds and disputes: under the current
   API a charge names no invoice, and only Stripe's lists say how much is refunded or disputed
-  now).
+  now; a paying subscription naming discounts by ids the service does not know with their
+  coupon: the metrics need what they take off).
 When Stripe does not answer, the error propagates: the message goes back to SQS unmarked.
 
 Costs: one ledger read (a BatchGetItem across tables: the processed mark, the facts, the
 user's record, the project, the prices), sometimes a second when the payload names no owner,
 and one TransactWriteItems; a duplicate costs the first read only. The user's record is
-updated incrementally: only the sources of the facts that changed are derived again.
+updated incrementally: only the sources of the facts that changed are derived again. A
+subscription's changed state is appended to its status history in the same transaction
+(billing.domain.status_history).
 
 A concurrent change to the same fact or record makes the transaction fail its conditions: the
 event is planned again from fresh reads, and after a few tries left to SQS to retry.
@@ -46,6 +49,7 @@ from billing.domain.entitlement_rules import PriceAnomaly, PriceTerms, derive_so
 from billing.domain.entitlements import EntitlementSource
 from billing.domain.grants import AuditEntry
 from billing.domain.ledger import FactChange, LedgerChange
+from billing.domain.status_history import StatusEntry, effective_at, entries_for
 from billing.domain.stripe_events import StripeEventEnvelope, parse_event
 from billing.domain.tenancy import DEFAULT_GRACE_PERIOD_DAYS
 from billing.errors import DependencyUnavailableError
@@ -87,7 +91,8 @@ class Attempt:
     """The ledger and Stripe for one planning attempt: each fact, record and price is read
     once however many rules ask, in as few round trips as the ledger allows (a retry after a
     refused commit starts a new attempt, so it reads afresh). ``known`` and ``prices`` seed it
-    with facts and price terms already read (reconciliation reads a page's at once)."""
+    with facts and price terms already read (reconciliation reads a page's at once), and
+    ``unrecorded`` with those of the known facts stored before the status history began."""
 
     def __init__(
         self,
@@ -96,6 +101,8 @@ class Attempt:
         tally: Tally | None = None,
         known: dict[str, Fact | None] | None = None,
         prices: dict[str, PriceTerms | None] | None = None,
+        *,
+        unrecorded: Iterable[str] = (),
     ) -> None:
         self._ledger = ledger
         self._stripe_access = stripe
@@ -104,7 +111,9 @@ class Attempt:
         self._facts: dict[str, Fact | None] = dict(known or {})
         self._records: dict[Owner, tuple[list[EntitlementSource], int, int]] = {}
         self._prices: dict[str, PriceTerms | None] = dict(prices or {})
+        self.unrecorded: set[str] = set(unrecorded)  # stored facts with no status history yet
         self.read_ids: set[str] = set()  # facts read from Stripe in this attempt
+        self.began: dict[str, int] = {}  # when each subscription read's state began
 
     # ------------------------------------------------------------------ the ledger
     def prefetch(
@@ -124,6 +133,7 @@ class Attempt:
         state = self._ledger.read(event_id=event_id, fact_ids=ids, owner=owner, price_ids=prices)
         for stripe_id in ids:
             self._facts[stripe_id] = state.facts.get(stripe_id)
+        self.unrecorded.update(state.unrecorded)
         for price_id in prices:
             self._prices[price_id] = state.prices.get(price_id)
         if owner is not None and state.record is not None:
@@ -188,7 +198,24 @@ class Attempt:
         if owner is None:
             return Outcome.UNMAPPED
         self.read_ids.add(subscription_id)
+        began = reads.subscription_began_at(read.obj)
+        if began is not None:
+            self.began[subscription_id] = began
         return [reads.subscription_as_read(read, owner, old)]
+
+    def with_discounts(self, fact: SubscriptionFact, event: StripeEventEnvelope) -> Plan:
+        """``fact``, or Stripe's subscription when ``fact`` pays and names a discount whose
+        coupon is not known (a payload carries discount ids only). A trial, a canceled
+        subscription or an event older than the stored fact needs no read: nothing it says
+        counts in the metrics, or it is stale anyway; when Stripe cannot be read, the
+        payload's fact (its unknown discounts take nothing off until a read)."""
+        if fact.status not in PAYING_STATUSES or facts.discounts_known(fact):
+            return [fact]
+        old = self.subscription(fact.stripe_id)
+        if old is not None and event.created < old.version:
+            return [fact]
+        read = self.read_subscription(fact.stripe_id, fact.owner)
+        return read if isinstance(read, list) else [fact]
 
     def read_payment(self, payment_intent_id: str | None, charge_id: str | None = None) -> Plan:
         """A payment as Stripe has it now, refunds and disputes included: a Checkout
@@ -283,6 +310,10 @@ class Attempt:
         return self.read_payment(paid_by) if paid_by else Outcome.STALE
 
 
+# The statuses in which a subscription pays (the metrics' MRR counts their discounts).
+PAYING_STATUSES = frozenset({"active", "past_due"})
+
+
 def _invoice_payment_intent(invoice: dict[str, Any]) -> str | None:
     """The payment intent that paid an invoice (its ``payments``, as the reader expands)."""
     payments = invoice.get("payments")
@@ -307,7 +338,7 @@ def _on_subscription(event: StripeEventEnvelope, at: Attempt) -> Plan:
     owner = (old.owner if old else None) or at.owner(sub.get("metadata"), sub.get("customer"))
     if owner is None:
         return Outcome.UNMAPPED
-    return [facts.subscription_fact(event, owner, old)]
+    return at.with_discounts(facts.subscription_fact(event, owner, old), event)
 
 
 def _on_invoice(event: StripeEventEnvelope, at: Attempt) -> Plan:
@@ -326,10 +357,12 @@ def _on_invoice(event: StripeEventEnvelope, at: Attempt) -> Plan:
         if isinstance(read, Outcome):
             return read
         planned = read
-    elif paid:
-        planned = [facts.invoice_paid(event, old)]
     else:
-        planned = [facts.invoice_failed(event, old)]
+        changed = facts.invoice_paid(event, old) if paid else facts.invoice_failed(event, old)
+        with_discounts = at.with_discounts(changed, event)  # a trial's end it paid past
+        if isinstance(with_discounts, Outcome):
+            return with_discounts
+        planned = with_discounts
     owner = planned[0].owner
     payment = facts.invoice_payment(event, owner, subscription_id) if paid else None
     return [*planned, *([payment] if payment else [])]
@@ -560,12 +593,39 @@ def ledger_change(
         kept=[s for s in stored if s.source_id not in ids],
     )
     fact_changes = []
+    history: list[StatusEntry] = []
     for fact in changed:
         previous = at.fact(fact.stripe_id)
         fact_changes.append(FactChange(fact, previous.version if previous else None))
+        history.extend(_history(event, fact, previous, at))
     entries = tuple(audit(stored, derived.sources)) if audit else ()
-    change = LedgerChange(event, tuple(fact_changes), derived.sources, record_version, entries)
+    change = LedgerChange(
+        event, tuple(fact_changes), derived.sources, record_version, entries, tuple(history)
+    )
     return change, derived.anomalies
+
+
+def _history(
+    event: StripeEventEnvelope, fact: Fact, previous: Fact | None, at: Attempt
+) -> tuple[StatusEntry, ...]:
+    """The status history entries a fact's change appends (subscriptions only)."""
+    if not isinstance(fact, SubscriptionFact):
+        return ()
+    obj = event.data_object
+    about = fact.stripe_id in (_str(obj.get("id")), facts.invoice_subscription_id(obj))
+    effective = effective_at(
+        fact,
+        previous,
+        event_created=event.created if about else None,
+        began=at.began.get(fact.stripe_id) if fact.stripe_id in at.read_ids else None,
+    )
+    return entries_for(
+        fact,
+        previous,
+        effective=effective,
+        cause=event.event_id,
+        previous_recorded=fact.stripe_id not in at.unrecorded,
+    )
 
 
 def apply_event(

@@ -18,7 +18,7 @@ does not list it.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -258,6 +258,7 @@ def reconcile_page(
                 stripe=stripe,
                 known=known,
                 prices=prices,
+                unrecorded=read.unrecorded,
                 run_id=run.run_id,
                 observed_at=observed_at,
                 clock=clock,
@@ -314,6 +315,7 @@ def reconcile_object(
     clock: Clock,
     stripe: StripeReader | None = None,
     prices: dict[str, PriceTerms | None] | None = None,
+    unrecorded: Iterable[str] = (),
 ) -> tuple[Verdict, list[RepairRecord], list[PriceAnomaly]]:
     """Compare one Stripe object with the stored facts; repair what differs. Also the
     prices it names that grant nothing there."""
@@ -323,6 +325,7 @@ def reconcile_object(
             (lambda: stripe) if stripe is not None else None,
             known=known if attempt_number == 0 else None,
             prices=prices,
+            unrecorded=unrecorded if attempt_number == 0 else (),
         )
         shown = _shown(kind, obj, run_id, attempt)
         if shown is None:

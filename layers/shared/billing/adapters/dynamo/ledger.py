@@ -1,6 +1,7 @@
 """The billing ledger on DynamoDB: facts, processed marks and entitlement records, changed
 together in one TransactWriteItems whose conditions enforce idempotency (the mark must not
-exist) and order (the fact and the record must be as they were read)."""
+exist) and order (the fact and the record must be as they were read), with the subscription
+status history entries of the change (each written once: :func:`history_items`)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from billing.adapters.dynamo.models import (
     PriceModel,
     ProjectModel,
     StripeObjectModel,
+    SubscriptionHistoryModel,
     WebhookEventModel,
     connection,
     entitlement_key,
@@ -49,6 +51,7 @@ from billing.domain.billing_facts import (
 )
 from billing.domain.entitlement_rules import PriceTerms
 from billing.domain.ledger import LedgerChange, LedgerState
+from billing.domain.status_history import StatusEntry
 from billing.domain.stripe_events import StripeEventEnvelope
 from billing.errors import DependencyUnavailableError
 
@@ -85,7 +88,8 @@ def fact_from_json(text: str) -> Fact:
     return PurchaseFact(**data)
 
 
-def fact_item(fact: Fact, now: datetime) -> StripeObjectModel:
+def fact_item(fact: Fact, now: datetime, *, recorded: bool = False) -> StripeObjectModel:
+    """The fact's item; ``recorded``: its states are in the status history."""
     return StripeObjectModel(
         fact.stripe_id,
         kind=fact.kind,
@@ -95,7 +99,42 @@ def fact_item(fact: Fact, now: datetime) -> StripeObjectModel:
         version=fact.version,
         fact=fact_to_json(fact),
         updated_at=now,
+        history=True if recorded else None,
     )
+
+
+def history_key(entry: StatusEntry) -> str:
+    """Unique per written state: the subscription, its version (zero-padded: the entries of
+    one subscription sort by version) and the event or run that wrote it."""
+    return f"{entry.subscription.stripe_id}#{entry.version:011d}#{entry.cause}"
+
+
+def history_item(entry: StatusEntry, now: datetime) -> SubscriptionHistoryModel:
+    fact = entry.subscription
+    return SubscriptionHistoryModel(
+        fact.owner.project_id,
+        history_key(entry),
+        subscription_id=fact.stripe_id,
+        user_id=fact.owner.user_id,
+        version=fact.version,
+        effective_at=entry.effective_at,
+        cause=entry.cause,
+        fact=fact_to_json(fact),
+        recorded_at=now,
+    )
+
+
+def history_entry(item: SubscriptionHistoryModel) -> StatusEntry:
+    fact = fact_from_json(item.fact)
+    if not isinstance(fact, SubscriptionFact):
+        raise TypeError(f"history entry {item.entry} holds a {fact.kind}, not a subscription")
+    return StatusEntry(fact, int(item.effective_at), item.cause)
+
+
+def history_items(change: LedgerChange, now: datetime) -> list[SubscriptionHistoryModel]:
+    """The change's status history entries, to write each on the condition that it does not
+    exist: append-only, and a retried write of the same change fails rather than doubles."""
+    return [history_item(entry, now) for entry in change.history]
 
 
 def price_terms(item: PriceModel) -> PriceTerms:
@@ -169,6 +208,11 @@ class DynamoBillingLedger:
         }
         found = batch_read(wanted)
         facts = {i.stripe_id: fact_from_json(i.fact) for i in found[StripeObjectModel]}
+        unrecorded = frozenset(
+            i.stripe_id
+            for i in found[StripeObjectModel]
+            if i.kind == "subscription" and not i.history
+        )
         prices = {i.stripe_price_id: price_terms(i) for i in found[PriceModel]}
         record = None
         grace = None
@@ -187,6 +231,7 @@ class DynamoBillingLedger:
             record=record,
             grace_days=grace,
             prices=prices,
+            unrecorded=unrecorded,
         )
 
     def owner_of_customer(self, customer_id: str) -> Owner | None:
@@ -222,12 +267,15 @@ class DynamoBillingLedger:
                         if item.previous_version is None
                         else StripeObjectModel.version == item.previous_version
                     )
-                    write.save(fact_item(item.fact, now), condition=condition)
+                    recorded = isinstance(item.fact, SubscriptionFact)
+                    write.save(fact_item(item.fact, now, recorded=recorded), condition=condition)
                 write.save(record, condition=record_condition)
                 for entry in change.audit:
                     write.save(
                         audit_item(entry), condition=AuditModel.project_user.does_not_exist()
                     )
+                for history in history_items(change, now):
+                    write.save(history, condition=SubscriptionHistoryModel.entry.does_not_exist())
         except TransactWriteError as exc:
             if is_conditional_check_failure(exc):
                 return False

@@ -222,8 +222,29 @@ class StripeObjectModel(Model):
     version = NumberAttribute()
     fact = UnicodeAttribute()
     updated_at = UTCDateTimeAttribute(null=True)
+    # A subscription fact whose states are in the status history (written since it began).
+    history = BooleanAttribute(null=True)
 
     by_project = StripeObjectsByProject()
+
+
+class SubscriptionHistoryModel(Model):
+    """The status history of a project's subscriptions (billing.domain.status_history): one
+    item per state, written once and never updated. A project's metrics read its partition:
+    one Query, whatever other projects hold."""
+
+    class Meta(_Meta):
+        pass
+
+    project_id = UnicodeAttribute(hash_key=True)
+    entry = UnicodeAttribute(range_key=True)  # "<subscription id>#<version>#<cause>"
+    subscription_id = UnicodeAttribute()
+    user_id = UnicodeAttribute()
+    version = NumberAttribute()
+    effective_at = NumberAttribute()
+    cause = UnicodeAttribute()
+    fact = UnicodeAttribute()  # the subscription fact's JSON
+    recorded_at = UTCDateTimeAttribute()
 
 
 class AuditModel(Model):
@@ -295,6 +316,7 @@ _TABLES: dict[type[Model], str] = {
     ReconciliationEntryModel: "reconciliation_runs_table_name",
     AuditModel: "audit_table_name",
     StripeObjectModel: "stripe_objects_table_name",
+    SubscriptionHistoryModel: "subscription_history_table_name",
     CustomerModel: "customers_table_name",
     ProjectModel: "projects_table_name",
     ProjectIdCounter: "projects_table_name",
