@@ -24,6 +24,7 @@ _OUTPUT_SETTINGS = {
     "EntitlementsTableName": "entitlements_table_name",
     "CustomersTableName": "customers_table_name",
     "StripeObjectsTableName": "stripe_objects_table_name",
+    "SubscriptionHistoryTableName": "subscription_history_table_name",
     "WebhookEventsTableName": "webhook_events_table_name",
     "AuditTableName": "audit_table_name",
     "ReconciliationRunsTableName": "reconciliation_runs_table_name",
