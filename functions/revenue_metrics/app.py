@@ -8,7 +8,10 @@ app = metrics_resolver(
     revenue_metrics,
     "/api/v1/metrics/project/<project_id>/revenue",
     operation_id="getRevenueMetrics",
-    summary="Revenue of the project per currency: gross, refunded, net, MRR and ARR",
+    summary=(
+        "Revenue of the project per currency: gross, refunded, disputed, net; MRR at the "
+        "window's start and end, its movements, ARR, churn rates"
+    ),
     answer=RevenueMetrics,
 )
 lambda_handler = rest_handler(app, scope="metrics")

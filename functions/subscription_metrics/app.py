@@ -8,7 +8,10 @@ app = metrics_resolver(
     subscription_metrics,
     "/api/v1/metrics/project/<project_id>/subscriptions",
     operation_id="getSubscriptionMetrics",
-    summary="Subscriptions of the project: counts by status, active, new, churned",
+    summary=(
+        "Subscriptions of the project: counts by status, active, new, churned; per currency "
+        "MRR, its movements, churn rates and revenue"
+    ),
     answer=SubscriptionMetrics,
 )
 lambda_handler = rest_handler(app, scope="metrics")

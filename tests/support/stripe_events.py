@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import uuid
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -55,7 +56,10 @@ def subscription(
     legacy: bool = False,
     quantities: tuple[int, ...] = (),
     discounts: list[Any] | None = None,
+    terms: Mapping[str, tuple[int, str, str, int]] | None = None,
 ) -> dict[str, Any]:
+    """A subscription; ``terms`` gives a price's (unit_amount, currency, interval,
+    interval_count) as its item embeds it (otherwise the fixture's: 2000 usd a month)."""
     sub = fixture("subscription")
     template = sub["items"]["data"][0]
     items = []
@@ -66,6 +70,13 @@ def subscription(
         item["plan"]["id"] = price_id
         item.update(current_period_start=start, current_period_end=period_end)
         item["quantity"] = quantities[index] if index < len(quantities) else 1
+        if terms and price_id in terms:
+            amount, currency, interval, count = terms[price_id]
+            item["price"].update(unit_amount=amount, unit_amount_decimal=str(amount),
+                                 currency=currency)  # fmt: skip
+            item["price"]["recurring"].update(interval=interval, interval_count=count)
+            item["plan"].update(amount=amount, amount_decimal=str(amount), currency=currency,
+                                interval=interval, interval_count=count)  # fmt: skip
         if legacy:
             del item["current_period_start"], item["current_period_end"]
         items.append(item)

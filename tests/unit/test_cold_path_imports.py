@@ -9,6 +9,8 @@ import pytest
 from tests.support.lambda_runtime import FUNCTIONS_DIR, REPO_ROOT
 
 HEAVY = ("stripe", "aws_xray_sdk", "boto3")
+# The metrics' code: only the metrics routes (and billing-admin) need it.
+METRICS = ("billing.domain.metrics", "billing.domain.mrr", "billing.services.metrics")
 
 PROBE = """
 import json, sys
@@ -18,11 +20,11 @@ print(json.dumps(sorted(m for m in {heavy!r} if m in sys.modules)))
 """
 
 
-def modules_loaded_by(function: str) -> list[str]:
+def modules_loaded_by(function: str, watched: tuple[str, ...] = HEAVY) -> list[str]:
     code = PROBE.format(
         function_dir=str(FUNCTIONS_DIR / function),
         layer_dir=str(REPO_ROOT / "layers" / "shared"),
-        heavy=HEAVY,
+        heavy=watched,
     )
     env = {"POWERTOOLS_SERVICE_NAME": "billing", "POWERTOOLS_METRICS_NAMESPACE": "Billing"}
     result = subprocess.run(
@@ -45,3 +47,15 @@ def modules_loaded_by(function: str) -> list[str]:
 )
 def test_handlers_import_only_what_they_use(function: str, allowed: set[str]) -> None:
     assert set(modules_loaded_by(function)) <= allowed
+
+
+@pytest.mark.parametrize(
+    "function", ["entitlements", "entitlement_check", "api_key_authorizer", "webhook_consumer"]
+)
+def test_the_hot_paths_never_load_the_metrics(function: str) -> None:
+    assert modules_loaded_by(function, METRICS) == []
+
+
+def test_the_metrics_routes_do_load_them() -> None:
+    """The probe sees these modules where they are used (so the test above can fail)."""
+    assert set(modules_loaded_by("revenue_metrics", METRICS)) == set(METRICS)

@@ -25,6 +25,7 @@ from billing.domain.reconciliation import (
     RunSummary,
     StripePage,
 )
+from billing.domain.status_history import StatusEntry
 from billing.domain.stripe_events import StripeEventEnvelope
 from billing.domain.stripe_reads import StripeRead
 from billing.domain.tenancy import ApiKeyInfo, App, Price, Project
@@ -236,8 +237,16 @@ class GrantStore(Protocol):
 
 
 class MetricsStore(Protocol):
+    """What a project's metrics read; every read is bounded by that project's own size."""
+
     def facts_of_project(self, project_id: str) -> list[Fact]:
-        """Every billing fact of one project (reads bounded by that project's size)."""
+        """Every billing fact of one project."""
+
+    def history_of_project(self, project_id: str) -> list[StatusEntry]:
+        """Every status history entry of the project's subscriptions."""
+
+    def grace_period_days(self, project_id: str) -> int:
+        """The project's grace period after a failed payment (the default when unknown)."""
 
 
 class StripeObjectPages(Protocol):

@@ -13,8 +13,10 @@ import pytest
 from billing_client import (
     AuditedSource,
     CurrencyRevenue,
+    CustomerCounts,
     Entitlement,
     InvalidRequestError,
+    MrrMovements,
     NotFoundError,
     PriceSubscriptions,
     ServerError,
@@ -348,6 +350,7 @@ def test_subscription_metrics_send_the_window_and_read_the_figures() -> None:
                 "churned": 1,
                 "by_price": {"price_1": {"active": 3, "feature_codes": ["pro"]}},
                 "by_feature": {"pro": 3},
+                "currencies": {"usd": USD_FIGURES},
             },
         )
     )
@@ -361,6 +364,43 @@ def test_subscription_metrics_send_the_window_and_read_the_figures() -> None:
     assert (figures.total_active, figures.new, figures.churned) == (3, 2, 1)
     assert figures.by_price == {"price_1": PriceSubscriptions(3, ("pro",))}
     assert figures.by_feature == {"pro": 3}
+    assert figures.currencies == {"usd": USD_REVENUE}
+
+
+USD_FIGURES = {
+    "gross": 1800,
+    "refunded": 900,
+    "disputed": 300,
+    "net": 600,
+    "mrr": 900,
+    "arr": 10800,
+    "mrr_start": 1000,
+    "mrr_end": 900,
+    "movements": {
+        "new": 500,
+        "reactivation": 0,
+        "expansion": 100,
+        "contraction": 200,
+        "churned": 500,
+    },
+    "customers": {"at_start": 4, "at_end": 4, "new": 1, "reactivated": 0, "churned": 1},
+    "customer_churn_rate": 0.25,
+    "revenue_churn_rate": None,
+}
+USD_REVENUE = CurrencyRevenue(
+    1800,
+    900,
+    300,
+    600,
+    900,
+    10800,
+    1000,
+    900,
+    MrrMovements(500, 0, 100, 200, 500),
+    CustomerCounts(4, 4, 1, 0, 1),
+    0.25,
+    None,
+)
 
 
 def test_revenue_metrics_without_a_window_send_no_query() -> None:
@@ -370,9 +410,7 @@ def test_revenue_metrics_without_a_window_send_no_query() -> None:
             {
                 "project_id": "7",
                 **WINDOW,
-                "currencies": {
-                    "usd": {"gross": 1800, "refunded": 900, "net": 900, "mrr": 900, "arr": 10800}
-                },
+                "currencies": {"usd": USD_FIGURES},
             },
         )
     )
@@ -380,7 +418,7 @@ def test_revenue_metrics_without_a_window_send_no_query() -> None:
     revenue = h.client.revenue_metrics(project_id="7")
 
     assert h.transport.last.url == f"{BASE_URL}/api/v1/metrics/project/7/revenue"
-    assert revenue.currencies == {"usd": CurrencyRevenue(1800, 900, 900, 900, 10800)}
+    assert revenue.currencies == {"usd": USD_REVENUE}
 
 
 def test_a_metrics_project_id_cannot_escape_its_path_segment() -> None:

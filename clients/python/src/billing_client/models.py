@@ -68,6 +68,15 @@ def _list(data: Mapping[str, Any], key: str) -> list[Any]:
     return value
 
 
+def _opt_float(data: Mapping[str, Any], key: str) -> float | None:
+    value = _field(data, key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ResponseShapeError(f"{key!r} is not a number")
+    return float(value)
+
+
 def _counts(data: Mapping[str, Any], key: str) -> dict[str, int]:
     counts = _object(data, key)
     return {name: _int(counts, name) for name in counts}
@@ -352,8 +361,93 @@ class PriceSubscriptions:
 
 
 @dataclass(frozen=True, slots=True)
+class MrrMovements:
+    """What moved MRR over the window (positive amounts, minor units): mrr_start + new +
+    reactivation + expansion - contraction - churned = mrr_end."""
+
+    new: int
+    reactivation: int
+    expansion: int
+    contraction: int
+    churned: int
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> MrrMovements:
+        return cls(
+            new=_int(data, "new"),
+            reactivation=_int(data, "reactivation"),
+            expansion=_int(data, "expansion"),
+            contraction=_int(data, "contraction"),
+            churned=_int(data, "churned"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerCounts:
+    """Customers (users of the project) paying in one currency."""
+
+    at_start: int
+    at_end: int
+    new: int
+    reactivated: int
+    churned: int
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> CustomerCounts:
+        return cls(
+            at_start=_int(data, "at_start"),
+            at_end=_int(data, "at_end"),
+            new=_int(data, "new"),
+            reactivated=_int(data, "reactivated"),
+            churned=_int(data, "churned"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CurrencyRevenue:
+    """One currency's figures, amounts in its minor unit (cents for usd); rates are fractions
+    (0.25: 25 %), None when nothing paid at the window's start."""
+
+    gross: int
+    refunded: int
+    disputed: int
+    net: int
+    mrr: int
+    arr: int
+    mrr_start: int
+    mrr_end: int
+    movements: MrrMovements
+    customers: CustomerCounts
+    customer_churn_rate: float | None
+    revenue_churn_rate: float | None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> CurrencyRevenue:
+        return cls(
+            gross=_int(data, "gross"),
+            refunded=_int(data, "refunded"),
+            disputed=_int(data, "disputed"),
+            net=_int(data, "net"),
+            mrr=_int(data, "mrr"),
+            arr=_int(data, "arr"),
+            mrr_start=_int(data, "mrr_start"),
+            mrr_end=_int(data, "mrr_end"),
+            movements=MrrMovements.from_json(_object(data, "movements")),
+            customers=CustomerCounts.from_json(_object(data, "customers")),
+            customer_churn_rate=_opt_float(data, "customer_churn_rate"),
+            revenue_churn_rate=_opt_float(data, "revenue_churn_rate"),
+        )
+
+
+def _currencies(data: Mapping[str, Any]) -> dict[str, CurrencyRevenue]:
+    currencies = _object(data, "currencies")
+    return {code: CurrencyRevenue.from_json(_object(currencies, code)) for code in currencies}
+
+
+@dataclass(frozen=True, slots=True)
 class SubscriptionMetrics:
-    """Subscription figures of a project over ``[since, until)``."""
+    """Subscription figures of a project over ``[since, until)``, and per currency its MRR,
+    movements, churn and revenue."""
 
     project_id: str
     since: datetime
@@ -364,6 +458,7 @@ class SubscriptionMetrics:
     churned: int
     by_price: Mapping[str, PriceSubscriptions]
     by_feature: Mapping[str, int]
+    currencies: Mapping[str, CurrencyRevenue]
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> SubscriptionMetrics:
@@ -380,27 +475,7 @@ class SubscriptionMetrics:
                 price: PriceSubscriptions.from_json(_object(by_price, price)) for price in by_price
             },
             by_feature=_counts(data, "by_feature"),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class CurrencyRevenue:
-    """Amounts in the currency's minor unit (cents for usd)."""
-
-    gross: int
-    refunded: int
-    net: int
-    mrr: int
-    arr: int
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> CurrencyRevenue:
-        return cls(
-            gross=_int(data, "gross"),
-            refunded=_int(data, "refunded"),
-            net=_int(data, "net"),
-            mrr=_int(data, "mrr"),
-            arr=_int(data, "arr"),
+            currencies=_currencies(data),
         )
 
 
@@ -415,14 +490,11 @@ class RevenueMetrics:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RevenueMetrics:
-        currencies = _object(data, "currencies")
         return cls(
             project_id=_str(data, "project_id"),
             since=_time(data, "since"),
             until=_time(data, "until"),
-            currencies={
-                code: CurrencyRevenue.from_json(_object(currencies, code)) for code in currencies
-            },
+            currencies=_currencies(data),
         )
 
 

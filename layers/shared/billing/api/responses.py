@@ -139,26 +139,80 @@ class PriceSubscriptions(Answer):
     feature_codes: list[str]
 
 
+class MrrMovements(Answer):
+    """What moved MRR over the window, each a positive amount in the currency's minor unit:
+    mrr_start + new + reactivation + expansion - contraction - churned = mrr_end."""
+
+    new: int = Field(description="customers from 0 to > 0 MRR, for the first time ever")
+    reactivation: int = Field(description="customers from 0 to > 0 MRR, having had MRR before")
+    expansion: int = Field(description="customers whose MRR grew")
+    contraction: int = Field(description="customers whose MRR shrank, not to 0")
+    churned: int = Field(description="customers from > 0 to 0 MRR")
+
+
+class CustomerCounts(Answer):
+    """Customers (users of the project) in this currency."""
+
+    at_start: int = Field(description="paying at since")
+    at_end: int = Field(description="paying at until")
+    new: int = Field(description="paying for the first time ever in the window")
+    reactivated: int = Field(description="paying again in the window, having paid before")
+    churned: int = Field(description="stopped paying in the window (at least once)")
+
+
+class CurrencyRevenue(Answer):
+    """Amounts in the currency's minor unit (cents for usd). MRR counts paying subscriptions
+    (active, and past_due inside the grace period; not trialing) net of their discounts,
+    normalized to a month; a customer's MRR is rounded half up to the minor unit; MRR at a
+    moment is what was in force the second before it. Movements compare each customer at the
+    window's start, each UTC midnight inside it, and its end."""
+
+    gross: int = Field(description="invoice payments and one-time purchases paid in the window")
+    refunded: int = Field(description="refunds made in the window (a failed refund: negative)")
+    disputed: int = Field(
+        description="funds disputes withdrew in the window, less those reinstated in it (won)"
+    )
+    net: int = Field(description="gross - refunded - disputed")
+    mrr: int = Field(description="monthly recurring revenue at until (mrr_end)")
+    arr: int = Field(description="mrr x 12")
+    mrr_start: int = Field(description="MRR at since")
+    mrr_end: int = Field(description="MRR at until")
+    movements: MrrMovements
+    customers: CustomerCounts
+    customer_churn_rate: float | None = Field(
+        description="customers churned / customers paying at since, 4 decimal places; "
+        "null when none paid at since",
+    )
+    revenue_churn_rate: float | None = Field(
+        description="(churned + contraction) / mrr_start, 4 decimal places; null when "
+        "mrr_start is 0",
+    )
+
+
 class SubscriptionMetrics(Answer):
     project_id: str
     since: str = IsoTime
     until: str = IsoTime
-    counts_by_status: dict[str, int] = Field(description="subscriptions per Stripe status")
-    total_active: int = Field(description="subscriptions that entitle (active, trialing...)")
-    new: int = Field(description="started in [since, until)")
-    churned: int = Field(description="ended in [since, until)")
+    counts_by_status: dict[str, int] = Field(
+        description="subscriptions per Stripe status, as they stood at until"
+    )
+    total_active: int = Field(
+        description="subscriptions giving access at until (active, trialing, past_due inside "
+        "the grace period)"
+    )
+    new: int = Field(
+        description="customers paying for the first time ever in [since, until), summed over "
+        "currencies (see currencies)"
+    )
+    churned: int = Field(
+        description="customers who stopped paying in [since, until), summed over currencies "
+        "(see currencies); a signup that never paid or a trial that never converted is not churn"
+    )
     by_price: dict[str, PriceSubscriptions]
     by_feature: dict[str, int]
-
-
-class CurrencyRevenue(Answer):
-    """Amounts in the currency's minor unit (cents for usd)."""
-
-    gross: int
-    refunded: int
-    net: int
-    mrr: int = Field(description="monthly recurring revenue, intervals normalized to a month")
-    arr: int = Field(description="mrr x 12")
+    currencies: dict[str, CurrencyRevenue] = Field(
+        description="MRR, its movements, churn and revenue per ISO currency code, lowercase"
+    )
 
 
 class RevenueMetrics(Answer):

@@ -1,17 +1,16 @@
-"""Subscription and revenue metrics of a project, from its own facts and prices only."""
+"""Subscription and revenue metrics of a project, from its own facts, status history and
+prices only (billing.domain.metrics says what each figure means)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from billing.domain import metrics
-from billing.domain.billing_facts import Fact
-from billing.domain.tenancy import Price
 from billing.ports import MetricsStore, PriceStore
 
-Report = Callable[[list[Fact], Mapping[str, Price], metrics.Window], Any]
+Report = Callable[[metrics.ProjectHistory, metrics.Window], Any]
 
 
 def project_report(
@@ -24,11 +23,17 @@ def project_report(
     until: datetime | None,
     now: datetime,
 ) -> Any:
-    """One report over the window, from one Query of the project's facts and one of its
-    prices: the cost grows with this project's size, never another's."""
+    """One report over the window, from one Query of the project's facts, one of its status
+    history, one of its prices and one read of the project: the cost grows with this
+    project's size, never another's."""
     span = metrics.window(since, until, now)
-    price_map = {p.stripe_price_id: p for p in prices.list(project_id)}
-    return report(store.facts_of_project(project_id), price_map, span)
+    history = metrics.project_history(
+        store.facts_of_project(project_id),
+        store.history_of_project(project_id),
+        {p.stripe_price_id: p for p in prices.list(project_id)},
+        store.grace_period_days(project_id),
+    )
+    return report(history, span)
 
 
 def subscription_metrics(
