@@ -74,7 +74,7 @@ def add_metrics_command(groups: Any, common: argparse.ArgumentParser) -> argpars
     parser.add_argument("--since", help="ISO 8601 with a timezone (default: until - 30 days)")
     parser.add_argument("--until", help="ISO 8601 with a timezone (default: now)")
     parser.add_argument(
-        "--png", metavar="FILE", help="also draw the daily MRR and active subscriptions"
+        "--png", metavar="FILE", help="also draw MRR by movement per day (a PNG chart)"
     )
     parser.set_defaults(command=metrics_command)
     return parser

@@ -218,9 +218,9 @@ def metrics_text(subscriptions: dict[str, Any], revenue: dict[str, Any]) -> str:
     statuses = ", ".join(f"{s} {n}" for s, n in subscriptions["counts_by_status"].items())
     lines += [
         f"  by status:    {statuses or 'none'}",
-        f"  total active: {subscriptions['total_active']} (active, trialing, past_due)",
-        f"  new:          {subscriptions['new']}",
-        f"  churned:      {subscriptions['churned']}",
+        f"  total active: {subscriptions['total_active']} (active, trialing, past_due in grace)",
+        f"  new:          {subscriptions['new']} customers",
+        f"  churned:      {subscriptions['churned']} customers",
         "  per price:" + ("" if subscriptions["by_price"] else " none"),
     ]
     for price_id, entry in subscriptions["by_price"].items():
@@ -234,9 +234,38 @@ def metrics_text(subscriptions: dict[str, Any], revenue: dict[str, Any]) -> str:
         for label, key in (
             ("gross", "gross"),
             ("refunded", "refunded"),
+            ("disputed", "disputed"),
             ("net", "net"),
             ("MRR", "mrr"),
             ("ARR", "arr"),
         ):
             lines.append(f"    {label + ':':<9} {money(figures[key], currency)}")
+        lines += _movement_lines(figures, currency)
     return "\n".join(lines)
+
+
+def _rate(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2%}"
+
+
+def _movement_lines(figures: dict[str, Any], currency: str) -> list[str]:
+    """MRR from the window's start to its end, and the customers and churn behind it."""
+    moved, customers = figures["movements"], figures["customers"]
+    lines = [f"    MRR movements: {money(figures['mrr_start'], currency)} at start"]
+    for kind, sign in (
+        ("new", "+"),
+        ("reactivation", "+"),
+        ("expansion", "+"),
+        ("contraction", "-"),
+        ("churned", "-"),
+    ):
+        lines.append(f"      {sign} {kind + ':':<13} {money(moved[kind], currency)}")
+    lines += [
+        f"      = at end:        {money(figures['mrr_end'], currency)}",
+        f"    customers: {customers['at_start']} at start, {customers['at_end']} at end, "
+        f"{customers['new']} new, {customers['reactivated']} reactivated, "
+        f"{customers['churned']} churned",
+        f"    churn: customers {_rate(figures['customer_churn_rate'])}, "
+        f"revenue {_rate(figures['revenue_churn_rate'])}",
+    ]
+    return lines
