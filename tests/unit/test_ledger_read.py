@@ -9,7 +9,7 @@ from billing import wiring
 from billing.adapters.dynamo.ledger import fact_item
 from billing.domain.billing_facts import Owner, SubscriptionFact
 from billing.domain.entitlement_rules import PriceTerms
-from billing.domain.tenancy import Price
+from billing.domain.tenancy import Price, StripePriceTerms
 from billing.services import tenancy
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
@@ -39,7 +39,9 @@ def test_one_read_answers_the_mark_facts_record_project_and_prices(aws: dict[str
     assert list(state.facts) == ["sub_1"]
     assert state.record == ([], 0)
     assert state.grace_days == 5
-    assert state.prices == {"price_pro": PriceTerms(("pro",), None, "1")}
+    assert state.prices == {
+        "price_pro": PriceTerms(("pro",), None, "1", StripePriceTerms(900, "usd", "month"))
+    }
 
 
 def test_more_keys_than_one_batch_takes_are_read_in_several(aws: dict[str, str]) -> None:

@@ -28,7 +28,7 @@ from billing.domain.reconciliation import (
 from billing.domain.status_history import StatusEntry
 from billing.domain.stripe_events import StripeEventEnvelope
 from billing.domain.stripe_reads import StripeRead
-from billing.domain.tenancy import ApiKeyInfo, App, Price, Project
+from billing.domain.tenancy import ApiKeyInfo, App, Price, Project, StripePriceTerms
 
 
 class ApiKeyStore(Protocol):
@@ -122,7 +122,14 @@ class PaymentGateway(Protocol):
         """A customer portal session; returns its URL."""
 
 
-class CatalogGateway(Protocol):
+class StripePrices(Protocol):
+    """Stripe's prices, read: the amounts the service keeps come from there."""
+
+    def price_terms(self, price_id: str) -> StripePriceTerms | None:
+        """What Stripe bills for the price; None when Stripe has no such price."""
+
+
+class CatalogGateway(StripePrices, Protocol):
     """Stripe's side of the catalog (billing-admin catalog): products and prices."""
 
     def state(self, project_id: str, lookup_keys: Sequence[str]) -> StripeCatalogState:

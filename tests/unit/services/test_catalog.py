@@ -27,7 +27,7 @@ from billing.domain.catalog import (
     price_spec,
 )
 from billing.domain.entitlement_rules import PriceTerms
-from billing.domain.tenancy import Price
+from billing.domain.tenancy import Price, StripePriceTerms
 from billing.errors import NotFoundError
 from billing.services import catalog as service
 from billing.services import tenancy
@@ -142,7 +142,7 @@ def test_a_new_amount_makes_a_new_price_and_archives_the_old_one(world: StripeWo
     subscription = world.client.v1.subscriptions.retrieve(subscription_id)
     assert subscription.items.data[0].price.id == old.id
     assert wiring.billing_ledger().read(price_ids=[old.id]).prices == {
-        old.id: PriceTerms(("pro",), project_id="1")
+        old.id: PriceTerms(("pro",), None, "1", StripePriceTerms(900, "usd", "month"))
     }
     assert plan(world, doc) == []
 

@@ -357,6 +357,26 @@ def test_a_subscription_on_another_projects_price_is_reported(world: World) -> N
     )
 
 
+def test_a_price_registered_with_other_terms_than_stripe_bills_is_reported_as_drift(
+    world: World,
+) -> None:
+    paid = world.buy("user_42", "price_pro")
+    wiring.price_store().put(Price("price_pro", "1", ("pro",), 990, "eur", "month"))  # typed
+    run = world.run()
+    (drift,) = wiring.reconciliation_runs().anomalies(run.run_id)
+    assert (drift.price_id, drift.fact_id, drift.problem) == (
+        "price_pro",
+        paid["subscription"],
+        "drift",
+    )
+    assert (
+        drift.detail == "amount: Stripe says 900, not 990; currency: Stripe says 'usd', not 'eur'"
+    )
+    assert active("user_42", "pro"), "the access is the price's grants', unchanged"
+    wiring.price_store().put(Price("price_pro", "1", ("pro",), 900, "usd", "month"))
+    assert wiring.reconciliation_runs().anomalies(world.run().run_id) == []
+
+
 def test_a_run_goes_on_in_chunks_through_its_queue_and_counts_every_object_once(
     world: World,
 ) -> None:

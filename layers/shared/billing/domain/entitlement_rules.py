@@ -24,6 +24,7 @@ from datetime import timedelta
 from billing.domain.billing_facts import Fact, PurchaseFact, SubscriptionFact
 from billing.domain.clock import from_epoch
 from billing.domain.entitlements import EntitlementSource
+from billing.domain.tenancy import StripePriceTerms
 
 RENEWAL_LEEWAY = timedelta(hours=2)
 _NOT_IN_FORCE = {
@@ -45,23 +46,27 @@ _PURCHASE_REASON = {
 @dataclass(frozen=True)
 class PriceTerms:
     """What the service knows of a price: the project it is registered to, the features it
-    grants there, and for one-time prices how long access lasts (None: without end)."""
+    grants there, and for one-time prices how long access lasts (None: without end); also
+    what it was registered to bill (reconciliation compares it with Stripe's)."""
 
     feature_codes: tuple[str, ...]
     access_days: int | None = None
     project_id: str | None = None
+    billing: StripePriceTerms | None = None
 
 
 @dataclass(frozen=True)
 class PriceAnomaly:
     """A price a fact names that grants nothing: registered to another project
-    (``foreign``), or not registered at all (``unknown``)."""
+    (``foreign``), or not registered at all (``unknown``); or one registered with other terms
+    than Stripe bills (``drift``: ``detail`` says which)."""
 
     fact_id: str
     price_id: str
     project_id: str  # the fact's
     problem: str
     registered_to: str | None = None
+    detail: str | None = None
 
 
 @dataclass(frozen=True)

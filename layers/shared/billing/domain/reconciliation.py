@@ -21,16 +21,18 @@ and age, so one that ended while webhooks were lost is repaired whenever it ende
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from billing.domain.billing_facts import Fact, PaymentFact, SubscriptionFact
-from billing.domain.entitlement_rules import PriceAnomaly
+from billing.domain.entitlement_rules import PriceAnomaly, PriceTerms
 from billing.domain.entitlements import EntitlementSource
 from billing.domain.grants import AuditEntry
 from billing.domain.stripe_events import StripeEventEnvelope
 from billing.domain.stripe_reads import payment_state, subscription_happened_at
+from billing.domain.tenancy import Interval, StripePriceTerms, terms_differing
 
 ObjectKind = Literal["subscription", "invoice", "payment_intent", "refund", "dispute"]
 # The order a run walks Stripe in: subscriptions first, so the payments found later meet the
@@ -181,6 +183,33 @@ def repaired(observed: Fact, stored: Fact | None, observed_at: int) -> Fact:
             disputes=stored.disputes,
         )
     return fact
+
+
+def price_drift(fact: Fact, prices: Mapping[str, PriceTerms]) -> list[PriceAnomaly]:
+    """The prices a subscription bills whose registered amount, currency or interval differ
+    from what Stripe bills for them (its items embed Stripe's price): one ``drift`` each."""
+    if not isinstance(fact, SubscriptionFact):
+        return []
+    found = []
+    for index, price_id in enumerate(fact.price_ids):
+        at_stripe, registered = fact.terms_of(index), prices.get(price_id)
+        if at_stripe is None or registered is None or registered.billing is None:
+            continue
+        if registered.project_id not in (None, fact.owner.project_id):
+            continue  # another project's price: reported as foreign
+        stripe = StripePriceTerms(
+            at_stripe.amount,
+            at_stripe.currency,
+            cast(Interval, at_stripe.interval),
+            at_stripe.interval_count,
+        )
+        differing = terms_differing(registered.billing, stripe)
+        if differing:
+            detail = "; ".join(f"{name}: {reason}" for name, reason in differing)
+            found.append(
+                PriceAnomaly(fact.stripe_id, price_id, fact.owner.project_id, "drift", None, detail)
+            )
+    return found
 
 
 def access_changes(

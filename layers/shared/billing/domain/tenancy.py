@@ -74,6 +74,84 @@ class Price:
         return self.interval != "one_time"
 
 
+@dataclass(frozen=True)
+class StripePriceTerms:
+    """What Stripe bills for a price: the terms the service keeps from Stripe, never from
+    what someone typed. ``amount`` None: not a per-unit price (tiers, customer's choice)."""
+
+    amount: int | None
+    currency: str
+    interval: Interval
+    interval_count: int = 1
+
+
+@dataclass(frozen=True)
+class PriceRequest:
+    """A price to register: its grants, and the terms the operator gave, if any (None:
+    take Stripe's)."""
+
+    stripe_price_id: str
+    project_id: str
+    feature_codes: tuple[str, ...]
+    access_days: int | None = None
+    amount: int | None = None
+    currency: str | None = None
+    interval: Interval | None = None
+    interval_count: int | None = None
+
+
+def terms_of(price: Price) -> StripePriceTerms:
+    return StripePriceTerms(price.amount, price.currency, price.interval, price.interval_count)
+
+
+def terms_differing(mine: StripePriceTerms, stripe: StripePriceTerms) -> list[tuple[str, str]]:
+    """(field, what Stripe says against what is given) for each term that differs."""
+    return [
+        (name, f"Stripe says {theirs!r}, not {ours!r}")
+        for name in ("amount", "currency", "interval", "interval_count")
+        if (ours := getattr(mine, name)) != (theirs := getattr(stripe, name))
+    ]
+
+
+def check_against_stripe(price: Price, stripe: StripePriceTerms | None) -> Price:
+    """``price`` if its terms are Stripe's; ValidationError naming the first that is not
+    (or ``price_id`` when Stripe has no such price)."""
+    if stripe is None:
+        raise ValidationError("price_id", f"Stripe has no price {price.stripe_price_id}")
+    for name, reason in terms_differing(terms_of(price), stripe):
+        raise ValidationError(name, f"{price.stripe_price_id}: {reason}")
+    return price
+
+
+def price_from_stripe(request: PriceRequest, stripe: StripePriceTerms | None) -> Price:
+    """The price with Stripe's terms; each term the request gives must be Stripe's
+    (ValidationError naming the first that is not)."""
+    if stripe is None:
+        raise ValidationError("price_id", f"Stripe has no price {request.stripe_price_id}")
+    if stripe.amount is None:
+        raise ValidationError(
+            "price_id", f"{request.stripe_price_id} is not a per-unit price at Stripe"
+        )
+    given = StripePriceTerms(
+        request.amount if request.amount is not None else stripe.amount,
+        request.currency.lower() if request.currency is not None else stripe.currency,
+        request.interval or stripe.interval,
+        request.interval_count if request.interval_count is not None else stripe.interval_count,
+    )
+    for name, reason in terms_differing(given, stripe):
+        raise ValidationError(name, f"{request.stripe_price_id}: {reason}")
+    return Price(
+        stripe_price_id=request.stripe_price_id,
+        project_id=request.project_id,
+        feature_codes=request.feature_codes,
+        amount=stripe.amount,
+        currency=stripe.currency,
+        interval=stripe.interval,
+        interval_count=stripe.interval_count,
+        access_days=request.access_days,
+    )
+
+
 def validate_name(value: str, field_name: str = "name") -> str:
     if not _NAME.fullmatch(value):
         raise ValidationError(

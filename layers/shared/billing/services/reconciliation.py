@@ -43,6 +43,7 @@ from billing.domain.reconciliation import (
     keeps,
     listed_since,
     observed_event,
+    price_drift,
     repair_audit,
     repair_event,
     repaired,
@@ -295,12 +296,17 @@ def _shown(kind: ObjectKind, obj: dict[str, Any], run_id: str, at: Attempt) -> P
     return facts_shown(event, at) if event is not None else None
 
 
-def _anomalies(shown: list[Fact], at: Attempt) -> list[PriceAnomaly]:
+def _anomalies(kind: ObjectKind, shown: list[Fact], at: Attempt) -> list[PriceAnomaly]:
+    """Prices that grant nothing where they are used; and in the subscriptions listed,
+    prices registered with other terms than Stripe bills (their drift)."""
     found: list[PriceAnomaly] = []
     for fact in shown:
         if isinstance(fact, SubscriptionFact | PurchaseFact):
             prices = fact.price_ids if isinstance(fact, SubscriptionFact) else (fact.price_id,)
-            found.extend(price_anomalies(fact, prices, at.terms(prices)))
+            terms = at.terms(prices)
+            found.extend(price_anomalies(fact, prices, terms))
+            if kind == "subscription":
+                found.extend(price_drift(fact, terms))
     return found
 
 
@@ -332,7 +338,7 @@ def reconcile_object(
             return "skipped", [], []
         if isinstance(shown, Outcome):
             return _VERDICT_OF_OUTCOME.get(shown, "not_ours"), [], []
-        anomalies = _anomalies(shown, attempt)
+        anomalies = _anomalies(kind, shown, attempt)
         found: list[tuple[Fact | None, Fact, tuple[str, ...]]] = []
         newer = False
         for observed in (fact for fact in shown if keeps(kind, fact)):

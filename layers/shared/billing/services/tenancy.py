@@ -23,14 +23,18 @@ from billing.domain.tenancy import (
     ApiKeyInfo,
     App,
     Price,
+    PriceRequest,
     Project,
+    StripePriceTerms,
+    check_against_stripe,
     normalize_origins,
+    price_from_stripe,
     validate_grace_period_days,
     validate_name,
     validate_price,
 )
 from billing.errors import ConflictError, NotFoundError, ValidationError
-from billing.ports import AppStore, PriceStore, ProjectStore
+from billing.ports import AppStore, PriceStore, ProjectStore, StripePrices
 
 MAX_ROTATION_OVERLAP = timedelta(days=30)
 MAX_ID_ATTEMPTS = 20
@@ -183,6 +187,40 @@ def add_price(projects: ProjectStore, prices: PriceStore, price: Price) -> Price
     checked = validate_price(replace(price, project_id=project.project_id))
     prices.put(checked)
     return checked
+
+
+def register_price(
+    projects: ProjectStore, prices: PriceStore, stripe: StripePrices, request: PriceRequest
+) -> Price:
+    """Register a price with the amount, currency and interval Stripe bills: the ones the
+    request gives must be Stripe's (ValidationError naming the first that is not, nothing
+    stored). The request's own fields are checked first: nothing odd is sent to Stripe."""
+    project = get_project(projects, request.project_id)
+    draft = Price(
+        stripe_price_id=request.stripe_price_id,
+        project_id=project.project_id,
+        feature_codes=request.feature_codes,
+        amount=request.amount if request.amount is not None else 0,
+        currency=request.currency.lower() if request.currency is not None else "usd",
+        interval=request.interval or ("one_time" if request.access_days else "month"),
+        interval_count=request.interval_count or 1,
+        access_days=request.access_days,
+    )
+    validate_price(draft)
+    found = stripe.price_terms(request.stripe_price_id)
+    price = price_from_stripe(replace(request, project_id=project.project_id), found)
+    return add_price(projects, prices, price)
+
+
+def add_price_as_stripe_bills(
+    projects: ProjectStore,
+    prices: PriceStore,
+    price: Price,
+    stripe: StripePriceTerms | None,
+) -> Price:
+    """Store ``price`` if its terms are Stripe's ``stripe`` (ValidationError naming the
+    first that is not, nothing stored): what the catalog writes, checked as price add is."""
+    return add_price(projects, prices, check_against_stripe(price, stripe))
 
 
 def list_prices(projects: ProjectStore, prices: PriceStore, project_id: object) -> list[Price]:

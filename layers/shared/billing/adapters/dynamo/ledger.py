@@ -9,7 +9,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import asdict
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.models import Model
@@ -53,6 +53,7 @@ from billing.domain.entitlement_rules import PriceTerms
 from billing.domain.ledger import LedgerChange, LedgerState
 from billing.domain.status_history import StatusEntry
 from billing.domain.stripe_events import StripeEventEnvelope
+from billing.domain.tenancy import Interval, StripePriceTerms
 from billing.errors import DependencyUnavailableError
 
 BATCH_READ_ATTEMPTS = 5
@@ -142,6 +143,12 @@ def price_terms(item: PriceModel) -> PriceTerms:
         tuple(str(code) for code in item.feature_codes or ()),
         int(item.access_days) if item.access_days is not None else None,
         item.project_id,
+        StripePriceTerms(
+            int(item.amount),
+            item.currency,
+            cast(Interval, item.interval),
+            int(item.interval_count or 1),
+        ),
     )
 
 

@@ -81,7 +81,8 @@ def _anomaly_item(
         object_id=anomaly.price_id,
         fact_id=anomaly.fact_id,
         project_id=anomaly.project_id,
-        message=anomaly.registered_to,
+        # Where a foreign price is registered; what differs for a price that drifted.
+        message=anomaly.registered_to if anomaly.problem != "drift" else anomaly.detail,
         expires_at=expires,
     )
 
@@ -223,7 +224,8 @@ class DynamoReconciliationRuns:
                 price_id=item.object_id or "",
                 project_id=item.project_id or "",
                 problem=item.kind or "",
-                registered_to=item.message,
+                registered_to=item.message if item.kind != "drift" else None,
+                detail=item.message if item.kind == "drift" else None,
             )
             for item in self._entries(run_id, ANOMALY_PREFIX)
         ]
