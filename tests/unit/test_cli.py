@@ -11,10 +11,16 @@ from billing import wiring
 from billing.cli import demo
 from billing.domain.grants import AuditEntry
 from billing.domain.text import is_unreadable
+from tests.unit.catalog_helpers import StripeWorld
 from tests.unit.conftest import run_cli as run
 
 
-def test_the_old_sql_setup_as_commands(cli: None, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_old_sql_setup_as_commands(
+    cli: None, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stripe = StripeWorld()  # the price as Stripe holds it: price add checks what it is given
+    stripe.standin.register_price("price_123", 900, "usd", {"interval": "month"})
+    monkeypatch.setattr(wiring, "stripe_catalog", lambda: stripe.gateway)
     assert run(capsys, "project", "create", "--name", "space_journal", "--id", "1")[0] == 0
     code, out, _ = run(capsys, "app", "create", "--project", "1", "--name", "backend", "--json")
     assert code == 0

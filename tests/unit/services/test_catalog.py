@@ -28,7 +28,7 @@ from billing.domain.catalog import (
 )
 from billing.domain.entitlement_rules import PriceTerms
 from billing.domain.tenancy import Price, StripePriceTerms
-from billing.errors import NotFoundError
+from billing.errors import NotFoundError, ValidationError
 from billing.services import catalog as service
 from billing.services import tenancy
 from tests.support.lambda_runtime import invoke, json_body, load_event
@@ -341,3 +341,40 @@ def test_every_page_of_stripe_is_read(world: StripeWorld, monkeypatch: pytest.Mo
     assert len(state.prices) == 3
     assert ("GET", "/v1/products") in world.http.calls
     assert plan(world, document()) == []
+
+
+# ---------------------------------------------------------------------- amounts from Stripe
+def test_an_older_prices_row_typed_otherwise_than_stripe_bills_is_drift_put_right(
+    world: StripeWorld,
+) -> None:
+    doc = document()
+    apply(world, doc)
+    old = world.price_by_lookup_key("cat_1_pro_monthly")
+    price_entry(doc, "pro_monthly")["amount"] = 1200
+    apply(world, doc)
+    wiring.price_store().put(Price(old.id, "1", ("pro",), 990, "eur", "month"))  # typed wrong
+
+    (drift,) = plan(world, doc)
+    assert isinstance(drift, PutServicePrice)
+    assert (drift.price.amount, drift.price.currency) == (900, "usd"), "Stripe's, not typed"
+    apply(world, doc)
+    assert rows()[old.id] == Price(old.id, "1", ("pro",), 900, "usd", "month")
+
+
+@pytest.mark.parametrize(
+    ("row", "field"),
+    [
+        (Price("price_x", "1", ("pro",), 1, "usd", "month"), "amount"),
+        (Price("price_x", "1", ("pro",), 900, "usd", "year"), "interval"),
+        (Price("price_missing", "1", ("pro",), 900, "usd", "month"), "price_id"),
+    ],
+)
+def test_a_row_the_catalog_writes_must_be_what_stripe_bills(
+    world: StripeWorld, row: Price, field: str
+) -> None:
+    """The catalog's writes go through the check of price add: nothing else is stored."""
+    world.standin.register_price("price_x", 900, "usd", {"interval": "month"})
+    with pytest.raises(ValidationError) as refused:
+        service.execute(PutServicePrice(row, None), **stores(world))
+    assert refused.value.field == field
+    assert row.stripe_price_id not in rows()

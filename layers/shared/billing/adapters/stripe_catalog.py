@@ -10,6 +10,7 @@ or a re-run apply) never creates twice. Stripe's errors become domain errors as 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from http import HTTPStatus
 from typing import Any, cast
 
 import stripe
@@ -32,7 +33,7 @@ from billing.domain.catalog import (
     StripeProduct,
     is_catalog_product,
 )
-from billing.domain.tenancy import Interval
+from billing.domain.tenancy import Interval, StripePriceTerms
 
 PAGE_SIZE = 100
 LOOKUP_KEYS_PER_LIST = 10  # Stripe's limit for lookup_keys[] in one price list
@@ -94,6 +95,24 @@ class StripeCatalogGateway:
                 for price in self._prices({"lookup_keys": chunk, "limit": PAGE_SIZE}):
                     prices[price.id] = _price(price)
         return StripeCatalogState(tuple(products), tuple(prices.values()))
+
+    def price_terms(self, price_id: str) -> StripePriceTerms | None:
+        """What Stripe bills for one price (None: Stripe has no such price). A legacy plan
+        id is a price at Stripe; a Stripe that only knows it as a plan is asked for that."""
+        with stripe_errors("retrieve price"):
+            try:
+                return _price(self._client.v1.prices.retrieve(price_id)).stripe_terms
+            except stripe.InvalidRequestError as exc:
+                if exc.http_status != HTTPStatus.NOT_FOUND:
+                    raise
+            try:
+                plan = self._client.v1.plans.retrieve(price_id)
+            except stripe.InvalidRequestError as exc:
+                if exc.http_status == HTTPStatus.NOT_FOUND:
+                    return None
+                raise
+        interval = cast(Interval, plan.interval)
+        return StripePriceTerms(plan.amount, plan.currency, interval, int(plan.interval_count))
 
     def _products(self) -> Iterable[stripe.Product]:
         """Every product of the account, active or not (Stripe's list has no id filter; a

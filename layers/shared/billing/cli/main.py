@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from billing import wiring
 from billing.cli import demo, render
 from billing.cli.catalog_command import add_catalog_commands
 from billing.cli.metrics_command import add_metrics_command, metrics_command
@@ -31,7 +32,7 @@ from billing.cli.target import LocalTarget, connect
 from billing.domain.clock import utc_now
 from billing.domain.grants import GrantRequest
 from billing.domain.ids import normalize_project_id, validate_user_id
-from billing.domain.tenancy import Price
+from billing.domain.tenancy import PriceRequest, StripePriceTerms
 from billing.domain.text import visible
 from billing.errors import (
     BillingError,
@@ -143,19 +144,29 @@ def app_deactivate(args: argparse.Namespace) -> Outcome:
 
 
 # ---------------------------------------------------------------------- prices
+class _StripePricesOnFirstUse:
+    """Stripe's prices, reached only once a request's own fields are valid (a bad request
+    needs no Stripe key)."""
+
+    def price_terms(self, price_id: str) -> StripePriceTerms | None:
+        return wiring.stripe_catalog().price_terms(price_id)
+
+
 def price_add(args: argparse.Namespace) -> Outcome:
-    price = tenancy.add_price(
+    """The amount, currency and interval are read from Stripe; any given must match."""
+    price = tenancy.register_price(
         project_store(),
         price_store(),
-        Price(
+        _StripePricesOnFirstUse(),
+        PriceRequest(
             stripe_price_id=args.price,
             project_id=args.project,
             feature_codes=tuple(args.feature),
+            access_days=args.access_days,
             amount=args.amount,
-            currency=args.currency.lower(),
+            currency=args.currency,
             interval="one_time" if args.one_time else args.interval,
             interval_count=args.interval_count,
-            access_days=args.access_days,
         ),
     )
     return Outcome(render.price(price), f"registered {render.price_line(price)}")
@@ -356,16 +367,21 @@ def _app_commands(groups: Any) -> None:
 def _price_commands(groups: Any) -> None:
     price = groups.add_parser("price", help="prices and their feature codes")
     actions = price.add_subparsers(required=True)
-    add = actions.add_parser("add", parents=[_COMMON], help="register a Stripe price for a project")
+    add = actions.add_parser(
+        "add",
+        parents=[_COMMON],
+        help="register a Stripe price for a project (amount, currency, interval from Stripe)",
+    )
     add.add_argument("--project", required=True)
     add.add_argument("--price", required=True, help="Stripe price id, price_...")
     add.add_argument("--feature", action="append", required=True, help="feature code (repeat)")
-    add.add_argument("--amount", type=int, required=True, help="in the currency's minor unit")
-    add.add_argument("--currency", required=True, help="ISO 4217, e.g. usd")
-    terms = add.add_mutually_exclusive_group(required=True)
-    terms.add_argument("--interval", choices=["day", "week", "month", "year"])
-    terms.add_argument("--one-time", action="store_true")
-    add.add_argument("--interval-count", type=int, default=1)
+    stripe_says = "default: Stripe's; given, it must be Stripe's"
+    add.add_argument("--amount", type=int, help=f"in the currency's minor unit ({stripe_says})")
+    add.add_argument("--currency", help=f"ISO 4217, e.g. usd ({stripe_says})")
+    terms = add.add_mutually_exclusive_group()
+    terms.add_argument("--interval", choices=["day", "week", "month", "year"], help=stripe_says)
+    terms.add_argument("--one-time", action="store_true", help=stripe_says)
+    add.add_argument("--interval-count", type=int, help=stripe_says)
     add.add_argument("--access-days", type=int, help="one-time only: days of access")
     add.set_defaults(command=price_add)
     listing = actions.add_parser("list", parents=[_COMMON], help="a project's prices")

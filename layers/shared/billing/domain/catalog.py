@@ -31,7 +31,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from pydantic import ValidationError as SchemaError
 
 from billing.domain.ids import normalize_project_id
-from billing.domain.tenancy import MAX_ACCESS_DAYS, MAX_INTERVAL_COUNT, Interval, Price
+from billing.domain.tenancy import (
+    MAX_ACCESS_DAYS,
+    MAX_INTERVAL_COUNT,
+    Interval,
+    Price,
+    StripePriceTerms,
+)
 from billing.domain.text import validate_text
 from billing.errors import ValidationError
 
@@ -225,6 +231,10 @@ class StripePrice:
     @property
     def terms(self) -> str:
         return terms_text(self.amount, self.currency, self.interval, self.interval_count)
+
+    @property
+    def stripe_terms(self) -> StripePriceTerms:
+        return StripePriceTerms(self.amount, self.currency, self.interval, self.interval_count)
 
 
 @dataclass(frozen=True)
@@ -707,10 +717,20 @@ def _follow(price: StripePrice, specs: Mapping[str, PriceSpec], project_id: str)
 
 
 def _followed_row(price: StripePrice, spec: PriceSpec, table: Mapping[str, Price]) -> Price | None:
-    """An older price's row: its own terms, the catalog's feature codes."""
+    """An older price's row: its own terms as Stripe bills them (a row typed otherwise is
+    drift), the catalog's feature codes."""
     before = table.get(price.price_id)
-    if before is not None:
+    if before is not None and price.amount is None:
         return replace(before, feature_codes=spec.features)
+    if before is not None and price.amount is not None:
+        return replace(
+            before,
+            feature_codes=spec.features,
+            amount=price.amount,
+            currency=price.currency,
+            interval=price.interval,
+            interval_count=price.interval_count,
+        )
     if price.amount is None:
         return None
     access = price.metadata.get("access_days", "")

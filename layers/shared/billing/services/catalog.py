@@ -4,7 +4,8 @@
 ``apply`` makes them in order and then plans again, which must come back empty; a second apply
 finds nothing to do. Every project of the catalog must exist before anything is read or
 changed. Stripe writes go through the CatalogGateway port, table writes through
-tenancy.add_price (its validation included).
+tenancy.add_price_as_stripe_bills: every row's amount, currency and interval must be what
+Stripe bills for its price, as ``billing-admin price add`` checks them.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from billing.domain.catalog import (
 )
 from billing.errors import ConflictError
 from billing.ports import CatalogGateway, PriceStore, ProjectStore
-from billing.services.tenancy import add_price, get_project
+from billing.services.tenancy import add_price_as_stripe_bills, get_project
 
 
 def plan(
@@ -92,17 +93,20 @@ def execute(
             created = stripe.create_price(
                 change.spec, transfer_lookup_key=False, idempotency_key=change.idempotency_key
             )
-            add_price(projects, prices, change.spec.service_row(created.price_id))
+            row = change.spec.service_row(created.price_id)
+            add_price_as_stripe_bills(projects, prices, row, created.stripe_terms)
         case ReplacePrice():
             # The new price first: the lookup key always names an active price.
             created = stripe.create_price(
                 change.spec, transfer_lookup_key=True, idempotency_key=change.idempotency_key
             )
-            add_price(projects, prices, change.spec.service_row(created.price_id))
+            row = change.spec.service_row(created.price_id)
+            add_price_as_stripe_bills(projects, prices, row, created.stripe_terms)
             stripe.update_price(change.old.price_id, metadata=change.old_metadata, active=False)
         case UpdatePrice():
             stripe.update_price(change.price_id, metadata=change.metadata, active=change.active)
         case ArchivePrice():
             stripe.update_price(change.price_id, metadata=change.metadata, active=False)
         case PutServicePrice():
-            add_price(projects, prices, change.price)
+            at_stripe = stripe.price_terms(change.price.stripe_price_id)
+            add_price_as_stripe_bills(projects, prices, change.price, at_stripe)
