@@ -144,3 +144,37 @@ def test_report_lists_the_prices_that_grant_nothing_where_they_are_used(
     _, out, _ = run(capsys, "reconcile", "report", run_id, "--json")
     (anomaly,) = json.loads(out)["anomalies"]
     assert (anomaly["problem"], anomaly["registered_to"]) == ("foreign", "2")
+
+
+def test_report_lists_the_prices_registered_with_other_terms_than_stripe_bills(
+    cli: None, queue_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, out, _ = run(capsys, "reconcile", "run", "--no-wait", "--json")
+    run_id = json.loads(out)["run_id"]
+    tenancy.create_project(wiring.project_store(), name="a", project_id=1, now=utc_now())
+    wiring.price_store().put(Price("price_typed", "1", ("pro",), 900, "usd", "year"))
+    standin = StripeStandIn(base_url=BASE)
+    standin.register_price("price_typed", 900, "usd", {"interval": "month"})
+    (sub_id,) = standin.seed_subscriptions(1, "price_typed", user_prefix="user_")
+    client = build_client("sk_test_unit", BASE, InProcessHTTPClient(standin))
+    continue_run(
+        run_id,
+        runs=wiring.reconciliation_runs(),
+        pages=StripeListing(client, 1000.0, sleep=lambda _s: None),
+        ledger=wiring.billing_ledger(),
+        clock=utc_now,
+        budget=Budget(pages=50),
+        page_size=100,
+    )
+
+    _, text, _ = run(capsys, "reconcile", "report", run_id)
+    assert (
+        f"price price_typed of {sub_id} (project 1) is registered with other terms than Stripe "
+        "bills: interval: Stripe says 'month', not 'year'" in text
+    )
+    _, out, _ = run(capsys, "reconcile", "report", run_id, "--json")
+    (anomaly,) = json.loads(out)["anomalies"]
+    assert (anomaly["problem"], anomaly["detail"]) == (
+        "drift",
+        "interval: Stripe says 'month', not 'year'",
+    )

@@ -86,6 +86,11 @@ def _anomaly_data(anomaly: PriceAnomaly) -> dict[str, Any]:
 
 
 def _anomaly_line(anomaly: PriceAnomaly) -> str:
+    if anomaly.problem == "drift":
+        return (
+            f"  price {anomaly.price_id} of {anomaly.fact_id} (project {anomaly.project_id}) "
+            f"is registered with other terms than Stripe bills: {anomaly.detail}"
+        )
     where = (
         f"registered to project {anomaly.registered_to}"
         if anomaly.problem == "foreign"
