@@ -29,7 +29,16 @@ def standin_url(stack: RunningStack) -> str:
 
 
 def register_price(stack: RunningStack, project: str, price_id: str, recurring: bool) -> None:
-    """The same price in the service (billing-admin) and in the stand-in (as in Stripe)."""
+    """The same price in the stand-in (as in Stripe), then in the service (billing-admin reads
+    it at Stripe and refuses other terms)."""
+    standin = {
+        "id": price_id,
+        "unit_amount": 900,
+        "currency": "usd",
+        "recurring": {"interval": "month", "interval_count": 1} if recurring else None,
+    }
+    response = requests.post(f"{standin_url(stack)}/_standin/prices", json=standin, timeout=10)
+    assert response.status_code in (200, 201), response.text
     terms = ["--interval", "month"] if recurring else ["--one-time"]
     stack.admin(
         "price",
@@ -46,14 +55,6 @@ def register_price(stack: RunningStack, project: str, price_id: str, recurring: 
         "usd",
         *terms,
     )
-    standin = {
-        "id": price_id,
-        "unit_amount": 900,
-        "currency": "usd",
-        "recurring": {"interval": "month", "interval_count": 1} if recurring else None,
-    }
-    response = requests.post(f"{standin_url(stack)}/_standin/prices", json=standin, timeout=10)
-    assert response.status_code in (200, 201), response.text
 
 
 @dataclass(frozen=True)

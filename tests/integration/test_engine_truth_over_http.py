@@ -143,15 +143,9 @@ class Shop:
 
 
 def register(stack: RunningStack, stripe: Stripe, project: str, price: str, **terms: Any) -> None:
-    """A price in the service (billing-admin) and in Stripe (the stand-in)."""
+    """A price in Stripe (the stand-in), then in the service (billing-admin reads it there)."""
     recurring = terms.get("recurring", True)
     currency = terms.get("currency", "usd")
-    shape = ["--interval", "month"] if recurring else ["--one-time"]
-    stack.admin(
-        "price", "add", "--project", project, "--price", price,
-        "--feature", terms.get("feature", "pro"), "--amount", "900", "--currency", currency,
-        *shape,
-    )  # fmt: skip
     stripe.control(
         "prices",
         {
@@ -161,6 +155,12 @@ def register(stack: RunningStack, stripe: Stripe, project: str, price: str, **te
             "recurring": {"interval": "month", "interval_count": 1} if recurring else None,
         },
     )
+    shape = ["--interval", "month"] if recurring else ["--one-time"]
+    stack.admin(
+        "price", "add", "--project", project, "--price", price,
+        "--feature", terms.get("feature", "pro"), "--amount", "900", "--currency", currency,
+        *shape,
+    )  # fmt: skip
 
 
 @pytest.fixture(scope="module")

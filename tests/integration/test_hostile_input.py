@@ -249,11 +249,11 @@ def tenants(stack: RunningStack) -> Tenants:
         stack.admin(
             "project", "create", "--id", project, "--name", f"hostile_{project}", "--origin", origin
         )
+        standin_price(stack, price)  # Stripe first: price add reads it there
         stack.admin(
             "price", "add", "--project", project, "--price", price, "--feature", "pro",
             "--amount", "900", "--currency", "usd", "--interval", "month",
         )  # fmt: skip
-        standin_price(stack, price)
         keys[project] = stack.admin("app", "create", "--project", project, "--name", "hostile")[
             "api_key"
         ]

@@ -101,6 +101,10 @@ def test_the_seeds_setup_with_billing_admin_then_the_seeds_curl(stack: RunningSt
         "--import-key",
         "sk_demo_space_journal",
     )
+    standin = f"http://127.0.0.1:{stack.env['LOCAL_STRIPE_PORT']}/_standin/prices"
+    price = {"id": "price_123", "unit_amount": 900, "currency": "usd",
+             "recurring": {"interval": "month", "interval_count": 1}}  # fmt: skip
+    assert requests.post(standin, json=price, timeout=10).status_code == 200, "Stripe's price"
     stack.admin(
         "price",
         "add",

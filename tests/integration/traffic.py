@@ -76,6 +76,15 @@ def create_tenant(
     a key of an app of it."""
     stack.admin("project", "create", "--id", project_id, "--name", f"tenant-{project_id}")
     for price_id, feature, recurring in prices:
+        # Stripe first: price add reads the price there and refuses other terms.
+        standin = {
+            "id": price_id,
+            "unit_amount": 900,
+            "currency": "usd",
+            "recurring": {"interval": "month", "interval_count": 1} if recurring else None,
+        }
+        answer = requests.post(f"{standin_url(stack)}/_standin/prices", json=standin, timeout=10)
+        assert answer.status_code in (200, 201), answer.text
         terms = ["--interval", "month"] if recurring else ["--one-time"]
         stack.admin(
             "price",
@@ -92,17 +101,6 @@ def create_tenant(
             "usd",
             *terms,
         )
-        if recurring:
-            standin = {
-                "id": price_id,
-                "unit_amount": 900,
-                "currency": "usd",
-                "recurring": {"interval": "month", "interval_count": 1},
-            }
-            answer = requests.post(
-                f"{standin_url(stack)}/_standin/prices", json=standin, timeout=10
-            )
-            assert answer.status_code in (200, 201), answer.text
     created = stack.admin("app", "create", "--project", project_id, "--name", "concurrency")
     return Tenant(stack, project_id, str(created["api_key"]))
 
