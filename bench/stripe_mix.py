@@ -4,9 +4,11 @@ Each of U users of one project gets a billing story told as Stripe would report 
 subscription (checkout, created, the first invoice paid, renewals, a cancellation at period
 end or at once, a failed renewal that recovers, ends or is still in its grace period), a
 one-time purchase (payment intent, checkout; some refunded in full or in part), or both; a few
-subscribers get a goodwill refund of an invoice. Events carry what checkout writes into Stripe
-(metadata ``project_id``, ``user_id``, and ``price_id`` for one-time purchases) and are built
-with tests/support/stripe_events.py from Stripe's own fixture objects, in the current API shape.
+subscribers get a goodwill refund of an invoice, and one user in five checked out with a coupon
+(its discount, listed by id on every subscription event, is read from Stripe once). Events
+carry what checkout writes into Stripe (metadata ``project_id``, ``user_id``, and ``price_id``
+for one-time purchases) and are built with tests/support/stripe_events.py from Stripe's own
+fixture objects, in the current API shape.
 
 Then they are delivered as Stripe does: a share of deliveries are duplicates (the same event
 again, a little later) and a share arrive out of order (after a newer event of the same billing
@@ -59,6 +61,7 @@ SUBSCRIPTION_STORIES = {
 PURCHASE_STORIES = {"none": 65, "paid": 20, "fully_refunded": 10, "partly_refunded": 5}
 INVOICE_REFUND_SHARE = 0.05  # subscribers refunded part of their first invoice
 INCOMPLETE_FIRST_SHARE = 0.3  # subscriptions created `incomplete`, then updated to `active`
+DISCOUNTED_EVERY = 5  # every 5th user's subscription has a coupon (no draw: the same stories)
 RETRY_WINDOW = 3 * DAY  # Stripe retries a delivery for up to 3 days: how late one can be
 
 DeliveryKind = Literal["in_order", "out_of_order", "duplicate"]
@@ -139,6 +142,7 @@ class _User:
         self.started = START
         self.first_invoice_intent = ""
         self._serial = 0
+        self.discount_id = f"di_bench{index:05d}" if index % DISCOUNTED_EVERY == 0 else None
 
     def _new_id(self, prefix: str) -> str:
         self._serial += 1
@@ -173,8 +177,29 @@ class _User:
             billing_cycle_anchor=self.started,
             cancel_at=period_end if cancel_at_period_end else None,
             currency="usd",
+            discounts=[self.discount_id] if self.discount_id else [],
         )
         return sub
+
+    def _discount(self) -> None:
+        """The coupon of a discounted checkout, and its discount on the subscription, as
+        Stripe holds them from the start (a webhook names the discount by id only)."""
+        if self.discount_id is None:
+            return
+        coupon = se.fixture("coupon")
+        coupon_id = f"BENCH20_{self.discount_id}"
+        coupon.update(id=coupon_id, percent_off=20, amount_off=None, duration="forever")
+        self.stripe.record(self.started, coupon)
+        discount = se.fixture("discount")
+        discount.update(
+            id=self.discount_id,
+            start=self.started,
+            end=None,
+            customer=self.customer,
+            subscription=self.sub_id,
+            source={"type": "coupon", "coupon": coupon["id"]},
+        )
+        self.emit("customer.discount.created", discount, self.started, self.sub_id)
 
     def _invoice(self, period_end: int, reason: str, *, paid: bool) -> dict[str, Any]:
         amount = self.plan.amount
@@ -292,6 +317,7 @@ class _User:
             self.started,
             self.sub_id,
         )
+        self._discount()
         self.first_invoice_intent = self._pay(self.started + 2, period_end, "subscription_create")
         if incomplete:
             self.emit(
