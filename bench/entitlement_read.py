@@ -14,9 +14,9 @@ GET /api/v1/entitlements/check, and for the API-key authorizer beside a GetItem 
 item. Per round: p50/p95/p99 of ``--calls`` calls, after a warm-up; rounds interleave the
 targets and their floors.
 
-Over HTTP: the local stack (``python -m local run``) started here on free ports, in a temporary
-state dir, stopped at the end; project and API key made by ``billing-admin``, the same record
-written for the user. For K = 1, 8, 32 clients, each a thread with its own keep-alive
+Over HTTP: the local stack (``python -m billing_devstack run``) started here on free ports, in a
+temporary state dir, stopped at the end; project and API key made by ``billing-admin``, the
+same record written for the user. For K = 1, 8, 32 clients, each a thread with its own keep-alive
 connection, asking for ``--seconds`` per round: requests/s and p99. Beside each, at the same K
 and in the same round, the floors: GET /live through the same gateway (HTTP server, proxy
 event, a Lambda worker, Powertools routing; no authorizer, no DynamoDB), and a raw GetItem of
@@ -68,9 +68,9 @@ from bench.support import (
     use_dynamodb_local,
     write_results,
 )
-from local.config import LocalConfig
-from local.procs import processes_of
-from local.resources import dynamodb_client
+from billing_devstack.config import LocalConfig
+from billing_devstack.procs import processes_of
+from billing_devstack.resources import dynamodb_client
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -411,7 +411,7 @@ def measure_in_process(rounds: int, calls: int) -> list[InProcessResult]:
 # ---------------------------------------------------------------------- the local stack
 @dataclass
 class LocalStack:
-    """One ``python -m local run`` on free ports, and how to reach it."""
+    """One ``python -m billing_devstack run`` on free ports, and how to reach it."""
 
     process: subprocess.Popen[bytes]
     env: dict[str, str]
@@ -487,7 +487,7 @@ def local_stack(
 ) -> Iterator[LocalStack]:
     """The stack, up once GET /live answers; stopped (SIGTERM, then SIGKILL) however the block
     ends, and nothing it started left behind."""
-    from local import procs
+    from billing_devstack import procs
 
     with tempfile.TemporaryDirectory(prefix="bench-entitlement-read-") as temporary:
         state_dir, log_file = Path(temporary) / "state", Path(temporary) / "run.log"
@@ -496,7 +496,7 @@ def local_stack(
             # procs.spawn: the stack gets SIGTERM if this process dies; its own session keeps a
             # Ctrl-C for this process, which then stops the stack in order.
             process = procs.spawn(
-                [sys.executable, "-m", "local", "run"],
+                [sys.executable, "-m", "billing_devstack", "run"],
                 cwd=REPO_ROOT,
                 env=env,
                 stdout=output,
@@ -795,7 +795,7 @@ def authorizer_cache_setting(ttl: int | None) -> tuple[int, str]:
     """The cache the gateway used, in seconds, and where that number came from."""
     if ttl is not None:
         return ttl, f"LOCAL_AUTHORIZER_CACHE_TTL={ttl}"
-    from local.template import load_template
+    from billing_devstack.template import load_template
 
     template = load_template(REPO_ROOT / "template.yaml", "http://127.0.0.1:1")
     seconds = max((a.reauthorize_every for a in template.authorizers), default=0)

@@ -72,8 +72,8 @@ def use_dynamodb_local(dynamodb_url: str) -> None:
 @contextmanager
 def dynamodb_local() -> Iterator[str]:
     """DynamoDB Local (the local stack's own jar and command) on a free port; its URL."""
-    from local import procs, resources
-    from local.stack import dynamodb_command, find_dynamodb_jar
+    from billing_devstack import procs, resources
+    from billing_devstack.stack import dynamodb_command, find_dynamodb_jar
 
     jar = find_dynamodb_jar(REPO_ROOT)
     if jar is None:
@@ -106,8 +106,8 @@ def dynamodb_local() -> Iterator[str]:
 def fresh_tables(dynamodb_url: str) -> None:
     """Every table of template.yaml, empty, in DynamoDB Local (and the service's stores reset)."""
     from billing import wiring
-    from local import resources
-    from local.template import load_template
+    from billing_devstack import resources
+    from billing_devstack.template import load_template
 
     template = load_template(REPO_ROOT / "template.yaml", "http://sqs.us-east-1.amazonaws.com")
     client = resources.dynamodb_client(dynamodb_url)

@@ -1,5 +1,5 @@
-"""``python -m billing.cli`` is ``billing-admin``."""
+"""``python -m billing_admin`` is ``billing-admin``."""
 
-from billing.cli.main import main
+from billing_admin.cli.main import main
 
 main()

@@ -1,15 +1,16 @@
-"""``python -m local run|up|down|status|invoke FN EVENT|webhook EVENT`` (README, Makefile)."""
+"""``python -m billing_devstack run|up|down|status|invoke FN EVENT|webhook EVENT`` (README,
+Makefile)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from local.config import ConfigError, LocalConfig
+from billing_devstack.config import ConfigError, LocalConfig
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m local", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m billing_devstack", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help="run the stack in the foreground (Ctrl-C stops it)")
     commands.add_parser("up", help="start the stack in the background and wait until it serves")
@@ -36,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"local stack: {exc}", file=sys.stderr)
         return 2
-    from local import control, stack  # after parsing: `--help` stays instant
+    from billing_devstack import control, stack  # after parsing: `--help` stays instant
 
     if args.command == "run":
         return stack.run(config)

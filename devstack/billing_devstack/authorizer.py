@@ -21,8 +21,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from local.lambda_runtime import Invoker
-from local.template import RequestAuthorizer
+from billing_devstack.lambda_runtime import Invoker
+from billing_devstack.template import RequestAuthorizer
 
 UNAUTHORIZED = "Unauthorized"
 # Gateway response types (API Gateway's names) of the authorizer's refusals.

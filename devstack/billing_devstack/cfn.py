@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from local.config import ACCOUNT_ID, REGION, STACK_NAME
+from billing_devstack.config import ACCOUNT_ID, REGION, STACK_NAME
 
 
 class TemplateError(Exception):

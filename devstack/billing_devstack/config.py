@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+# devstack/billing_devstack/config.py, installed editable (make setup): the repository's root.
+REPO_ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"
 STACK_NAME = "billing-local"

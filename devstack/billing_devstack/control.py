@@ -1,8 +1,8 @@
 """``up``, ``down``, ``status`` and ``invoke``: the stack driven from the outside.
 
-``up`` runs ``python -m local run`` in its own session, so ``down`` can stop the whole process
-group (the stack, DynamoDB Local, moto, every worker) with one signal; the pid file is checked
-against the process's command line so a recycled pid is never signalled.
+``up`` runs ``python -m billing_devstack run`` in its own session, so ``down`` can stop the whole
+process group (the stack, DynamoDB Local, moto, every worker) with one signal; the pid file is
+checked against the process's command line so a recycled pid is never signalled.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from local import procs
-from local.config import LocalConfig
-from local.lambda_runtime import LambdaRuntime
-from local.template import TemplateError, load_template
+from billing_devstack import procs
+from billing_devstack.config import LocalConfig
+from billing_devstack.lambda_runtime import LambdaRuntime
+from billing_devstack.template import TemplateError, load_template
 
 UP_TIMEOUT = 60.0
 HTTP_OK = 200
@@ -42,7 +42,7 @@ def _stack_pid(config: LocalConfig) -> int | None:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return None
-    if b"local" not in cmdline or b"run" not in cmdline or not procs.pid_alive(pid):
+    if b"billing_devstack" not in cmdline or b"run" not in cmdline or not procs.pid_alive(pid):
         return None
     return pid
 
@@ -76,13 +76,15 @@ def up(config: LocalConfig) -> int:
     """Start the stack in the background and wait until /health answers 200."""
     pid = _stack_pid(config)
     if pid is not None:
-        print(f"the local stack is already up (pid {pid}); `python -m local down` stops it")
+        print(
+            f"the local stack is already up (pid {pid}); `python -m billing_devstack down` stops it"
+        )
         return 1
     config.state_dir.mkdir(parents=True, exist_ok=True)
     config.log_file.write_bytes(b"")
     with config.log_file.open("ab") as log:  # append mode: workers write to the same file
         process = subprocess.Popen(
-            [sys.executable, "-m", "local", "run"],
+            [sys.executable, "-m", "billing_devstack", "run"],
             cwd=config.root,
             stdin=subprocess.DEVNULL,
             stdout=log,

@@ -1,9 +1,9 @@
 """A local API Gateway (REST API, Lambda proxy integration) routed from template.yaml.
 
 Requests become payload-v1 proxy events, routes behind an authorizer go through
-:class:`~local.authorizer.AuthorizerGate`, and the handler's answer is written back as API
-Gateway would, including its fixed error bodies (so clients see the same answers locally as in
-AWS): unknown route -> 403 "Missing Authentication Token", handler crash -> 502, body over
+:class:`~billing_devstack.authorizer.AuthorizerGate`, and the handler's answer is written back
+as API Gateway would, including its fixed error bodies (so clients see the same answers locally as
+in AWS): unknown route -> 403 "Missing Authentication Token", handler crash -> 502, body over
 10 MiB -> 413, a request the HTTP server cannot parse (or whose line or headers are too long)
 -> 400. The authorizer's refusals (401, 403, and 500 when it failed) are answered as the
 API's ``GatewayResponses`` in the template customize them, else with API Gateway's defaults.
@@ -29,12 +29,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from local.authorizer import AuthorizerGate
-from local.config import ACCOUNT_ID, REGION
-from local.lambda_runtime import Invoker
-from local.template import ApiRoute, GatewayResponse
+from billing_devstack.authorizer import AuthorizerGate
+from billing_devstack.config import ACCOUNT_ID, REGION
+from billing_devstack.lambda_runtime import Invoker
+from billing_devstack.template import ApiRoute, GatewayResponse
 
-logger = logging.getLogger("local.gateway")
+logger = logging.getLogger("billing_devstack.gateway")
 
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 DRAIN_LIMIT_BYTES = 64 * 1024 * 1024  # beyond that, a refused body is cut off, not read

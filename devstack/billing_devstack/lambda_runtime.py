@@ -1,7 +1,7 @@
 """Runs the template's functions as Lambda would: one sandbox process per concurrent invocation.
 
-Each function has a pool of long-lived workers (``python -m local.worker``), each with the
-function's own environment and its own fresh import of ``app``; an idle worker is reused (a warm
+Each function has a pool of long-lived workers (``python -m billing_devstack.worker``), each with
+the function's own environment and its own fresh import of ``app``; an idle worker is reused (a warm
 start), a new one is spawned up to ``LOCAL_MAX_CONCURRENCY``, further callers wait. A worker that
 times out or dies is discarded, never reused.
 """
@@ -21,15 +21,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import IO, Any, Protocol
 
-from local import procs
-from local.config import (
+from billing_devstack import procs
+from billing_devstack.config import (
     REPO_ROOT,
     STANDIN_SECRET_KEY,
     STANDIN_WEBHOOK_SECRET,
     SWAGGER_UI_PREFIX,
     LocalConfig,
 )
-from local.template import FunctionSpec
+from billing_devstack.template import FunctionSpec
 
 LOCAL_CREDENTIAL = "local"
 # Dropped from the workers' environment: with them boto3 could reach a real AWS account.
@@ -123,7 +123,7 @@ class _Worker:
         self.spec = spec
         self._lock = threading.Lock()
         read_fd, write_fd = os.pipe()
-        args = [sys.executable, "-m", "local.worker", "--code-dir", str(spec.code_dir)]
+        args = [sys.executable, "-m", "billing_devstack.worker", "--code-dir", str(spec.code_dir)]
         args += ["--handler", spec.handler, "--function-name", spec.logical_id]
         args += ["--memory", str(spec.memory_size), "--response-fd", str(write_fd)]
         for layer in spec.layer_dirs:

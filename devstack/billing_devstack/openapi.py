@@ -1,4 +1,5 @@
-"""``python -m local openapi``: the API's OpenAPI document, built from the route handlers.
+"""``python -m billing_devstack.openapi``: the API's OpenAPI document, built from the route
+handlers.
 
 Each function of template.yaml that serves an Api route is imported (its ``app`` resolver) and
 asked for its part; :func:`billing.api.openapi.merge_documents` joins the parts and checks them
@@ -19,8 +20,8 @@ from typing import Any
 from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver
 
 from billing.api.openapi import RouteAuth, merge_documents
-from local.config import REPO_ROOT
-from local.template import LocalTemplate, load_template
+from billing_devstack.config import REPO_ROOT
+from billing_devstack.template import LocalTemplate, load_template
 
 SERVED_DOCUMENT = REPO_ROOT / "functions" / "openapi_document" / "openapi.json"
 ARTIFACT = REPO_ROOT / "artifacts" / "openapi.json"
@@ -60,7 +61,7 @@ def render(document: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m local openapi", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m billing_devstack.openapi", description=__doc__)
     parser.add_argument(
         "--check", action="store_true", help="exit 1 if the served document is out of date"
     )

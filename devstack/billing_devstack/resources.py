@@ -22,8 +22,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from local.lambda_runtime import LOCAL_CREDENTIAL
-from local.template import QueueSpec, TableSpec
+from billing_devstack.lambda_runtime import LOCAL_CREDENTIAL
+from billing_devstack.template import QueueSpec, TableSpec
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
         SendMessageBatchRequestEntryTypeDef,
     )
 
-logger = logging.getLogger("local.resources")
+logger = logging.getLogger("billing_devstack.resources")
 _CLIENT_CONFIG = Config(connect_timeout=2, read_timeout=10, retries={"max_attempts": 2})
 
 

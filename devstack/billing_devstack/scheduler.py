@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from local.config import ACCOUNT_ID, REGION, STACK_NAME
-from local.lambda_runtime import Invoker
-from local.template import ScheduleEvent
+from billing_devstack.config import ACCOUNT_ID, REGION, STACK_NAME
+from billing_devstack.lambda_runtime import Invoker
+from billing_devstack.template import ScheduleEvent
 
-logger = logging.getLogger("local.scheduler")
+logger = logging.getLogger("billing_devstack.scheduler")
 
 _CRON = re.compile(r"cron\(\s*(\d{1,2})\s+(\d{1,2}|\*)\s+\*\s+\*\s+\?\s+\*\s*\)")
 _RATE = re.compile(r"rate\(\s*(\d+)\s+(minute|minutes|hour|hours|day|days)\s*\)")

@@ -8,7 +8,7 @@ itself fails, the whole batch is. Failed messages become visible again after
 
 Redrive to the DLQ is moto's: like SQS, moto moves a message to the queue's dead-letter target
 on the receive after its ApproximateReceiveCount reached maxReceiveCount (proven by
-tests/unit/local/test_sqs_poller.py and the integration tests), so the poller does not
+tests/unit/devstack/test_sqs_poller.py and the integration tests), so the poller does not
 re-implement it.
 """
 
@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from local.config import ACCOUNT_ID, REGION
-from local.lambda_runtime import Invoker, InvokeResult
-from local.template import SqsEventSource
+from billing_devstack.config import ACCOUNT_ID, REGION
+from billing_devstack.lambda_runtime import Invoker, InvokeResult
+from billing_devstack.template import SqsEventSource
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient

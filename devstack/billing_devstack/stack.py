@@ -1,8 +1,8 @@
-"""``python -m local run``: the whole local stack in one foreground process tree.
+"""``python -m billing_devstack run``: the whole local stack in one foreground process tree.
 
 Start-up checks what usually goes wrong (Java, the DynamoDB Local jar, ports) before starting
 anything, so a developer gets one clear line instead of a Java stack trace. Every child dies
-with the stack (see :mod:`local.procs`); Ctrl-C or SIGTERM stops them in order.
+with the stack (see :mod:`billing_devstack.procs`); Ctrl-C or SIGTERM stops them in order.
 
 State is in memory unless ``LOCAL_PERSIST=1`` (``make run PERSIST=1``): then DynamoDB Local
 keeps its tables under ``<state dir>/dynamodb``, and a graceful stop loses no accepted webhook:
@@ -33,16 +33,16 @@ from typing import IO, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from local import procs, resources
-from local.config import SWAGGER_UI_PREFIX, LocalConfig
-from local.gateway import Gateway, GatewayServer, serve
-from local.lambda_runtime import LambdaRuntime
-from local.scheduler import ScheduleError, Scheduler, validate_schedules
-from local.sqs_poller import BotoQueue, QueuePoller, SqsPollers
-from local.stripe_standin.server import StandInService
-from local.template import LocalTemplate, TemplateError, load_template
+from billing_devstack import procs, resources
+from billing_devstack.config import SWAGGER_UI_PREFIX, LocalConfig
+from billing_devstack.gateway import Gateway, GatewayServer, serve
+from billing_devstack.lambda_runtime import LambdaRuntime
+from billing_devstack.scheduler import ScheduleError, Scheduler, validate_schedules
+from billing_devstack.sqs_poller import BotoQueue, QueuePoller, SqsPollers
+from billing_devstack.stripe_standin.server import StandInService
+from billing_devstack.template import LocalTemplate, TemplateError, load_template
 
-logger = logging.getLogger("local.stack")
+logger = logging.getLogger("billing_devstack.stack")
 
 MIN_JAVA = 17
 STARTUP_TIMEOUT = 60.0
@@ -283,7 +283,7 @@ class Stack:
             "LOCAL_STRIPE_PORT": str(self.config.stripe_port),
         }
         result = subprocess.run(
-            [sys.executable, "-m", "billing.cli", "demo", "seed"],
+            [sys.executable, "-m", "billing_admin", "demo", "seed"],
             env=env,
             capture_output=True,
             text=True,

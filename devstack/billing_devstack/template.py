@@ -12,7 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from local.cfn import LocalNames, Resolver, TemplateError, cfn_string, dumps_policy, load_yaml
+from billing_devstack.cfn import (
+    LocalNames,
+    Resolver,
+    TemplateError,
+    cfn_string,
+    dumps_policy,
+    load_yaml,
+)
 
 __all__ = [
     "ApiRoute",

@@ -1,6 +1,6 @@
 """One function's Lambda-like sandbox: a long-lived process serving invocations in turn.
 
-Run as ``python -m local.worker --code-dir D --layer-dir L --handler app.lambda_handler
+Run as ``python -m billing_devstack.worker --code-dir D --layer-dir L --handler app.lambda_handler
 --function-name F --memory 512 --response-fd N``. Requests arrive as JSON lines on stdin; each
 answer is one JSON line on fd N, because the handler's own logs (Powertools writes JSON to
 stdout) must keep flowing to the stack's stdout untouched.
@@ -118,7 +118,7 @@ def _isolate(code_dir: str, layer_dirs: list[str]) -> None:
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="local.worker")
+    parser = argparse.ArgumentParser(prog="billing_devstack.worker")
     parser.add_argument("--code-dir", required=True)
     parser.add_argument("--layer-dir", action="append", default=[])
     parser.add_argument("--handler", default="app.lambda_handler")

@@ -1,4 +1,5 @@
-"""The local stack (`python -m local run`) as a subprocess on free ports, for integration tests.
+"""The local stack (`python -m billing_devstack run`) as a subprocess on free ports, for
+integration tests.
 
 Each stack gets its own LOCAL_STATE_DIR; every process it starts (java, moto, workers) inherits
 that variable, which is how tests find them in /proc afterwards.
@@ -22,7 +23,7 @@ import boto3
 import pytest
 import requests
 
-from local.config import REPO_ROOT
+from billing_devstack.config import REPO_ROOT
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -66,7 +67,7 @@ def wait_for(check: Any, timeout: float, interval: float = 0.25) -> bool:
 
 @dataclass
 class RunningStack:
-    """One `python -m local run` and how to reach it."""
+    """One `python -m billing_devstack run` and how to reach it."""
 
     process: subprocess.Popen[bytes]
     env: dict[str, str]
@@ -141,7 +142,7 @@ def start_stack(state_dir: Path, **extra_env: str) -> RunningStack:
     log = state_dir / "run.log"
     with log.open("wb") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "local", "run"],
+            [sys.executable, "-m", "billing_devstack", "run"],
             cwd=REPO_ROOT,
             env=env,
             stdout=output,

@@ -8,7 +8,7 @@ import re
 import pytest
 import requests
 
-from local.openapi import SERVED_DOCUMENT
+from billing_devstack.openapi import SERVED_DOCUMENT
 from tests.integration.conftest import RunningStack
 
 pytestmark = pytest.mark.integration

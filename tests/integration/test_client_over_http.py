@@ -31,7 +31,7 @@ from billing_client import (
     NotFoundError,
     UnauthorizedError,
 )
-from local.config import STANDIN_WEBHOOK_SECRET
+from billing_devstack.config import STANDIN_WEBHOOK_SECRET
 from tests.integration.conftest import RunningStack, free_port
 from tests.integration.test_checkout_over_http import register_price, standin_url
 

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import requests
 
-from local.config import STANDIN_SECRET_KEY
+from billing_devstack.config import STANDIN_SECRET_KEY
 from tests.integration.conftest import RunningStack
 from tests.integration.test_checkout_over_http import standin_url
 from tests.integration.traffic import (

@@ -26,8 +26,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from billing.domain.webhook_signature import signature_header
-from local.config import REPO_ROOT, STANDIN_WEBHOOK_SECRET
-from local.template import ApiRoute, load_template
+from billing_devstack.config import REPO_ROOT, STANDIN_WEBHOOK_SECRET
+from billing_devstack.template import ApiRoute, load_template
 from tests.integration.conftest import RunningStack, wait_for
 from tests.support import hostile, stripe_events
 

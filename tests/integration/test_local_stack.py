@@ -22,9 +22,9 @@ import requests
 if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import MessageTypeDef
 
-from local.config import REPO_ROOT
-from local.procs import processes_of
-from local.template import load_template
+from billing_devstack.config import REPO_ROOT
+from billing_devstack.procs import processes_of
+from billing_devstack.template import load_template
 from tests.integration.conftest import (
     RunningStack,
     stack_environment,
@@ -38,7 +38,7 @@ def local_command(
     env: dict[str, str], *args: str, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "local", *args],
+        [sys.executable, "-m", "billing_devstack", *args],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import requests
 
-from local.config import REPO_ROOT
+from billing_devstack.config import REPO_ROOT
 from tests.integration.conftest import RunningStack, start_stack
 
 pytestmark = pytest.mark.integration
@@ -83,7 +83,13 @@ def test_pay_at_the_standin_and_the_feature_follows_within_seconds(demo: Running
 
 def test_the_webhook_replay_helper_gets_a_2xx(demo: RunningStack) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "local", "webhook", "events/stripe/payment_intent.succeeded.json"],
+        [
+            sys.executable,
+            "-m",
+            "billing_devstack",
+            "webhook",
+            "events/stripe/payment_intent.succeeded.json",
+        ],
         cwd=REPO_ROOT,
         env=demo.env,
         capture_output=True,

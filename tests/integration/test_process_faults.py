@@ -28,8 +28,8 @@ from typing import Any
 import pytest
 import requests
 
-from local import procs
-from local.config import REPO_ROOT
+from billing_devstack import procs
+from billing_devstack.config import REPO_ROOT
 from tests.integration.conftest import (
     START_TIMEOUT,
     RunningStack,
@@ -405,12 +405,12 @@ def sending_webhooks(
 
 
 def restart(stopped: RunningStack) -> RunningStack:
-    """``python -m local run`` again with the stopped stack's environment: the same ports and
-    state dir (its first log is kept as run-first.log)."""
+    """``python -m billing_devstack run`` again with the stopped stack's environment: the same
+    ports and state dir (its first log is kept as run-first.log)."""
     stopped.log.rename(stopped.state_dir / "run-first.log")
     with stopped.log.open("wb") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "local", "run"],
+            [sys.executable, "-m", "billing_devstack", "run"],
             cwd=REPO_ROOT,
             env=stopped.env,
             stdout=output,

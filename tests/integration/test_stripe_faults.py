@@ -19,7 +19,7 @@ import requests
 
 from billing.adapters.stripe_gateway import MAX_NETWORK_RETRIES, READ_TIMEOUT_SECONDS
 from billing.services.checkout import CHECKOUT_RETRY_WINDOW_SECONDS
-from local.config import STANDIN_SECRET_KEY
+from billing_devstack.config import STANDIN_SECRET_KEY
 from tests.integration.conftest import RunningStack, start_stack
 
 pytestmark = pytest.mark.integration

@@ -19,8 +19,8 @@ import pytest
 import requests
 import stripe
 
-from local.config import REPO_ROOT
-from local.procs import processes_of
+from billing_devstack.config import REPO_ROOT
+from billing_devstack.procs import processes_of
 from tests.integration.conftest import (
     RunningStack,
     free_port,
@@ -155,7 +155,7 @@ def test_the_workers_are_pointed_at_the_stand_in(
     environments = []
     for pid in processes_of(standin_stack.state_dir):
         try:
-            if b"local.worker" in Path(f"/proc/{pid}/cmdline").read_bytes():
+            if b"billing_devstack.worker" in Path(f"/proc/{pid}/cmdline").read_bytes():
                 environments.append(Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"))
         except OSError:
             continue
@@ -181,13 +181,13 @@ class _Receiver(BaseHTTPRequestHandler):
 
 @contextmanager
 def standalone(tmp_path: Path, hook: str, secret: str) -> Iterator[str]:
-    """``python -m local.stripe_standin`` on a free port, sending its webhooks to ``hook``: its
-    URL. Stopped with SIGTERM afterwards, which it must survive cleanly."""
+    """``python -m billing_devstack.stripe_standin`` on a free port, sending its webhooks to
+    ``hook``: its URL. Stopped with SIGTERM afterwards, which it must survive cleanly."""
     port = free_port()
     log = tmp_path / "standin.log"
     with log.open("wb") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "local.stripe_standin", "--port", str(port)],
+            [sys.executable, "-m", "billing_devstack.stripe_standin", "--port", str(port)],
             cwd=REPO_ROOT,
             env={
                 "PATH": "/usr/bin:/bin",

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from local.config import REPO_ROOT
-from local.template import ApiRoute, load_template
+from billing_devstack.config import REPO_ROOT
+from billing_devstack.template import ApiRoute, load_template
 from tests.integration.conftest import RunningStack, start_stack
 
 pytestmark = pytest.mark.integration

@@ -20,10 +20,10 @@ from typing import Any
 import requests
 
 from billing.domain.webhook_signature import signature_header
-from local.config import STANDIN_WEBHOOK_SECRET, WEBHOOK_PATH, LocalConfig
-from local.lambda_runtime import LambdaRuntime
-from local.sqs_poller import BotoQueue, QueuePoller
-from local.template import load_template
+from billing_devstack.config import STANDIN_WEBHOOK_SECRET, WEBHOOK_PATH, LocalConfig
+from billing_devstack.lambda_runtime import LambdaRuntime
+from billing_devstack.sqs_poller import BotoQueue, QueuePoller
+from billing_devstack.template import load_template
 from tests.integration.conftest import RunningStack
 from tests.integration.test_checkout_over_http import standin_url
 

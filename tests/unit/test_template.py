@@ -12,7 +12,7 @@ from billing import errors
 from billing.api.errors import error_body, error_headers
 from billing.config import Settings
 from billing.observability import MetricName
-from local.cfn import load_yaml
+from billing_devstack.cfn import load_yaml
 from tests.support.lambda_runtime import REPO_ROOT
 
 # The routes of ../shared/API.md, which existing clients call: (method, path, authorized).

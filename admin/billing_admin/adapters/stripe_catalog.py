@@ -25,14 +25,14 @@ from stripe.params import (
 )
 
 from billing.adapters.stripe_gateway import stripe_errors
-from billing.domain.catalog import (
+from billing.domain.tenancy import Interval
+from billing_admin.domain.catalog import (
     PriceSpec,
     StripeCatalogState,
     StripePrice,
     StripeProduct,
     is_catalog_product,
 )
-from billing.domain.tenancy import Interval
 
 PAGE_SIZE = 100
 LOOKUP_KEYS_PER_LIST = 10  # Stripe's limit for lookup_keys[] in one price list

@@ -1,4 +1,5 @@
-"""``billing-admin catalog plan|apply|check FILE``: catalog as code (see billing.domain.catalog).
+"""``billing-admin catalog plan|apply|check FILE``: catalog as code (see
+billing_admin.domain.catalog).
 
 ``plan`` prints what Stripe and the price table need to follow the file; ``apply`` makes it
 so, one progress line per change on stderr, and a second apply changes nothing; ``check``
@@ -17,9 +18,10 @@ from typing import Any, NamedTuple
 import yaml
 
 from billing import wiring
-from billing.domain.catalog import Catalog, Change, parse_catalog
 from billing.errors import ValidationError
-from billing.services import catalog as catalog_service
+from billing_admin import wiring as admin_wiring
+from billing_admin.domain.catalog import Catalog, Change, parse_catalog
+from billing_admin.services import catalog as catalog_service
 
 EXIT_DRIFT = 1
 
@@ -49,7 +51,7 @@ def _stores() -> dict[str, Any]:
     return {
         "projects": wiring.project_store(),
         "prices": wiring.price_store(),
-        "stripe": wiring.stripe_catalog(),
+        "stripe": admin_wiring.stripe_catalog(),
     }
 
 

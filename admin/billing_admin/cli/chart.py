@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from billing.cli.render import ZERO_DECIMAL_CURRENCIES, major_units
+from billing_admin.cli.render import ZERO_DECIMAL_CURRENCIES, major_units
 
 GAPPED_BARS_UP_TO = 62  # days; a longer window draws touching bars (thin gaps would alias)
 

@@ -23,11 +23,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from billing.cli import demo, render
-from billing.cli.catalog_command import add_catalog_commands
-from billing.cli.metrics_command import add_metrics_command, metrics_command
-from billing.cli.reconcile_command import add_reconcile_commands
-from billing.cli.target import LocalTarget, connect
 from billing.domain.clock import utc_now
 from billing.domain.grants import GrantRequest
 from billing.domain.ids import normalize_project_id, validate_user_id
@@ -52,6 +47,11 @@ from billing.wiring import (
     price_store,
     project_store,
 )
+from billing_admin.cli import demo, render
+from billing_admin.cli.catalog_command import add_catalog_commands
+from billing_admin.cli.metrics_command import add_metrics_command, metrics_command
+from billing_admin.cli.reconcile_command import add_reconcile_commands
+from billing_admin.cli.target import LocalTarget, connect
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_UNAVAILABLE = 0, 1, 2, 3
 PROGRESS_EVERY = 10  # dlq redrive prints a progress line per this many moved messages
@@ -237,7 +237,7 @@ def demo_seed(args: argparse.Namespace) -> Outcome:
 
 # ---------------------------------------------------------------------- metrics
 def metrics(args: argparse.Namespace) -> Outcome:
-    data, text = metrics_command(args)  # billing.cli.metrics_command: the figures and the chart
+    data, text = metrics_command(args)  # cli/metrics_command.py: the figures and the chart
     return Outcome(data, text)
 
 

@@ -11,12 +11,12 @@ import sys
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from billing.cli import render
 from billing.domain.clock import utc_now
 from billing.domain.ids import normalize_project_id
 from billing.errors import ValidationError
 from billing.services.metrics import metrics_series, revenue_metrics, subscription_metrics
 from billing.wiring import metrics_store, price_store
+from billing_admin.cli import render
 
 
 class MetricsOutcome(NamedTuple):
@@ -46,7 +46,7 @@ def metrics_command(args: argparse.Namespace) -> MetricsOutcome:
     data = {"subscriptions": subscriptions, "revenue": revenue}
     text = render.metrics_text(subscriptions, revenue)
     if args.png:
-        from billing.cli.chart import draw_metrics
+        from billing_admin.cli.chart import draw_metrics
 
         series = metrics_series(store, prices, project_id, **window)
         draw_metrics(

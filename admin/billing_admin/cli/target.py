@@ -75,7 +75,7 @@ def connect(stack: str | None, region: str | None) -> Settings:
     """Settings for the chosen target, with the DynamoDB models bound to its tables."""
     settings = load_settings()
     if stack:
-        from billing.adapters.cloudformation import stack_outputs_and_parameters
+        from billing_admin.adapters.cloudformation import stack_outputs_and_parameters
 
         outputs, parameters = stack_outputs_and_parameters(stack, region)
         updates: dict[str, object] = {

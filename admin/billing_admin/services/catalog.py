@@ -1,6 +1,6 @@
 """Catalog as code: plan, apply and check the catalog against Stripe and the price table.
 
-``plan`` reads both sides and answers the changes (billing.domain.catalog decides them);
+``plan`` reads both sides and answers the changes (billing_admin.domain.catalog decides them);
 ``apply`` makes them in order and then plans again, which must come back empty; a second apply
 finds nothing to do. Every project of the catalog must exist before anything is read or
 changed. Stripe writes go through the CatalogGateway port, table writes through
@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from billing.domain.catalog import (
+from billing.errors import ConflictError
+from billing.ports import PriceStore, ProjectStore
+from billing.services.tenancy import add_price, get_project
+from billing_admin.domain.catalog import (
     ArchivePrice,
     ArchiveProduct,
     Catalog,
@@ -25,9 +28,7 @@ from billing.domain.catalog import (
     lookup_keys,
     plan_project,
 )
-from billing.errors import ConflictError
-from billing.ports import CatalogGateway, PriceStore, ProjectStore
-from billing.services.tenancy import add_price, get_project
+from billing_admin.ports import CatalogGateway
 
 
 def plan(

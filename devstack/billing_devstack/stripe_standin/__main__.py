@@ -1,4 +1,4 @@
-"""``python -m local.stripe_standin``: the Stripe stand-in alone, in the foreground.
+"""``python -m billing_devstack.stripe_standin``: the Stripe stand-in alone, in the foreground.
 
 The webhook URL comes from ``--webhook-url`` or ``STANDIN_WEBHOOK_URL`` (none: events are only
 recorded, see ``GET /_standin/events``); the signing secret from ``--webhook-secret`` or
@@ -15,12 +15,14 @@ import sys
 import threading
 from types import FrameType
 
-from local.config import DEFAULT_STRIPE_PORT, STANDIN_WEBHOOK_SECRET
-from local.stripe_standin.server import StandInService
+from billing_devstack.config import DEFAULT_STRIPE_PORT, STANDIN_WEBHOOK_SECRET
+from billing_devstack.stripe_standin.server import StandInService
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m local.stripe_standin", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m billing_devstack.stripe_standin", description=__doc__
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
     parser.add_argument("--port", type=int, default=DEFAULT_STRIPE_PORT, help="0: any free port")
     parser.add_argument(

@@ -3,7 +3,7 @@
 Only what the service calls is served, but faithfully: parameters are checked against a schema
 (unknown ones refused), referenced objects must exist, Checkout refuses a ``mode`` that does not
 fit its price, and lists page like Stripe's. Anything a customer does (paying, renewing...) is
-in :mod:`local.stripe_standin.flows`.
+in :mod:`billing_devstack.stripe_standin.flows`.
 """
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ import copy
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from local.stripe_standin import objects
-from local.stripe_standin.coupons import Coupons, amount_off
-from local.stripe_standin.errors import StripeError, inactive_price, invalid, missing
-from local.stripe_standin.events import EventLog, changed
-from local.stripe_standin.filters import list_filters, list_schema
-from local.stripe_standin.flows import Flows
-from local.stripe_standin.periods import DAY
-from local.stripe_standin.schema import (
+from billing_devstack.stripe_standin import objects
+from billing_devstack.stripe_standin.coupons import Coupons, amount_off
+from billing_devstack.stripe_standin.errors import StripeError, inactive_price, invalid, missing
+from billing_devstack.stripe_standin.events import EventLog, changed
+from billing_devstack.stripe_standin.filters import list_filters, list_schema
+from billing_devstack.stripe_standin.flows import Flows
+from billing_devstack.stripe_standin.periods import DAY
+from billing_devstack.stripe_standin.schema import (
     BOOLEAN,
     EXPAND,
     INTEGER,
@@ -32,8 +32,8 @@ from local.stripe_standin.schema import (
     check,
     choice,
 )
-from local.stripe_standin.store import Obj, Store, new_id
-from local.stripe_standin.subscriptions import SubscriptionUpdates
+from billing_devstack.stripe_standin.store import Obj, Store, new_id
+from billing_devstack.stripe_standin.subscriptions import SubscriptionUpdates
 
 SESSION_LIFETIME = DAY  # Checkout's default expires_at
 MAX_TRIAL_DAYS = 730
@@ -465,7 +465,8 @@ class Api:
 
     # ------------------------------------------------------------------ subscriptions, refunds
     def update_subscription(self, sub_id: str, raw: Mapping[str, Any]) -> Obj:
-        """``POST /v1/subscriptions/<id>`` (see :mod:`local.stripe_standin.subscriptions`)."""
+        """``POST /v1/subscriptions/<id>`` (see
+        :mod:`billing_devstack.stripe_standin.subscriptions`)."""
         sub, params = self._updates.update(sub_id, raw)
         return self.shown(sub, params)
 

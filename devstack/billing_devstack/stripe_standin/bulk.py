@@ -1,21 +1,22 @@
 """Subscriptions by the thousand, for benchmarks: what an account holds after a migration.
 
 Each subscription is shaped exactly like the one paying a subscription Checkout Session creates
-(:meth:`~local.stripe_standin.flows.Flows.complete_checkout`: one item with its period, price and
-legacy plan, ``active``, a default payment method) with its own customer, but nothing else
-happens: no invoice, no payment, no event, as for data imported into Stripe. Building 100k of
-them one by one through the objects' builders would spend most of its time deep-copying
-Stripe's example shapes and drawing ids a character at a time, so one customer and one
-subscription are built that way as prototypes, then copied as plain JSON with ids drawn in bulk.
+(:meth:`~billing_devstack.stripe_standin.flows.Flows.complete_checkout`: one item with its
+period, price and legacy plan, ``active``, a default payment method) with its own customer, but
+nothing else happens: no invoice, no payment, no event, as for data imported into Stripe.
+Building 100k of them one by one through the objects' builders would spend most of its time
+deep-copying Stripe's example shapes and drawing ids a character at a time, so one customer and
+one subscription are built that way as prototypes, then copied as plain JSON with ids drawn in
+bulk.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from local.stripe_standin import objects
-from local.stripe_standin.periods import period_after
-from local.stripe_standin.store import Obj, Store, copy_json, new_ids
+from billing_devstack.stripe_standin import objects
+from billing_devstack.stripe_standin.periods import period_after
+from billing_devstack.stripe_standin.store import Obj, Store, copy_json, new_ids
 
 
 def subscription_metadata(

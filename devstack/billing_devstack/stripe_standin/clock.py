@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from email.utils import formatdate
 
-from local.stripe_standin.errors import invalid
+from billing_devstack.stripe_standin.errors import invalid
 
 
 class StandInClock:

@@ -33,14 +33,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from local.stripe_standin import bulk
-from local.stripe_standin.api import Api
-from local.stripe_standin.clock import StandInClock
-from local.stripe_standin.disputes import REASONS as DISPUTE_REASONS
-from local.stripe_standin.disputes import Disputes
-from local.stripe_standin.errors import invalid, missing, unknown
-from local.stripe_standin.events import EventLog
-from local.stripe_standin.faults import (
+from billing_devstack.stripe_standin import bulk
+from billing_devstack.stripe_standin.api import Api
+from billing_devstack.stripe_standin.clock import StandInClock
+from billing_devstack.stripe_standin.disputes import REASONS as DISPUTE_REASONS
+from billing_devstack.stripe_standin.disputes import Disputes
+from billing_devstack.stripe_standin.errors import invalid, missing, unknown
+from billing_devstack.stripe_standin.events import EventLog
+from billing_devstack.stripe_standin.faults import (
     MAX_DELAY_SECONDS,
     METHODS,
     RATE_LIMITED,
@@ -48,10 +48,10 @@ from local.stripe_standin.faults import (
     Faults,
     RequestLog,
 )
-from local.stripe_standin.flows import Flows
-from local.stripe_standin.limits import RateLimiter
-from local.stripe_standin.schema import METADATA, check
-from local.stripe_standin.store import Obj, Store
+from billing_devstack.stripe_standin.flows import Flows
+from billing_devstack.stripe_standin.limits import RateLimiter
+from billing_devstack.stripe_standin.schema import METADATA, check
+from billing_devstack.stripe_standin.store import Obj, Store
 
 _INTERVALS = ("day", "week", "month", "year")
 # JSON field -> accepted Python types (bool is an int in Python: listed where it is wrong).

@@ -2,10 +2,10 @@
 
 :meth:`StripeStandIn.handle` takes a request as plain values and returns ``(status, headers,
 body)`` with no socket, so unit tests and the in-process SDK client
-(:mod:`local.stripe_standin.sdk_client`) drive exactly what the HTTP server serves. One lock
-serializes requests: the state is a few dicts, and Stripe's own answers never interleave
-halfway through a change either. A ``delay`` fault (:mod:`local.stripe_standin.faults`) waits
-after the lock is released, so a slow answer holds up no other request; so do the deliveries
+(:mod:`billing_devstack.stripe_standin.sdk_client`) drive exactly what the HTTP server serves.
+One lock serializes requests: the state is a few dicts, and Stripe's own answers never interleave
+halfway through a change either. A ``delay`` fault (:mod:`billing_devstack.stripe_standin.faults`)
+waits after the lock is released, so a slow answer holds up no other request; so do the deliveries
 ``/_standin/events/deliver`` makes (a receiver may call the stand-in back meanwhile).
 """
 
@@ -24,24 +24,24 @@ from http import HTTPStatus
 from typing import Any, Literal, NamedTuple
 from urllib.parse import urlsplit
 
-from local.stripe_standin import forms
-from local.stripe_standin.api import RESOURCES, Api
-from local.stripe_standin.clock import StandInClock, http_date
-from local.stripe_standin.controls import Controls, Later, json_body
-from local.stripe_standin.coupons import Coupons
-from local.stripe_standin.disputes import Disputes
-from local.stripe_standin.errors import StripeError, authentication, idempotency_mismatch
-from local.stripe_standin.errors import unrecognized_url as unrecognized
-from local.stripe_standin.events import NO_REQUEST, EventLog
-from local.stripe_standin.faults import Fault, Faults, RequestLog
-from local.stripe_standin.flows import Flows
-from local.stripe_standin.limits import RateLimiter
-from local.stripe_standin.objects import API_VERSION
-from local.stripe_standin.pages import Page, Pages, error_page
-from local.stripe_standin.store import Obj, Store, new_id
-from local.stripe_standin.webhooks import WebhookSender
+from billing_devstack.stripe_standin import forms
+from billing_devstack.stripe_standin.api import RESOURCES, Api
+from billing_devstack.stripe_standin.clock import StandInClock, http_date
+from billing_devstack.stripe_standin.controls import Controls, Later, json_body
+from billing_devstack.stripe_standin.coupons import Coupons
+from billing_devstack.stripe_standin.disputes import Disputes
+from billing_devstack.stripe_standin.errors import StripeError, authentication, idempotency_mismatch
+from billing_devstack.stripe_standin.errors import unrecognized_url as unrecognized
+from billing_devstack.stripe_standin.events import NO_REQUEST, EventLog
+from billing_devstack.stripe_standin.faults import Fault, Faults, RequestLog
+from billing_devstack.stripe_standin.flows import Flows
+from billing_devstack.stripe_standin.limits import RateLimiter
+from billing_devstack.stripe_standin.objects import API_VERSION
+from billing_devstack.stripe_standin.pages import Page, Pages, error_page
+from billing_devstack.stripe_standin.store import Obj, Store, new_id
+from billing_devstack.stripe_standin.webhooks import WebhookSender
 
-logger = logging.getLogger("local.stripe_standin")
+logger = logging.getLogger("billing_devstack.stripe_standin")
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8102"
 NO_KEY = (

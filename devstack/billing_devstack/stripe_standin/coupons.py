@@ -17,11 +17,11 @@ from collections.abc import Callable, Mapping, Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from local.stripe_standin import objects
-from local.stripe_standin.errors import StripeError, invalid, missing
-from local.stripe_standin.events import EventLog
-from local.stripe_standin.periods import add_interval
-from local.stripe_standin.schema import (
+from billing_devstack.stripe_standin import objects
+from billing_devstack.stripe_standin.errors import StripeError, invalid, missing
+from billing_devstack.stripe_standin.events import EventLog
+from billing_devstack.stripe_standin.periods import add_interval
+from billing_devstack.stripe_standin.schema import (
     EXPAND,
     INTEGER,
     METADATA,
@@ -32,7 +32,7 @@ from local.stripe_standin.schema import (
     check,
     choice,
 )
-from local.stripe_standin.store import Obj, Store, new_id
+from billing_devstack.stripe_standin.store import Obj, Store, new_id
 
 MAX_NAME_LENGTH = 40
 MAX_PERCENT_OFF = 100

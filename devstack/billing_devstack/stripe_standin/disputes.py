@@ -13,10 +13,10 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 
-from local.stripe_standin import objects
-from local.stripe_standin.errors import invalid
-from local.stripe_standin.events import EventLog, changed
-from local.stripe_standin.store import Obj, Store
+from billing_devstack.stripe_standin import objects
+from billing_devstack.stripe_standin.errors import invalid
+from billing_devstack.stripe_standin.events import EventLog, changed
+from billing_devstack.stripe_standin.store import Obj, Store
 
 # Stripe's dispute.reason values.
 REASONS = (

@@ -16,9 +16,9 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from local.stripe_standin import objects
-from local.stripe_standin.store import Obj, Store
-from local.stripe_standin.webhooks import WebhookSender
+from billing_devstack.stripe_standin import objects
+from billing_devstack.stripe_standin.store import Obj, Store
+from billing_devstack.stripe_standin.webhooks import WebhookSender
 
 NO_REQUEST: Mapping[str, str | None] = {"id": None, "idempotency_key": None}
 

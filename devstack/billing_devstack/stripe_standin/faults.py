@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from local.stripe_standin.errors import StripeError, rate_limited
+from billing_devstack.stripe_standin.errors import StripeError, rate_limited
 
 RATE_LIMITED = 429
 LOG_SIZE = 10_000

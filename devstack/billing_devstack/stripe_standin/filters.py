@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from local.stripe_standin.errors import missing
-from local.stripe_standin.schema import (
+from billing_devstack.stripe_standin.errors import missing
+from billing_devstack.stripe_standin.schema import (
     BOOLEAN,
     LIST_PAGING,
     RANGE,
@@ -21,7 +21,7 @@ from local.stripe_standin.schema import (
     choice,
     in_range,
 )
-from local.stripe_standin.store import Filter, Obj
+from billing_devstack.stripe_standin.store import Filter, Obj
 
 _SUBSCRIPTION_STATUSES = (
     "active",

@@ -13,12 +13,12 @@ import copy
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from local.stripe_standin import objects
-from local.stripe_standin.coupons import Coupons
-from local.stripe_standin.errors import invalid
-from local.stripe_standin.events import EventLog, changed
-from local.stripe_standin.periods import DAY, period_after
-from local.stripe_standin.store import Obj, Store, new_id
+from billing_devstack.stripe_standin import objects
+from billing_devstack.stripe_standin.coupons import Coupons
+from billing_devstack.stripe_standin.errors import invalid
+from billing_devstack.stripe_standin.events import EventLog, changed
+from billing_devstack.stripe_standin.periods import DAY, period_after
+from billing_devstack.stripe_standin.store import Obj, Store, new_id
 
 RETRY_AFTER = 3 * DAY  # when Stripe's smart retries would try a failed invoice again
 _ENDED = ("canceled", "incomplete_expired")

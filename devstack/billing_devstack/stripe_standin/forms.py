@@ -11,7 +11,7 @@ import re
 from typing import Any
 from urllib.parse import parse_qsl
 
-from local.stripe_standin.errors import invalid
+from billing_devstack.stripe_standin.errors import invalid
 
 _SEGMENT = re.compile(r"\[([^\[\]]*)\]")
 # Under these keys, digit-only names stay names: metadata[1]=x is a key "1", not a list.

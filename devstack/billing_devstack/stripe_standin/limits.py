@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from local.stripe_standin.errors import rate_limited
+from billing_devstack.stripe_standin.errors import rate_limited
 
 
 class RateLimiter:

@@ -16,7 +16,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from local.stripe_standin.store import Obj, new_id
+from billing_devstack.stripe_standin.store import Obj, new_id
 
 API_VERSION = "2026-10-28.endive"
 _SHAPES = Path(__file__).with_name("shapes.json")

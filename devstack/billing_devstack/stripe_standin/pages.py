@@ -11,9 +11,9 @@ import html
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from local.stripe_standin.errors import StripeError, invalid
-from local.stripe_standin.flows import Flows
-from local.stripe_standin.store import Obj, Store
+from billing_devstack.stripe_standin.errors import StripeError, invalid
+from billing_devstack.stripe_standin.flows import Flows
+from billing_devstack.stripe_standin.store import Obj, Store
 
 # ISO currencies Stripe treats as having no minor unit (amounts are whole units).
 ZERO_DECIMAL = frozenset(

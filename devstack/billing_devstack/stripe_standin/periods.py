@@ -9,7 +9,7 @@ from __future__ import annotations
 import calendar
 from datetime import UTC, datetime
 
-from local.stripe_standin.store import Obj
+from billing_devstack.stripe_standin.store import Obj
 
 DAY = 86_400
 _DAYS_PER_INTERVAL = {"day": 1, "week": 7}

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from local.stripe_standin.errors import StripeError, invalid, unknown
+from billing_devstack.stripe_standin.errors import StripeError, invalid, unknown
 
 MAX_METADATA_KEYS = 50
 MAX_METADATA_KEY_LENGTH = 40

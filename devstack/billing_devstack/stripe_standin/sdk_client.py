@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import stripe
 
-from local.stripe_standin.core import StripeStandIn
+from billing_devstack.stripe_standin.core import StripeStandIn
 
 
 class CaseInsensitiveHeaders(Mapping[str, str]):

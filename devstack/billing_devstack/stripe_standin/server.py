@@ -1,7 +1,7 @@
 """The stand-in over HTTP (stdlib ``ThreadingHTTPServer``), and its webhook sender with it.
 
-:class:`StandInService` is what the local stack and ``python -m local.stripe_standin`` run:
-bind the port, serve in a daemon thread, deliver webhooks in another; ``stop()`` ends both.
+:class:`StandInService` is what the local stack and ``python -m billing_devstack.stripe_standin``
+run: bind the port, serve in a daemon thread, deliver webhooks in another; ``stop()`` ends both.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from local.stripe_standin.core import StripeStandIn
-from local.stripe_standin.webhooks import WebhookSender
+from billing_devstack.stripe_standin.core import StripeStandIn
+from billing_devstack.stripe_standin.webhooks import WebhookSender
 
-logger = logging.getLogger("local.stripe_standin")
+logger = logging.getLogger("billing_devstack.stripe_standin")
 
 MAX_BODY_BYTES = 1024 * 1024
 

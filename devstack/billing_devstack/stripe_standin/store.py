@@ -15,7 +15,7 @@ import string
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from local.stripe_standin.errors import StripeError, invalid, no_such
+from billing_devstack.stripe_standin.errors import StripeError, invalid, no_such
 
 _ALPHABET = string.ascii_letters + string.digits
 _ID_LENGTH = 24

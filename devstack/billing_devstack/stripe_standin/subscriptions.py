@@ -15,12 +15,12 @@ import copy
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from local.stripe_standin import objects
-from local.stripe_standin.coupons import Coupons
-from local.stripe_standin.errors import inactive_price, invalid, missing, no_such
-from local.stripe_standin.events import EventLog, changed
-from local.stripe_standin.flows import Flows
-from local.stripe_standin.schema import (
+from billing_devstack.stripe_standin import objects
+from billing_devstack.stripe_standin.coupons import Coupons
+from billing_devstack.stripe_standin.errors import inactive_price, invalid, missing, no_such
+from billing_devstack.stripe_standin.events import EventLog, changed
+from billing_devstack.stripe_standin.flows import Flows
+from billing_devstack.stripe_standin.schema import (
     BOOLEAN,
     EXPAND,
     METADATA,
@@ -32,7 +32,7 @@ from local.stripe_standin.schema import (
     check,
     choice,
 )
-from local.stripe_standin.store import Obj, Store
+from billing_devstack.stripe_standin.store import Obj, Store
 
 SUBSCRIPTION_UPDATE: Mapping[str, Spec] = {
     **EXPAND,

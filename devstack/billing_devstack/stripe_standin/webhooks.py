@@ -22,7 +22,7 @@ import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-logger = logging.getLogger("local.stripe_standin.webhooks")
+logger = logging.getLogger("billing_devstack.stripe_standin.webhooks")
 
 DEFAULT_ATTEMPTS = 4
 DEFAULT_BACKOFF = 0.5  # seconds before the first retry, doubled for each next one

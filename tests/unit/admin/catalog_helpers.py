@@ -10,10 +10,10 @@ from urllib.parse import urlsplit
 
 import stripe
 
-from billing.adapters.stripe_catalog import StripeCatalogGateway
 from billing.adapters.stripe_gateway import build_client
-from local.stripe_standin import StripeStandIn
-from local.stripe_standin.sdk_client import InProcessHTTPClient
+from billing_admin.adapters.stripe_catalog import StripeCatalogGateway
+from billing_devstack.stripe_standin import StripeStandIn
+from billing_devstack.stripe_standin.sdk_client import InProcessHTTPClient
 
 BASE = "http://standin.invalid"
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from billing.domain.catalog import (
+from billing.domain.tenancy import Price
+from billing_admin.domain.catalog import (
     CatalogProject,
     CreatePrice,
     PriceSpec,
@@ -14,8 +15,7 @@ from billing.domain.catalog import (
     plan_project,
     price_specs,
 )
-from billing.domain.tenancy import Price
-from tests.unit.catalog_helpers import document
+from tests.unit.admin.catalog_helpers import document
 
 
 def project() -> CatalogProject:

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
-from billing.domain.catalog import lookup_keys, parse_catalog
 from billing.errors import ValidationError
-from tests.unit.catalog_helpers import document, price_entry
+from billing_admin.domain.catalog import lookup_keys, parse_catalog
+from tests.unit.admin.catalog_helpers import document, price_entry
 
 REPO = Path(__file__).resolve().parents[3]
 

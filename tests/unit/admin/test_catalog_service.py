@@ -13,7 +13,11 @@ import pytest
 
 from billing import wiring
 from billing.adapters.stripe_gateway import StripePaymentGateway
-from billing.domain.catalog import (
+from billing.domain.entitlement_rules import PriceTerms
+from billing.domain.tenancy import Price
+from billing.errors import NotFoundError
+from billing.services import tenancy
+from billing_admin.domain.catalog import (
     ArchivePrice,
     ArchiveProduct,
     Change,
@@ -26,13 +30,9 @@ from billing.domain.catalog import (
     parse_catalog,
     price_spec,
 )
-from billing.domain.entitlement_rules import PriceTerms
-from billing.domain.tenancy import Price
-from billing.errors import NotFoundError
-from billing.services import catalog as service
-from billing.services import tenancy
+from billing_admin.services import catalog as service
 from tests.support.lambda_runtime import invoke, json_body, load_event
-from tests.unit.catalog_helpers import StripeWorld, document, price_entry
+from tests.unit.admin.catalog_helpers import StripeWorld, document, price_entry
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 HAND_PRICE = Price("price_123", "1", ("pro",), 900, "usd", "month")
@@ -331,7 +331,7 @@ def test_a_dropped_trial_is_deleted_from_the_metadata(world: StripeWorld) -> Non
 def test_every_page_of_stripe_is_read(world: StripeWorld, monkeypatch: pytest.MonkeyPatch) -> None:
     """One object per page and one lookup key per list: nothing is missed, so nothing is made
     twice (a missed page would plan a second create)."""
-    from billing.adapters import stripe_catalog
+    from billing_admin.adapters import stripe_catalog
 
     apply(world, document())
     monkeypatch.setattr(stripe_catalog, "PAGE_SIZE", 1)

@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from billing import wiring
-from billing.cli import demo
 from billing.domain.grants import AuditEntry
 from billing.domain.text import is_unreadable
-from tests.unit.conftest import run_cli as run
+from billing_admin.cli import demo
+from tests.unit.admin.conftest import run_cli as run
 
 
 def test_the_old_sql_setup_as_commands(cli: None, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,5 +1,5 @@
 """billing-admin catalog plan|apply|check end to end: moto's tables, and the Stripe stand-in in
-process where the CLI's target would reach the local one (wiring.stripe_catalog)."""
+process where the CLI's target would reach the local one (billing_admin.wiring.stripe_catalog)."""
 
 from __future__ import annotations
 
@@ -13,12 +13,13 @@ import pytest
 import yaml
 
 from billing import wiring
-from billing.cli import target
 from billing.services import tenancy
-from tests.unit.catalog_helpers import StripeWorld, document, price_entry
-from tests.unit.conftest import run_cli as run
+from billing_admin import wiring as admin_wiring
+from billing_admin.cli import target
+from tests.unit.admin.catalog_helpers import StripeWorld, document, price_entry
+from tests.unit.admin.conftest import run_cli as run
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
@@ -27,7 +28,7 @@ def world(cli: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[StripeWorld]:
         wiring.project_store(), name="space_journal", project_id=1, now=datetime.now(UTC)
     )
     stripe_world = StripeWorld()
-    monkeypatch.setattr(wiring, "stripe_catalog", lambda: stripe_world.gateway)
+    monkeypatch.setattr(admin_wiring, "stripe_catalog", lambda: stripe_world.gateway)
     yield stripe_world
 
 
@@ -194,7 +195,7 @@ def test_a_stripe_key_in_the_environment_wins_locally(
 def test_a_stack_uses_its_own_stripe_parameter(
     local_env: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from billing.adapters import cloudformation
+    from billing_admin.adapters import cloudformation
 
     monkeypatch.setenv("STRIPE_SECRET_KEY", "sk_test_from_my_shell")
 

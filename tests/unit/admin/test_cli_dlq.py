@@ -12,7 +12,7 @@ import pytest
 from billing.adapters import sqs_queue
 from billing.adapters.sqs_queue import DeadLetterQueue, SqsEventQueue
 from billing.errors import DependencyUnavailableError
-from tests.unit.conftest import run_cli as run
+from tests.unit.admin.conftest import run_cli as run
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from billing import wiring
-from billing.cli import render
 from billing.services import tenancy
-from tests.unit.conftest import run_cli as run
+from billing_admin.cli import render
+from tests.unit.admin.conftest import run_cli as run
 from tests.unit.services.test_metrics import NOW, PRICES, script_the_month
 
 WINDOW = ("--since", "2026-11-01T00:00:00Z", "--until", "2026-12-01T00:00:00Z")

@@ -16,9 +16,9 @@ from billing.domain.clock import utc_now
 from billing.domain.tenancy import Price
 from billing.services import tenancy
 from billing.services.reconciliation import Budget, continue_run
-from local.stripe_standin import StripeStandIn
-from local.stripe_standin.sdk_client import InProcessHTTPClient
-from tests.unit.conftest import run_cli as run
+from billing_devstack.stripe_standin import StripeStandIn
+from billing_devstack.stripe_standin.sdk_client import InProcessHTTPClient
+from tests.unit.admin.conftest import run_cli as run
 
 BASE = "http://standin.invalid"
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from local.lambda_runtime import InvokeResult
+from billing_devstack.lambda_runtime import InvokeResult
 
 Answer = Callable[[Any], InvokeResult]
 

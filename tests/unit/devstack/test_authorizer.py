@@ -6,10 +6,10 @@ import dataclasses
 
 import pytest
 
-from local.authorizer import EXPLICIT_DENY, IMPLICIT_DENY, evaluate_policy
-from local.gateway import Gateway, HttpRequest
-from local.template import ApiRoute, GatewayResponse, RequestAuthorizer
-from tests.unit.local.conftest import FakeInvoker, ok, policy, raises
+from billing_devstack.authorizer import EXPLICIT_DENY, IMPLICIT_DENY, evaluate_policy
+from billing_devstack.gateway import Gateway, HttpRequest
+from billing_devstack.template import ApiRoute, GatewayResponse, RequestAuthorizer
+from tests.unit.devstack.conftest import FakeInvoker, ok, policy, raises
 
 AUTH = RequestAuthorizer(
     name="KeyAuth", function_id="Authorizer", identity_headers=("X-API-Key",), reauthorize_every=300

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from local.config import LocalConfig
-from local.lambda_runtime import worker_environment
-from local.stack import CURSOR_KEY_FILE, with_cursor_key
-from tests.unit.local.test_stack_persist import TEMPLATE
+from billing_devstack.config import LocalConfig
+from billing_devstack.lambda_runtime import worker_environment
+from billing_devstack.stack import CURSOR_KEY_FILE, with_cursor_key
+from tests.unit.devstack.test_stack_persist import TEMPLATE
 
 
 def config(state_dir: Path, **environ: str) -> LocalConfig:

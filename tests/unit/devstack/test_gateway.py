@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from local.gateway import Gateway, HttpRequest, RouteTable, gateway_response
-from local.template import ApiRoute, GatewayResponse, RequestAuthorizer
-from tests.unit.local.conftest import FakeInvoker, ok, policy, proxy, raises
+from billing_devstack.gateway import Gateway, HttpRequest, RouteTable, gateway_response
+from billing_devstack.template import ApiRoute, GatewayResponse, RequestAuthorizer
+from tests.unit.devstack.conftest import FakeInvoker, ok, policy, proxy, raises
 
 AUTH = RequestAuthorizer(name="KeyAuth", function_id="Authorizer", identity_headers=("X-API-Key",))
 ROUTES = (

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from local.gateway import MAX_BODY_BYTES, Gateway, GatewayRequestHandler
-from local.template import ApiRoute
-from tests.unit.local.conftest import FakeInvoker, ok
+from billing_devstack.gateway import MAX_BODY_BYTES, Gateway, GatewayRequestHandler
+from billing_devstack.template import ApiRoute
+from tests.unit.devstack.conftest import FakeInvoker, ok
 
 
 @dataclass

@@ -7,10 +7,10 @@ from typing import Any
 
 import yaml
 
-from local.config import REPO_ROOT
-from local.gateway import Gateway, HttpRequest
-from local.template import load_template
-from tests.unit.local.conftest import FakeInvoker, ok, policy
+from billing_devstack.config import REPO_ROOT
+from billing_devstack.gateway import Gateway, HttpRequest
+from billing_devstack.template import load_template
+from tests.unit.devstack.conftest import FakeInvoker, ok, policy
 
 TEMPLATE = REPO_ROOT / "template.yaml"
 

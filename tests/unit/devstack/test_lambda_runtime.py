@@ -10,9 +10,9 @@ from textwrap import dedent
 
 import pytest
 
-from local.config import SWAGGER_UI_PREFIX, LocalConfig
-from local.lambda_runtime import LambdaRuntime, worker_environment
-from local.template import FunctionSpec
+from billing_devstack.config import SWAGGER_UI_PREFIX, LocalConfig
+from billing_devstack.lambda_runtime import LambdaRuntime, worker_environment
+from billing_devstack.template import FunctionSpec
 
 APP = """
 import json, os, sys, time

@@ -8,8 +8,8 @@ import threading
 import time
 from textwrap import dedent
 
-from local import procs
-from local.config import REPO_ROOT
+from billing_devstack import procs
+from billing_devstack.config import REPO_ROOT
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(60)"]
 
@@ -18,7 +18,7 @@ def test_a_child_dies_when_its_parent_is_killed() -> None:
     parent_code = dedent(f"""
         import sys, time
         sys.path.insert(0, {str(REPO_ROOT)!r})
-        from local import procs
+        from billing_devstack import procs
         child = procs.spawn({SLEEPER!r})
         print(child.pid, flush=True)
         time.sleep(60)

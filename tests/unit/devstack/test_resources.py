@@ -9,15 +9,15 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
-from local.config import REPO_ROOT
-from local.resources import (
+from billing_devstack.config import REPO_ROOT
+from billing_devstack.resources import (
     create_queues,
     create_tables,
     dynamodb_client,
     queue_creation_order,
     sqs_client,
 )
-from local.template import QueueSpec, load_template
+from billing_devstack.template import QueueSpec, load_template
 
 TEMPLATE = load_template(REPO_ROOT / "template.yaml", "http://127.0.0.1:1")
 

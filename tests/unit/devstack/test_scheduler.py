@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from local.lambda_runtime import InvokeResult
-from local.scheduler import ScheduleError, Scheduler, next_fire, scheduled_event
-from local.template import ScheduleEvent
-from tests.unit.local.conftest import FakeInvoker
+from billing_devstack.lambda_runtime import InvokeResult
+from billing_devstack.scheduler import ScheduleError, Scheduler, next_fire, scheduled_event
+from billing_devstack.template import ScheduleEvent
+from tests.unit.devstack.conftest import FakeInvoker
 
 NOON = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 

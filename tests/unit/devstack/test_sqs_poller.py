@@ -11,11 +11,11 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from local.lambda_runtime import InvokeResult
-from local.resources import create_queues
-from local.sqs_poller import BotoQueue, QueuePoller, build_record, failed_message_ids
-from local.template import QueueSpec, SqsEventSource
-from tests.unit.local.conftest import FakeInvoker, ok, raises
+from billing_devstack.lambda_runtime import InvokeResult
+from billing_devstack.resources import create_queues
+from billing_devstack.sqs_poller import BotoQueue, QueuePoller, build_record, failed_message_ids
+from billing_devstack.template import QueueSpec, SqsEventSource
+from tests.unit.devstack.conftest import FakeInvoker, ok, raises
 
 
 def message(n: int, receive_count: int = 1) -> dict[str, Any]:

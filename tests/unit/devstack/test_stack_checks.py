@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from local.config import ConfigError, LocalConfig
-from local.stack import _java_problem, find_dynamodb_jar, java_major_version
+from billing_devstack.config import ConfigError, LocalConfig
+from billing_devstack.stack import _java_problem, find_dynamodb_jar, java_major_version
 
 
 def fake_java(tmp_path: Path, version_line: str) -> Path:

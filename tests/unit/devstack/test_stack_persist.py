@@ -13,14 +13,14 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from local import resources
-from local.config import REPO_ROOT, LocalConfig
-from local.lambda_runtime import InvokeResult
-from local.resources import create_queues, queue_depth, restore_backlog, save_backlog
-from local.sqs_poller import BotoQueue, QueuePoller, SqsPollers
-from local.stack import BACKLOG_FILE, Stack, dynamodb_command
-from local.template import load_template
-from tests.unit.local.conftest import FakeInvoker, ok, raises
+from billing_devstack import resources
+from billing_devstack.config import REPO_ROOT, LocalConfig
+from billing_devstack.lambda_runtime import InvokeResult
+from billing_devstack.resources import create_queues, queue_depth, restore_backlog, save_backlog
+from billing_devstack.sqs_poller import BotoQueue, QueuePoller, SqsPollers
+from billing_devstack.stack import BACKLOG_FILE, Stack, dynamodb_command
+from billing_devstack.template import load_template
+from tests.unit.devstack.conftest import FakeInvoker, ok, raises
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -258,7 +258,7 @@ def test_what_does_not_drain_in_time_is_saved_and_restored_by_the_next_start(
     release = threading.Event()
     feed(stack, FakeInvoker(answers={CONSUMER: stalled(release)}))
 
-    with caplog.at_level("INFO", logger="local.stack"):
+    with caplog.at_level("INFO", logger="billing_devstack.stack"):
         assert stack.drain(timeout=0.5) == 1  # in flight, the consumer stuck
     assert "draining the queues before stopping: 1 messages left" in caplog.text
     assert "1 messages still queued; they are saved for the next start" in caplog.text

@@ -8,8 +8,8 @@ from textwrap import dedent
 
 import pytest
 
-from local.cfn import LocalNames, Resolver, TemplateError, load_yaml
-from local.template import LocalTemplate, parse_template
+from billing_devstack.cfn import LocalNames, Resolver, TemplateError, load_yaml
+from billing_devstack.template import LocalTemplate, parse_template
 
 MOTO = "http://127.0.0.1:9101"
 

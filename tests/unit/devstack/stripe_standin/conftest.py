@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import stripe
 
-from local.stripe_standin import StripeStandIn, WebhookSender
-from local.stripe_standin.sdk_client import InProcessHTTPClient
+from billing_devstack.stripe_standin import StripeStandIn, WebhookSender
+from billing_devstack.stripe_standin.sdk_client import InProcessHTTPClient
 
 API_KEY = "sk_test_unit"
 SECRET = "whsec_standin_unit"

@@ -11,9 +11,9 @@ import pytest
 import stripe
 from stripe.params import SubscriptionListParams
 
-from local.stripe_standin.bulk import subscription_metadata
-from tests.unit.local.stripe_standin.conftest import Harness
-from tests.unit.local.stripe_standin.test_flows import control, get, paid_subscription
+from billing_devstack.stripe_standin.bulk import subscription_metadata
+from tests.unit.devstack.stripe_standin.conftest import Harness
+from tests.unit.devstack.stripe_standin.test_flows import control, get, paid_subscription
 
 _ID = re.compile(r"\b(sub|si|cus|pm|in)_[A-Za-z0-9]+")
 

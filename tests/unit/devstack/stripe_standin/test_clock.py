@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.local.stripe_standin.conftest import START, Harness
+from tests.unit.devstack.stripe_standin.conftest import START, Harness
 
 DAY = 86_400
 

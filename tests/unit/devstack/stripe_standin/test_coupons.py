@@ -10,7 +10,7 @@ import stripe
 from stripe.params import CouponCreateParams
 from stripe.params.checkout import SessionCreateParams
 
-from tests.unit.local.stripe_standin.conftest import START, SUCCESS_URL, Harness
+from tests.unit.devstack.stripe_standin.conftest import START, SUCCESS_URL, Harness
 
 SUBSCRIPTION = (
     "mode=subscription&line_items[0][price]=price_123&line_items[0][quantity]=1"

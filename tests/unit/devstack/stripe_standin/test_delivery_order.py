@@ -12,8 +12,14 @@ from typing import Any
 import pytest
 import stripe
 
-from local.stripe_standin import StripeStandIn, WebhookSender
-from tests.unit.local.stripe_standin.conftest import HOOK_URL, SECRET, SUCCESS_URL, Clock, Harness
+from billing_devstack.stripe_standin import StripeStandIn, WebhookSender
+from tests.unit.devstack.stripe_standin.conftest import (
+    HOOK_URL,
+    SECRET,
+    SUCCESS_URL,
+    Clock,
+    Harness,
+)
 
 CHECKOUT = (
     "mode=subscription&line_items[0][price]=price_123&line_items[0][quantity]=1"

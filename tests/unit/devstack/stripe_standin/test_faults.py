@@ -15,11 +15,11 @@ import pytest
 import stripe
 from stripe.params.checkout import SessionCreateParams
 
-from local.stripe_standin import StripeStandIn
-from local.stripe_standin.faults import LOG_SIZE
-from local.stripe_standin.sdk_client import InProcessHTTPClient
-from local.stripe_standin.server import StandInRequestHandler
-from tests.unit.local.stripe_standin.conftest import API_KEY, Clock, Harness
+from billing_devstack.stripe_standin import StripeStandIn
+from billing_devstack.stripe_standin.faults import LOG_SIZE
+from billing_devstack.stripe_standin.sdk_client import InProcessHTTPClient
+from billing_devstack.stripe_standin.server import StandInRequestHandler
+from tests.unit.devstack.stripe_standin.conftest import API_KEY, Clock, Harness
 
 SESSIONS = "POST /v1/checkout/sessions"
 NO_FAULT = {

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import stripe
 
-from local.stripe_standin.objects import API_VERSION
-from tests.unit.local.stripe_standin.conftest import SECRET, SUCCESS_URL, Harness
+from billing_devstack.stripe_standin.objects import API_VERSION
+from tests.unit.devstack.stripe_standin.conftest import SECRET, SUCCESS_URL, Harness
 
 SUBSCRIPTION_CHECKOUT = (
     "mode=subscription&line_items[0][price]=price_123&line_items[0][quantity]=1"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from local.stripe_standin.errors import StripeError
-from local.stripe_standin.forms import decode
-from local.stripe_standin.schema import INTEGER, METADATA, STRING, ListOf, check
+from billing_devstack.stripe_standin.errors import StripeError
+from billing_devstack.stripe_standin.forms import decode
+from billing_devstack.stripe_standin.schema import INTEGER, METADATA, STRING, ListOf, check
 
 
 def test_nested_keys_become_dicts_and_indexed_keys_lists() -> None:

@@ -9,7 +9,7 @@ import pytest
 import stripe
 from stripe.params import InvoicePayParams
 
-from tests.unit.local.stripe_standin.conftest import START, SUCCESS_URL, Harness
+from tests.unit.devstack.stripe_standin.conftest import START, SUCCESS_URL, Harness
 
 CHECKOUT = (
     "mode=subscription&line_items[0][price]=price_123&line_items[0][quantity]=1"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.unit.local.stripe_standin.conftest import SUCCESS_URL, Harness
+from tests.unit.devstack.stripe_standin.conftest import SUCCESS_URL, Harness
 
 CHECKOUT = (
     "mode=subscription&line_items[0][price]=price_123&line_items[0][quantity]=2"

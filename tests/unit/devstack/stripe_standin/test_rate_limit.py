@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import stripe
 
-from local.stripe_standin.sdk_client import InProcessHTTPClient
-from tests.unit.local.stripe_standin.conftest import API_KEY, Harness
+from billing_devstack.stripe_standin.sdk_client import InProcessHTTPClient
+from tests.unit.devstack.stripe_standin.conftest import API_KEY, Harness
 
 
 def sdk(harness: Harness, retries: int) -> stripe.StripeClient:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import stripe
 
-from tests.unit.local.stripe_standin.conftest import SUCCESS_URL, Harness
+from tests.unit.devstack.stripe_standin.conftest import SUCCESS_URL, Harness
 
 CHECKOUT = (
     "mode=payment&line_items[0][price]=price_once&line_items[0][quantity]=1"

@@ -9,8 +9,8 @@ from stripe.params import CustomerCreateParams
 from stripe.params.billing_portal import SessionCreateParams as PortalSessionCreateParams
 from stripe.params.checkout import SessionCreateParams
 
-from local.stripe_standin.sdk_client import CaseInsensitiveHeaders
-from tests.unit.local.stripe_standin.conftest import Harness
+from billing_devstack.stripe_standin.sdk_client import CaseInsensitiveHeaders
+from tests.unit.devstack.stripe_standin.conftest import Harness
 
 
 def checkout_params(customer: str) -> SessionCreateParams:
@@ -79,7 +79,7 @@ def test_sdk_errors_carry_stripes_code_and_param(client: stripe.StripeClient) ->
 
 
 def test_a_bad_key_is_an_authentication_error(harness: Harness) -> None:
-    from local.stripe_standin.sdk_client import InProcessHTTPClient
+    from billing_devstack.stripe_standin.sdk_client import InProcessHTTPClient
 
     bad = stripe.StripeClient(
         "sk_live_nope_123456",

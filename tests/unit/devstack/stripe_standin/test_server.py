@@ -7,8 +7,8 @@ import socket
 import threading
 from dataclasses import dataclass
 
-from local.stripe_standin import StripeStandIn
-from local.stripe_standin.server import StandInRequestHandler
+from billing_devstack.stripe_standin import StripeStandIn
+from billing_devstack.stripe_standin.server import StandInRequestHandler
 
 
 @dataclass

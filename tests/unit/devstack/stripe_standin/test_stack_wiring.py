@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from local import procs, stack
-from local.config import ConfigError, LocalConfig
-from local.lambda_runtime import worker_environment
-from local.template import FunctionSpec
+from billing_devstack import procs, stack
+from billing_devstack.config import ConfigError, LocalConfig
+from billing_devstack.lambda_runtime import worker_environment
+from billing_devstack.template import FunctionSpec
 
 
 def test_the_port_is_read_from_local_stripe_port() -> None:

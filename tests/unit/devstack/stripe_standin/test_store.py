@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from local.stripe_standin.errors import StripeError
-from local.stripe_standin.filters import list_filters
-from local.stripe_standin.store import Obj, Store, copy_json, new_ids
+from billing_devstack.stripe_standin.errors import StripeError
+from billing_devstack.stripe_standin.filters import list_filters
+from billing_devstack.stripe_standin.store import Obj, Store, copy_json, new_ids
 
 START = 1_767_225_600
 KINDS = ("customer", "subscription", "invoice", "event")

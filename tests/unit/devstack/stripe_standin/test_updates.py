@@ -9,7 +9,7 @@ import pytest
 import stripe
 from stripe.params import PriceCreateParams
 
-from tests.unit.local.stripe_standin.conftest import SUCCESS_URL, Harness
+from tests.unit.devstack.stripe_standin.conftest import SUCCESS_URL, Harness
 
 
 def monthly(product: str, amount: int = 900, **extra: Any) -> PriceCreateParams:

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 import pytest
 import stripe
 
-from local.stripe_standin.webhooks import Delivery, WebhookSender, signature_header
-from tests.unit.local.stripe_standin.conftest import HOOK_URL, START, Clock, Harness, Outbox
+from billing_devstack.stripe_standin.webhooks import Delivery, WebhookSender, signature_header
+from tests.unit.devstack.stripe_standin.conftest import HOOK_URL, START, Clock, Harness, Outbox
 
 
 def test_the_signature_is_hmac_sha256_over_timestamp_dot_payload() -> None:
@@ -101,7 +101,7 @@ def test_standin_events_list_their_delivery(harness: Harness) -> None:
 
 
 def test_without_a_sender_events_are_only_recorded() -> None:
-    from local.stripe_standin import StripeStandIn
+    from billing_devstack.stripe_standin import StripeStandIn
 
     standin = StripeStandIn()
     standin.handle("POST", "/v1/customers", {"Authorization": "Bearer sk_test_x"}, b"")
@@ -199,7 +199,7 @@ def test_the_webhooks_control_refuses_bad_bodies(harness: Harness, body: str, pa
 
 
 def test_pausing_without_a_webhook_url_only_records() -> None:
-    from local.stripe_standin import StripeStandIn
+    from billing_devstack.stripe_standin import StripeStandIn
 
     standin = StripeStandIn()
     standin.pause_webhooks()
