@@ -16,7 +16,11 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("up", help="start the stack in the background and wait until it serves")
     commands.add_parser("down", help="stop the stack started by `up`")
     commands.add_parser("status", help="print whether the stack is up")
-    invoke = commands.add_parser("invoke", help="run one function with an event file")
+    invoke = commands.add_parser(
+        "invoke",
+        help="run one function on an event file, starting (then stopping) what it needs; "
+        "no running stack needed",
+    )
     invoke.add_argument("function", help="logical id in template.yaml, e.g. HealthFunction")
     invoke.add_argument("event_file", help="JSON event (events/*.json), or - for stdin")
     webhook = commands.add_parser(
@@ -42,7 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "run":
         return stack.run(config)
     if args.command == "invoke":
-        return control.invoke(config, args.function, args.event_file)
+        from billing_devstack.invoke import invoke
+
+        return invoke(config, args.function, args.event_file)
     if args.command == "webhook":
         return control.send_webhook(config, args.event_file, new_id=args.new_id)
     command = {"up": control.up, "down": control.down, "status": control.status}[args.command]

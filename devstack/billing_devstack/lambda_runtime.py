@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import IO, Any, Protocol
 
-from billing_devstack import procs
+from billing_devstack import launcher
 from billing_devstack.config import (
     REPO_ROOT,
     STANDIN_SECRET_KEY,
@@ -129,7 +129,7 @@ class _Worker:
         for layer in spec.layer_dirs:
             args += ["--layer-dir", str(layer)]
         try:
-            self.process = procs.spawn(
+            self.process = launcher.spawn(
                 args,
                 stdin=subprocess.PIPE,
                 stdout=stdout,
@@ -205,7 +205,7 @@ class _Worker:
                 if kill:
                     self.process.kill()
                 else:
-                    procs.stop_processes([self.process], grace=2.0)
+                    launcher.stop_processes([self.process], grace=2.0)
             self.process.wait()
             if self.process.stdin is not None:
                 with contextlib.suppress(OSError):
@@ -316,6 +316,6 @@ class LambdaRuntime:
         with self._lock:
             pools, self._pools = list(self._pools.values()), {}
         workers = [worker for pool in pools for worker in pool.close()]
-        procs.stop_processes([worker.process for worker in workers], grace=2.0)
+        launcher.stop_processes([worker.process for worker in workers], grace=2.0)
         for worker in workers:
             worker.close()

@@ -2,7 +2,7 @@
 
 Start-up checks what usually goes wrong (Java, the DynamoDB Local jar, ports) before starting
 anything, so a developer gets one clear line instead of a Java stack trace. Every child dies
-with the stack (see :mod:`billing_devstack.procs`); Ctrl-C or SIGTERM stops them in order.
+with the stack (see :mod:`billing_devstack.launcher`); Ctrl-C or SIGTERM stops them in order.
 
 State is in memory unless ``LOCAL_PERSIST=1`` (``make run PERSIST=1``): then DynamoDB Local
 keeps its tables under ``<state dir>/dynamodb``, and a graceful stop loses no accepted webhook:
@@ -33,10 +33,11 @@ from typing import IO, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from billing_devstack import procs, resources
+from billing_devstack import launcher, resources
 from billing_devstack.config import SWAGGER_UI_PREFIX, LocalConfig
 from billing_devstack.gateway import Gateway, GatewayServer, serve
 from billing_devstack.lambda_runtime import LambdaRuntime
+from billing_devstack.launcher import Launched, LaunchError
 from billing_devstack.scheduler import ScheduleError, Scheduler, validate_schedules
 from billing_devstack.sqs_poller import BotoQueue, QueuePoller, SqsPollers
 from billing_devstack.stripe_standin.server import StandInService
@@ -57,7 +58,7 @@ CURSOR_KEY_FILE = "audit-cursor-key"  # persisting stacks only; the state dir is
 
 
 class StartupError(Exception):
-    """A child did not come up; the message says which and what it logged."""
+    """The stack cannot start (the demo seed failed, a saved backlog cannot be restored)."""
 
 
 def with_cursor_key(config: LocalConfig) -> LocalConfig:
@@ -99,7 +100,7 @@ def java_major_version(java: str) -> int | None:
     return int(found.group(2) or 0) if major == 1 else major
 
 
-def _java_problem() -> str | None:
+def java_problem() -> str | None:
     java = shutil.which("java")
     if java is None:
         return f"Java not found on PATH: DynamoDB Local needs Java {MIN_JAVA} or newer"
@@ -122,7 +123,7 @@ def _port_problems(config: LocalConfig) -> list[str]:
     for variable, port, host in ports:
         if port in seen:
             problems.append(f"{variable} and {seen[port]} are both {port}; give each its own port")
-        elif procs.port_in_use(port, host or "0.0.0.0"):
+        elif launcher.port_in_use(port, host or "0.0.0.0"):
             problems.append(f"port {port} is already in use; set {variable} to a free port")
         seen[port] = variable
     return problems
@@ -131,7 +132,7 @@ def _port_problems(config: LocalConfig) -> list[str]:
 def preflight(config: LocalConfig) -> list[str]:
     """Everything that would stop the stack, as one message per problem."""
     problems = []
-    java = _java_problem()
+    java = java_problem()
     if java:
         problems.append(java)
     if find_dynamodb_jar(config.root) is None:
@@ -160,11 +161,13 @@ class Stack:
     """DynamoDB Local + moto + resources + Stripe stand-in + runtime + poller + scheduler +
     gateway."""
 
-    def __init__(self, config: LocalConfig, template: LocalTemplate) -> None:
+    def __init__(
+        self, config: LocalConfig, template: LocalTemplate, stdout: IO[Any] | None = None
+    ) -> None:
         self.config = config
         self.template = template
-        self.children: dict[str, subprocess.Popen[bytes]] = {}
-        self.runtime = LambdaRuntime(template.functions, config)
+        self.children: dict[str, Launched] = {}
+        self.runtime = LambdaRuntime(template.functions, config, stdout=stdout)
         self.pollers = SqsPollers([])
         self.scheduler = Scheduler(template.schedules, self.runtime, config.schedule_now)
         self.server: GatewayServer | None = None
@@ -178,58 +181,49 @@ class Stack:
         """Where a persisting stack saves the queues' messages on stop."""
         return self.config.state_dir / BACKLOG_FILE
 
-    def _child(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
+    def _child(self, name: str, args: list[str]) -> Launched:
         state = self.config.state_dir
-        with (state / f"{name}.log").open("wb") as log:
-            child = procs.spawn(
-                args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=state
-            )
-        (state / f"{name}.pid").write_text(f"{child.pid}\n")
+        child = launcher.launch(name, args, state / f"{name}.log", cwd=state)
+        (state / f"{name}.pid").write_text(f"{child.process.pid}\n")
         self.children[name] = child
-        logger.info("%s started (pid %d, log %s)", name, child.pid, state / f"{name}.log")
+        logger.info("%s started (pid %d, log %s)", name, child.process.pid, child.log)
         return child
 
     def _wait_for(self, name: str, check: Callable[[], Any]) -> None:
-        child = self.children[name]
-
-        def answers() -> bool:
-            if child.poll() is not None:
-                return True
-            try:
-                check()
-            except (BotoCoreError, ClientError):
-                return False
-            return True
-
-        came_up = procs.wait_until(answers, STARTUP_TIMEOUT, 0.25)
-        if child.poll() is not None or not came_up:
-            log = procs.tail(self.config.state_dir / f"{name}.log")
-            why = f"exited ({child.returncode})" if child.poll() is not None else "did not answer"
-            raise StartupError(f"{name} {why} within {STARTUP_TIMEOUT:.0f} s; its log:\n{log}")
+        ready = launcher.succeeds(check, BotoCoreError, ClientError)
+        self.children[name].wait_ready(ready, STARTUP_TIMEOUT)
         logger.info("%s answers", name)
 
-    def start_backends(self) -> None:
-        """DynamoDB Local (java) and the moto server, started together, then awaited."""
+    def start_backends(self, *, dynamodb: bool = True, moto: bool = True) -> None:
+        """DynamoDB Local (java) and the moto server (or the one asked for), started
+        together, then awaited."""
         self.config.state_dir.mkdir(parents=True, exist_ok=True)
-        jar = find_dynamodb_jar(self.config.root)
-        assert jar is not None  # noqa: S101 - preflight checked it
-        db_path = None
-        if self.config.persist:
-            db_path = self.config.state_dir / DYNAMODB_DIR
-            db_path.mkdir(exist_ok=True)
-            logger.info("LOCAL_PERSIST: DynamoDB Local keeps its tables in %s", db_path)
-        self._child("dynamodb", dynamodb_command(jar, self.config.dynamodb_port, db_path))
-        self._child("moto", moto_command(self.config.moto_port))
-        ddb = resources.dynamodb_client(self.config.dynamodb_endpoint, self.config.region)
-        sqs = resources.sqs_client(self.config.moto_endpoint, self.config.region)
-        self._wait_for("dynamodb", ddb.list_tables)
-        self._wait_for("moto", sqs.list_queues)
+        if dynamodb:
+            jar = find_dynamodb_jar(self.config.root)
+            assert jar is not None  # noqa: S101 - preflight checked it
+            db_path = None
+            if self.config.persist:
+                db_path = self.config.state_dir / DYNAMODB_DIR
+                db_path.mkdir(exist_ok=True)
+                logger.info("LOCAL_PERSIST: DynamoDB Local keeps its tables in %s", db_path)
+            self._child("dynamodb", dynamodb_command(jar, self.config.dynamodb_port, db_path))
+        if moto:
+            self._child("moto", moto_command(self.config.moto_port))
+        if dynamodb:
+            ddb = resources.dynamodb_client(self.config.dynamodb_endpoint, self.config.region)
+            self._wait_for("dynamodb", ddb.list_tables)
+        if moto:
+            sqs = resources.sqs_client(self.config.moto_endpoint, self.config.region)
+            self._wait_for("moto", sqs.list_queues)
 
-    def create_resources(self) -> dict[str, str]:
-        """Tables and queues from the template (persisting: with the messages saved by the
-        last stop); returns queue logical id -> URL."""
-        ddb = resources.dynamodb_client(self.config.dynamodb_endpoint, self.config.region)
-        resources.create_tables(ddb, self.template.tables)
+    def create_resources(self, *, tables: bool = True, queues: bool = True) -> dict[str, str]:
+        """Tables and queues from the template (or those asked for; persisting: with the
+        messages saved by the last stop); returns queue logical id -> URL."""
+        if tables:
+            ddb = resources.dynamodb_client(self.config.dynamodb_endpoint, self.config.region)
+            resources.create_tables(ddb, self.template.tables)
+        if not queues:
+            return {}
         sqs = resources.sqs_client(self.config.moto_endpoint, self.config.region)
         urls = resources.create_queues(sqs, self.template.queues)
         # The cursor key also where a deployed stack keeps it, SSM: billing-admin reads it there.
@@ -259,16 +253,16 @@ class Stack:
         self.queue_urls = urls  # only now: a stop before this must not overwrite the backlog
         return urls
 
-    def start_stripe_standin(self) -> None:
+    def start_stripe_standin(self, *, webhooks: bool = True) -> None:
         """The local Stripe (in this process, threads only) unless a real key is set; its
         events go to the gateway's webhook route, which starts answering a little later
-        (the stand-in retries)."""
+        (the stand-in retries), or nowhere (``webhooks`` false: only recorded)."""
         if not self.config.stripe_standin:
             logger.info("STRIPE_SECRET_KEY is set: no Stripe stand-in, the service talks to Stripe")
             return
         self.stripe = StandInService(
             port=self.config.stripe_port,
-            webhook_url=self.config.stripe_webhook_url,
+            webhook_url=self.config.stripe_webhook_url if webhooks else None,
             webhook_secrets=self.config.stripe_webhook_secrets,
         )
         self.stripe.start()
@@ -282,14 +276,7 @@ class Stack:
             "LOCAL_DYNAMODB_PORT": str(self.config.dynamodb_port),
             "LOCAL_STRIPE_PORT": str(self.config.stripe_port),
         }
-        result = subprocess.run(
-            [sys.executable, "-m", "billing_admin", "demo", "seed"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        result = launcher.run_admin(["demo", "seed"], env, timeout=120)
         if result.returncode != 0:
             raise StartupError(f"demo seed failed: {result.stderr.strip()}")
         for line in result.stdout.splitlines():
@@ -376,7 +363,7 @@ class Stack:
             return sum(resources.queue_depth(sqs, url)[1] for _, url in queues)
 
         try:
-            if not procs.wait_until(lambda: in_flight() == 0, settle, 0.2):
+            if not launcher.wait_until(lambda: in_flight() == 0, settle, 0.2):
                 logger.error("%d messages still in flight are not saved", in_flight())
             saved = resources.save_backlog(sqs, queues, self.backlog_path)
         except (BotoCoreError, ClientError, OSError):
@@ -401,7 +388,7 @@ class Stack:
             self.stripe.stop()
         if self.config.persist:
             self.save_backlog()
-        procs.stop_processes(self.children.values(), grace=5.0)
+        launcher.stop_processes([child.process for child in self.children.values()], grace=5.0)
         for name in self.children:
             (self.config.state_dir / f"{name}.pid").unlink(missing_ok=True)
         logger.info("stopped")
@@ -465,7 +452,14 @@ def _serve(stack: Stack) -> int:
             stack.seed_demo()
         stack.start_services(queue_urls)
         ready.set()
-    except (StartupError, _StopRequestedError, BotoCoreError, ClientError, OSError) as exc:
+    except (
+        StartupError,
+        LaunchError,
+        _StopRequestedError,
+        BotoCoreError,
+        ClientError,
+        OSError,
+    ) as exc:
         ready.set()
         print(f"local stack: start-up stopped: {exc}", file=sys.stderr)
         stack.stop()

@@ -16,7 +16,8 @@ import pytest
 import requests
 
 from billing.adapters.stripe_gateway import READ_TIMEOUT_SECONDS
-from tests.integration.conftest import RunningStack, free_port, start_stack
+from billing_devstack.launcher import StackProcess, free_port
+from tests.integration.conftest import start_stack
 
 pytestmark = pytest.mark.integration
 
@@ -24,11 +25,11 @@ PROJECT, FOREIGN_PROJECT = "201", "202"
 ORIGIN = "https://app.example.com"
 
 
-def standin_url(stack: RunningStack) -> str:
+def standin_url(stack: StackProcess) -> str:
     return f"http://127.0.0.1:{stack.env['LOCAL_STRIPE_PORT']}"
 
 
-def register_price(stack: RunningStack, project: str, price_id: str, recurring: bool) -> None:
+def register_price(stack: StackProcess, project: str, price_id: str, recurring: bool) -> None:
     """The same price in the service (billing-admin) and in the stand-in (as in Stripe)."""
     terms = ["--interval", "month"] if recurring else ["--one-time"]
     stack.admin(
@@ -58,7 +59,7 @@ def register_price(stack: RunningStack, project: str, price_id: str, recurring: 
 
 @dataclass(frozen=True)
 class Shop:
-    stack: RunningStack
+    stack: StackProcess
     key: str
 
     def post(self, path: str, body: dict[str, Any]) -> requests.Response:
@@ -94,7 +95,7 @@ class Shop:
 
 
 @pytest.fixture(scope="module")
-def shop(stack: RunningStack) -> Shop:
+def shop(stack: StackProcess) -> Shop:
     stack.admin("project", "create", "--id", PROJECT, "--name", "shop", "--origin", ORIGIN)
     stack.admin("project", "create", "--id", FOREIGN_PROJECT, "--name", "elsewhere")
     register_price(stack, PROJECT, "price_it_monthly", recurring=True)
@@ -198,7 +199,7 @@ class BrokenStripe(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def broken_stripe_stack(tmp_path: Path) -> Iterator[tuple[RunningStack, str]]:
+def broken_stripe_stack(tmp_path: Path) -> Iterator[tuple[StackProcess, str]]:
     server = ThreadingHTTPServer(("127.0.0.1", free_port()), BrokenStripe)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_address[1]}"
@@ -215,7 +216,7 @@ def broken_stripe_stack(tmp_path: Path) -> Iterator[tuple[RunningStack, str]]:
 
 @pytest.mark.parametrize(("mode", "status"), [("500", 502), ("drop", 503), ("slow", 503)])
 def test_stripe_failing_gives_502_or_503_and_stores_nothing(
-    broken_stripe_stack: tuple[RunningStack, str], mode: str, status: int
+    broken_stripe_stack: tuple[StackProcess, str], mode: str, status: int
 ) -> None:
     stack, _ = broken_stripe_stack
     BrokenStripe.mode = mode

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from billing_devstack.config import ConfigError, LocalConfig
-from billing_devstack.stack import _java_problem, find_dynamodb_jar, java_major_version
+from billing_devstack.stack import find_dynamodb_jar, java_major_version, java_problem
 
 
 def fake_java(tmp_path: Path, version_line: str) -> Path:
@@ -36,10 +36,10 @@ def test_java_missing_or_too_old_is_reported(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))
-    assert "Java not found on PATH" in (_java_problem() or "")
+    assert "Java not found on PATH" in (java_problem() or "")
     java = fake_java(tmp_path, 'java version "1.8.0_292"')
     monkeypatch.setenv("PATH", str(java.parent))
-    assert "needs 17+" in (_java_problem() or "")
+    assert "needs 17+" in (java_problem() or "")
 
 
 def test_the_dynamodb_local_jar_is_found_whatever_its_version_directory(tmp_path: Path) -> None:

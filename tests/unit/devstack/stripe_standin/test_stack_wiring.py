@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from billing_devstack import procs, stack
+from billing_devstack import launcher, stack
 from billing_devstack.config import ConfigError, LocalConfig
 from billing_devstack.lambda_runtime import worker_environment
 from billing_devstack.template import FunctionSpec
@@ -36,7 +36,7 @@ def test_the_stand_in_signs_with_the_receivers_secrets() -> None:
 
 
 def test_the_preflight_names_a_taken_stripe_port(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(procs, "port_in_use", lambda port, _host="": port == 9102)
+    monkeypatch.setattr(launcher, "port_in_use", lambda port, _host="": port == 9102)
     config = LocalConfig(gateway_port=9000, dynamodb_port=9001, moto_port=9002, stripe_port=9102)
     assert stack._port_problems(config) == [
         "port 9102 is already in use; set LOCAL_STRIPE_PORT to a free port"
