@@ -57,9 +57,10 @@ node_modules/.package-lock.json: package.json package-lock.json
 
 setup: $(VENV)/.installed $(SAM_VENV)/.installed node_modules/.package-lock.json ## Install everything (idempotent)
 
-lint: $(VENV)/.installed ## ruff (lint + format check)
+lint: $(VENV)/.installed ## ruff (lint + format check), and the import contracts between the packages (lint-imports)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 typecheck: $(VENV)/.installed ## mypy --strict
 	$(VENV)/bin/mypy layers/shared/billing admin/billing_admin devstack/billing_devstack functions/*/app.py \
@@ -153,4 +154,4 @@ bench-chart: $(VENV)/.installed ## Draw artifacts/bench/*.json into artifacts/be
 bench: bench-coldstart bench-entitlements bench-webhooks bench-reconciliation bench-chart ## Every benchmark, then the chart (about 12 min on 2 cores; run after make test)
 
 clean: ## Remove build output and artifacts (keeps the virtualenvs)
-	rm -rf .aws-sam $(ARTIFACTS) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .aws-sam $(ARTIFACTS) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
