@@ -94,10 +94,13 @@ soak: setup ## Load for 5 min, hostile generators and schemathesis at 20x and 10
 validate: $(SAM_VENV)/.installed ## sam validate --lint
 	$(SAM) validate --lint
 
-build: $(SAM_VENV)/.installed $(VENV)/.installed ## sam build, then compile bytecode into the package
+build: $(SAM_VENV)/.installed $(VENV)/.installed ## sam build, compile bytecode into the package, check the layer ships only billing
 	$(SAM) build
 	@# Lambda unpacks zips with their own timestamps: unchecked-hash .pyc files stay valid.
 	$(PY) -m compileall -q -j 0 --invalidation-mode unchecked-hash .aws-sam/build
+	@# What ships: billing and its dependencies; no admin, devstack or test code (tests/build).
+	@mkdir -p $(REPORTS)
+	$(PY) -m pytest tests/build -q --junitxml=$(REPORTS)/build.xml
 	@du -sh .aws-sam/build/* | sort -h | tail -n 5
 
 test: setup lint typecheck test-unit test-integration test-acceptance validate build ## Everything CI runs
