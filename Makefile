@@ -122,7 +122,7 @@ reconcile: $(VENV)/.installed ## Reconcile the running local stack with Stripe n
 down: $(VENV)/.installed ## Stop the background local stack
 	$(PY) -m billing_devstack down
 
-invoke: setup ## Run one function against the local stack: make invoke FN=HealthFunction EVENT=events/health.json
+invoke: setup ## Run one function on an event file, starting and stopping what it needs (no running stack): make invoke FN=HealthFunction EVENT=events/health.json
 	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=<LogicalId> EVENT=events/<file>.json" >&2; exit 2; }
 	$(PY) -m billing_devstack invoke $(FN) $(EVENT)
 
