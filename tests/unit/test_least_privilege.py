@@ -93,7 +93,7 @@ def test_the_ssm_parameters_are_the_templates_secret_parameters() -> None:
     assert {
         "/" + parameters_[name]["Default"]: name
         for name in parameters_
-        if name.startswith("Stripe") and name.endswith("ParameterName")
+        if name.endswith("ParameterName")
     } == SSM_PARAMETERS
 
 
