@@ -13,6 +13,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SAM_VENV := .venv-sam
 SAM := $(SAM_VENV)/bin/sam
+CHECKOV_VENV := .venv-checkov
 ARTIFACTS := artifacts
 REPORTS := $(ARTIFACTS)/test-reports
 
@@ -49,6 +50,13 @@ $(SAM_VENV)/.installed: requirements-sam.txt .python-version
 	$(SAM_VENV)/bin/python -m pip install --quiet -r requirements-sam.txt
 	@touch $@
 
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt .python-version
+	@echo "==> creating $(CHECKOV_VENV) (checkov)"
+	rm -rf $(CHECKOV_VENV)
+	$(BOOTSTRAP_PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-checkov.txt
+	@touch $@
+
 node_modules/.package-lock.json: package.json package-lock.json clients/typescript/package.json
 	@command -v npm >/dev/null || { echo "npm not found: install Node.js 20+ with npm" >&2; exit 2; }
 	@echo "==> installing node packages (DynamoDB Local, Swagger UI, the TypeScript client's)"
@@ -57,9 +65,12 @@ node_modules/.package-lock.json: package.json package-lock.json clients/typescri
 
 setup: $(VENV)/.installed $(SAM_VENV)/.installed node_modules/.package-lock.json ## Install everything (idempotent)
 
-lint: $(VENV)/.installed ## ruff (lint + format check)
+lint: $(VENV)/.installed $(CHECKOV_VENV)/.installed ## ruff (lint + format check), checkov on template.yaml
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	@# Every check passes or is skipped in template.yaml itself, with its reason.
+	$(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation --skip-download \
+		--compact --quiet
 
 typecheck: $(VENV)/.installed ## mypy --strict
 	$(VENV)/bin/mypy layers/shared/billing functions/*/app.py local bench tests clients/python/src
