@@ -13,6 +13,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SAM_VENV := .venv-sam
 SAM := $(SAM_VENV)/bin/sam
+CHECKOV_VENV := .venv-checkov
 ARTIFACTS := artifacts
 REPORTS := $(ARTIFACTS)/test-reports
 
@@ -49,18 +50,28 @@ $(SAM_VENV)/.installed: requirements-sam.txt .python-version
 	$(SAM_VENV)/bin/python -m pip install --quiet -r requirements-sam.txt
 	@touch $@
 
-node_modules/.package-lock.json: package.json package-lock.json
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt .python-version
+	@echo "==> creating $(CHECKOV_VENV) (checkov)"
+	rm -rf $(CHECKOV_VENV)
+	$(BOOTSTRAP_PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-checkov.txt
+	@touch $@
+
+node_modules/.package-lock.json: package.json package-lock.json clients/typescript/package.json
 	@command -v npm >/dev/null || { echo "npm not found: install Node.js 20+ with npm" >&2; exit 2; }
-	@echo "==> installing node packages (DynamoDB Local)"
+	@echo "==> installing node packages (DynamoDB Local, Swagger UI, the TypeScript client's)"
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
 setup: $(VENV)/.installed $(SAM_VENV)/.installed node_modules/.package-lock.json ## Install everything (idempotent)
 
-lint: $(VENV)/.installed ## ruff (lint + format check), and the import contracts between the packages (lint-imports)
+lint: $(VENV)/.installed $(CHECKOV_VENV)/.installed ## ruff (lint + format check), the import contracts between the packages (lint-imports), checkov on template.yaml
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
+	@# Every check passes or is skipped in template.yaml itself, with its reason.
+	$(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation --skip-download \
+		--compact --quiet
 
 typecheck: $(VENV)/.installed ## mypy --strict
 	$(VENV)/bin/mypy layers/shared/billing admin/billing_admin devstack/billing_devstack functions/*/app.py \
@@ -91,6 +102,13 @@ soak: setup ## Load for 5 min, hostile generators and schemathesis at 20x and 10
 		tests/integration/test_openapi_fuzz.py -m integration
 	@$(PY) -m tests.support.soak_report
 
+.PHONY: clients test-clients
+clients: node_modules/.package-lock.json ## Regenerate the TypeScript client's types from the OpenAPI document (after make openapi)
+	npm run generate --silent --workspace clients/typescript
+
+test-clients: node_modules/.package-lock.json ## The TypeScript client: its types match the OpenAPI document, and it type-checks (tsc)
+	npm run check --silent --workspace clients/typescript
+
 validate: $(SAM_VENV)/.installed ## sam validate --lint
 	$(SAM) validate --lint
 
@@ -103,7 +121,7 @@ build: $(SAM_VENV)/.installed $(VENV)/.installed ## sam build, compile bytecode 
 	$(PY) -m pytest tests/build -q --junitxml=$(REPORTS)/build.xml
 	@du -sh .aws-sam/build/* | sort -h | tail -n 5
 
-test: setup lint typecheck test-unit test-integration test-acceptance validate build ## Everything CI runs
+test: setup lint typecheck test-unit test-clients test-integration test-acceptance validate build ## Everything CI runs
 	@echo "==> make test: all green"
 
 # SEED=1 also loads the seed's demo data (project 1, key sk_demo_space_journal, price_123).
@@ -130,8 +148,9 @@ webhook: $(VENV)/.installed ## Sign a Stripe event and POST it to the running st
 	@test -n "$(EVENT)" || { echo "usage: make webhook EVENT=events/stripe/<file>.json" >&2; exit 2; }
 	$(PY) -m billing_devstack webhook $(EVENT)
 
-openapi: $(VENV)/.installed ## Rebuild the OpenAPI document from the handlers (served at /api/v1/openapi.json) into artifacts/openapi.json
+openapi: $(VENV)/.installed ## Rebuild the OpenAPI document from the handlers (served at /api/v1/openapi.json), then the TypeScript client's types
 	$(PY) -m billing_devstack.openapi
+	$(MAKE) --no-print-directory clients
 
 deploy: build ## sam deploy with samconfig.toml (first time: .venv-sam/bin/sam deploy --guided)
 	$(SAM) deploy

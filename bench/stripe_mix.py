@@ -151,7 +151,7 @@ class _User:
                 created, len(self.drafts), event_type, copy.deepcopy(obj), object_id, self.user_id
             )
         )
-        self.stripe.record(str(obj["id"]), created, obj)
+        self.stripe.record(created, obj)
 
     # ------------------------------------------------------------ Stripe objects
     def _subscription(
@@ -206,7 +206,7 @@ class _User:
         charge.update(
             id=f"ch_{pi_id}", customer=self.customer, captured=True, paid=True, created=at
         )
-        self.stripe.record(charge["id"], at, charge)
+        self.stripe.record(at, charge)
         intent.update(
             customer=self.customer,
             status="succeeded",
@@ -231,7 +231,9 @@ class _User:
         return session
 
     def _refund(self, pi_id: str, amount: int, refunded: int, at: int) -> None:
-        charge = self.stripe.state_at(f"ch_{pi_id}", at)
+        charge = self.stripe.as_of(f"ch_{pi_id}", at)
+        if charge is None:
+            raise ValueError(f"no charge of {pi_id} at {at}")
         charge.update(amount_refunded=refunded, refunded=refunded >= amount)
         self.emit("charge.refunded", charge, at, pi_id)
 
@@ -245,7 +247,8 @@ class _User:
         )
         invoice = self._invoice(period_end, reason, paid=True)
         invoice["status_transitions"]["paid_at"] = at
-        self.stripe.link_invoice(pi_id, invoice["id"])
+        link = se.invoice_payment(invoice["id"], pi_id, amount=self.plan.amount, paid_at=at)
+        self.stripe.record(at, link)
         self.emit("invoice.paid", invoice, at, self.sub_id)
         self.emit("invoice.payment_succeeded", invoice, at, self.sub_id)
         return pi_id

@@ -45,6 +45,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from tests.support.stripe_timeline import FakeStripe
+
 from bench import stripe_mix
 from bench.stripe_mix import Delivery, Mix
 from bench.support import (
@@ -181,21 +183,23 @@ def _floor(client: DynamoDBClient, batches: list[SqsEvent]) -> tuple[float, int]
     return time.perf_counter() - started, refused
 
 
-def _with_stripe(consumer: ModuleType, mix: Mix) -> None:
+def _with_stripe(consumer: ModuleType, mix: Mix) -> FakeStripe:
     """The consumer reads the mix's Stripe, as it stands at each delivery's moment."""
     from billing import wiring
 
+    stripe = FakeStripe(mix.stripe)
     at = {f"00000000-0000-4000-8000-{n:012d}": d.at for n, d in enumerate(mix.deliveries)}
     real_handler = consumer.record_handler
 
     def at_its_moment(record: Any, lambda_context: Any = None) -> str:
-        mix.stripe.now = at.get(record.message_id, stripe_mix.START)
+        stripe.now = at.get(record.message_id, stripe_mix.START)
         return str(real_handler(record, lambda_context))
 
     # Cached like the real one, which wiring.reset() clears between rounds.
-    reader: Any = functools.lru_cache(maxsize=1)(lambda: mix.stripe)
+    reader: Any = functools.lru_cache(maxsize=1)(lambda: stripe)
     wiring.stripe_reader = reader
     consumer.record_handler = at_its_moment  # type: ignore[attr-defined]
+    return stripe
 
 
 def _consume(consumer: ModuleType, batches: list[SqsEvent]) -> tuple[float, list[Any]]:
@@ -261,7 +265,9 @@ class CallCounts:
         }
 
 
-def _count_calls(consumer: ModuleType, batches: list[SqsEvent], mix: Mix) -> CallCounts:
+def _count_calls(
+    consumer: ModuleType, batches: list[SqsEvent], mix: Mix, stripe: FakeStripe
+) -> CallCounts:
     """The stream through the handler once more, untimed, its record handler wrapped to
     attribute each AWS call to the outcome of the record that made it."""
     deliveries = {
@@ -277,10 +283,10 @@ def _count_calls(consumer: ModuleType, batches: list[SqsEvent], mix: Mix) -> Cal
     with aws_calls() as calls:
 
         def counted(record: Any, lambda_context: Any = None) -> str:
-            before, stripe_before = Counter(calls), Counter(mix.stripe.calls)
+            before, stripe_before = Counter(calls), len(stripe.calls)
             outcome = str(real_handler(record, lambda_context))
             made = calls - before
-            read = Counter(mix.stripe.calls) - stripe_before
+            read = Counter(stripe.calls[stripe_before:])
             delivery = deliveries.get(record.message_id)
             if delivery is None:  # the warm-up event
                 warm_up.update(made)
@@ -514,10 +520,10 @@ def main(argv: list[str] | None = None) -> None:
 
         client = resources.dynamodb_client(dynamodb_url)
         consumer = import_function("webhook_consumer")
-        _with_stripe(consumer, mix)
+        stripe = _with_stripe(consumer, mix)
         print(f"counting pass: {len(mix.deliveries)} deliveries ...", file=sys.stderr, flush=True)
         _prepare(dynamodb_url, client)
-        calls = _count_calls(consumer, batches, mix)
+        calls = _count_calls(consumer, batches, mix, stripe)
         left_to_reconciliation = _check_outcome(client, mix, "counting pass")
         for number in range(1, args.rounds + 1):
             print(f"round {number}/{args.rounds} ...", file=sys.stderr, flush=True)

@@ -40,6 +40,7 @@ SERVERLESS_FUNCTION = "AWS::Serverless::Function"
 SERVERLESS_API = "AWS::Serverless::Api"
 LAYER_TYPES = ("AWS::Serverless::LayerVersion", "AWS::Lambda::LayerVersion")
 DEFAULT_STAGE = "v1"
+_SERVED_API_PROPERTIES = ("Auth", "StageName", "GatewayResponses")
 
 
 @dataclass(frozen=True)
@@ -312,12 +313,16 @@ class _Reader:
         )
 
     def _api_properties(self, api_id: str) -> Mapping[str, Any]:
-        """An explicit AWS::Serverless::Api, or Globals.Api for SAM's implicit API."""
+        """What the gateway serves of an explicit AWS::Serverless::Api, or of Globals.Api for
+        SAM's implicit API (the rest, such as access logs, has no local meaning)."""
         if api_id in self.resolver.resources:
             if self.resolver.resource_type(api_id) != SERVERLESS_API:
                 raise TemplateError(f"RestApiId {api_id} is not an {SERVERLESS_API}")
-            return self.resolver.resolve(self.resolver.properties(api_id))  # type: ignore[no-any-return]
-        return self.resolver.resolve(self._globals("Api"))  # type: ignore[no-any-return]
+            props = self.resolver.properties(api_id)
+        else:
+            props = self._globals("Api")
+        served = {key: value for key, value in props.items() if key in _SERVED_API_PROPERTIES}
+        return self.resolver.resolve(served)  # type: ignore[no-any-return]
 
     def _authorizer(self, name: str, authorizers: Mapping[str, Any]) -> RequestAuthorizer:
         spec = authorizers.get(name)

@@ -169,7 +169,9 @@ def test_concurrent_webhooks_of_one_subscription_end_in_the_newest_state(
     assert set(marks) == set(ids), set(ids) - set(marks)
     assert marks[ids[-1]]["outcome"]["S"] == "applied"
     outcomes = Counter(mark["outcome"]["S"] for mark in marks.values())
-    assert set(outcomes) <= {"applied", "stale", "unknown_object"}, outcomes
+    # unchanged: an event of the same second as the state applied, saying the same; the
+    # story is made up, so an invoice before its subscription finds nothing at Stripe.
+    assert set(outcomes) <= {"applied", "stale", "unchanged", "unknown_object"}, outcomes
     assert not set(ids) & dead_lettered_event_ids(stack)
 
 

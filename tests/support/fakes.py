@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import copy
 import threading
 from dataclasses import dataclass, field
-from typing import Any
 
 from billing.domain.checkout import CheckoutRequest, CheckoutSession
-from billing.domain.stripe_reads import StripeRead
 from billing.errors import PaymentProviderUnavailableError
 
 
@@ -56,46 +53,3 @@ class FakePaymentGateway:
         if new:
             self.portal_sessions[session_id] = (customer_id, return_url)
         return f"https://billing.stripe.test/{session_id}"
-
-
-@dataclass
-class FakeStripeReader:
-    """Stripe's objects as the engine reads them when a payload cannot decide: what a test
-    puts in, answered at ``now`` (the second Stripe's answer holds from), each call logged.
-    ``down`` makes every call fail as Stripe unreachable."""
-
-    now: int = 0
-    subscriptions: dict[str, dict[str, Any]] = field(default_factory=dict)
-    payment_intents: dict[str, dict[str, Any]] = field(default_factory=dict)
-    charges: dict[str, dict[str, Any]] = field(default_factory=dict)
-    invoices: dict[str, dict[str, Any]] = field(default_factory=dict)
-    invoice_of: dict[str, str] = field(default_factory=dict)  # payment intent -> invoice
-    dispute_list: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # by intent
-    down: bool = False
-    calls: list[str] = field(default_factory=list)
-
-    def _read(self, kind: str, found: dict[str, Any] | None) -> StripeRead | None:
-        self.calls.append(kind)
-        if self.down:
-            raise PaymentProviderUnavailableError(f"Stripe {kind}: APIConnectionError", 503)
-        return StripeRead(copy.deepcopy(found), self.now) if found is not None else None
-
-    def subscription(self, subscription_id: str) -> StripeRead | None:
-        return self._read("subscription", self.subscriptions.get(subscription_id))
-
-    def payment_intent(self, payment_intent_id: str) -> StripeRead | None:
-        return self._read("payment_intent", self.payment_intents.get(payment_intent_id))
-
-    def charge(self, charge_id: str) -> StripeRead | None:
-        return self._read("charge", self.charges.get(charge_id))
-
-    def invoice(self, invoice_id: str) -> StripeRead | None:
-        return self._read("invoice", self.invoices.get(invoice_id))
-
-    def invoice_of_payment(self, payment_intent_id: str) -> str | None:
-        self._read("invoice_payments", {})
-        return self.invoice_of.get(payment_intent_id)
-
-    def disputes(self, payment_intent_id: str) -> list[dict[str, Any]]:
-        self._read("disputes", {})
-        return copy.deepcopy(self.dispute_list.get(payment_intent_id, []))

@@ -1,86 +1,119 @@
-"""Stripe's truth over time, for stories told as events (benchmarks, property tests): every
-object's state after each change, and a StripeReader answering as Stripe would at ``now``."""
+"""The fake of the StripeReader port: Stripe's objects over time, read as of a moment.
+
+:class:`StripeTimeline` keeps every object's state after each change, at its second (several
+changes in one second: the last is what Stripe shows). :class:`FakeStripe` reads it as the
+engine's adapter does (``latest_invoice``, ``latest_charge`` and an invoice's ``payments``
+expanded; disputes and invoice payments found by the payment intent they name) at ``now``,
+every change of that second included, and logs each call. Stories told as events (the
+lifecycle property, the webhook benchmark) record what each event carries; unit tests
+``put`` objects as they are now.
+"""
 
 from __future__ import annotations
 
-import bisect
 import copy
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
 from billing.domain.stripe_reads import StripeRead
+from billing.errors import PaymentProviderUnavailableError
+
+# What the engine may read; an event carrying one of these records its state.
+READABLE = frozenset(
+    {"subscription", "invoice", "payment_intent", "charge", "dispute", "refund", "invoice_payment"}
+)
+
+
+class StripeTimeline:
+    """Stripe's objects as a story changes them."""
+
+    def __init__(self) -> None:
+        self._changes: dict[str, list[tuple[int, dict[str, Any]]]] = defaultdict(list)
+        self._naming: dict[str, list[str]] = defaultdict(list)  # an id -> objects naming it
+
+    def record(self, when: int, obj: dict[str, Any]) -> None:
+        """``obj`` is what Stripe shows from second ``when`` on."""
+        object_id = str(obj["id"])
+        changes = self._changes[object_id]
+        assert not changes or changes[-1][0] <= when, f"{object_id} changed back in time"
+        if not changes:
+            paid_by = (obj.get("payment") or {}).get("payment_intent")  # an invoice payment's
+            for named in (obj.get("payment_intent"), obj.get("invoice"), paid_by):
+                if isinstance(named, str):
+                    self._naming[named].append(object_id)
+        changes.append((when, copy.deepcopy(obj)))
+
+    def as_of(self, object_id: str, when: int) -> dict[str, Any] | None:
+        """The object as Stripe showed it at the end of second ``when`` (None: not yet)."""
+        found = None
+        for changed, state in self._changes.get(object_id, ()):
+            if changed > when:
+                break
+            found = state
+        return copy.deepcopy(found) if found is not None else None
+
+    def naming(self, object_id: str, kind: str, when: int) -> list[dict[str, Any]]:
+        """The objects of ``kind`` (``dispute``, ``invoice_payment``) that name ``object_id``
+        (their payment intent or invoice), as of ``when``."""
+        found = (self.as_of(other, when) for other in self._naming.get(object_id, ()))
+        return [obj for obj in found if obj is not None and obj["object"] == kind]
 
 
 @dataclass
-class StripeTimeline:
-    """``record`` what an object became at a second; reads answer the newest state recorded
-    at or before ``now`` (a payment intent with its latest charge expanded). ``calls`` counts
-    the reads by kind."""
+class FakeStripe:
+    """Stripe as the engine reads it: the timeline as of ``now``. ``down`` makes every call
+    fail as Stripe unreachable; ``calls`` names each call made."""
 
+    timeline: StripeTimeline = field(default_factory=StripeTimeline)
     now: int = 0
-    _states: dict[str, list[tuple[int, int, dict[str, Any]]]] = field(
-        default_factory=lambda: defaultdict(list)
-    )
-    _invoice_of: dict[str, str] = field(default_factory=dict)
-    _charge_of: dict[str, str] = field(default_factory=dict)
-    calls: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    down: bool = False
+    calls: list[str] = field(default_factory=list)
 
-    def record(self, object_id: str, at: int, obj: dict[str, Any]) -> None:
-        """``object_id`` is ``obj`` from second ``at`` on (later records of a second win)."""
-        states = self._states[object_id]
-        bisect.insort(states, (at, len(states), copy.deepcopy(obj)), key=lambda s: s[:2])
-        if obj.get("object") == "charge" and isinstance(obj.get("payment_intent"), str):
-            self._charge_of[obj["payment_intent"]] = object_id
+    def put(self, *objects: dict[str, Any]) -> None:
+        """These objects as they are from ``now`` on."""
+        for obj in objects:
+            self.timeline.record(self.now, obj)
 
-    def link_invoice(self, payment_intent_id: str, invoice_id: str) -> None:
-        """A subscription invoice's payment, as Stripe's invoice payments say."""
-        self._invoice_of[payment_intent_id] = invoice_id
-
-    def state(self, object_id: str) -> dict[str, Any] | None:
-        """The object as it stands at ``now`` (None before it exists)."""
-        return self._at(object_id, self.now)
-
-    def state_at(self, object_id: str, at: int) -> dict[str, Any]:
-        """The object as it stands at ``at``, for a story telling its next change."""
-        found = self._at(object_id, at)
-        if found is None:
-            raise KeyError(f"{object_id} does not exist at {at}")
-        return found
-
-    def _at(self, object_id: str, at: int) -> dict[str, Any] | None:
-        states = self._states.get(object_id, [])
-        index = bisect.bisect_right(states, at, key=lambda s: s[0])
-        return copy.deepcopy(states[index - 1][2]) if index else None
-
-    def within(self, _seconds: float) -> StripeTimeline:
+    def within(self, _seconds: float) -> FakeStripe:
         """As the consumer asks of its reader: the same reader."""
         return self
 
-    def _read(self, kind: str, obj: dict[str, Any] | None) -> StripeRead | None:
-        self.calls[kind] += 1
-        return StripeRead(obj, self.now) if obj is not None else None
+    def _call(self, kind: str) -> None:
+        self.calls.append(kind)
+        if self.down:
+            raise PaymentProviderUnavailableError(f"Stripe {kind}: APIConnectionError", 503)
+
+    def _read(self, kind: str, object_id: str, expand: str | None = None) -> StripeRead | None:
+        self._call(kind)
+        obj = self.timeline.as_of(object_id, self.now)
+        if obj is None:
+            return None
+        if expand is not None and isinstance(obj.get(expand), str):
+            obj[expand] = self.timeline.as_of(obj[expand], self.now)
+        return StripeRead(obj, self.now)
 
     def subscription(self, subscription_id: str) -> StripeRead | None:
-        return self._read("subscription", self.state(subscription_id))
+        return self._read("subscription", subscription_id, "latest_invoice")
 
     def payment_intent(self, payment_intent_id: str) -> StripeRead | None:
-        intent = self.state(payment_intent_id)
-        if intent is not None:
-            charge_id = self._charge_of.get(payment_intent_id)
-            intent["latest_charge"] = self.state(charge_id) if charge_id else None
-        return self._read("payment_intent", intent)
+        return self._read("payment_intent", payment_intent_id, "latest_charge")
 
     def charge(self, charge_id: str) -> StripeRead | None:
-        return self._read("charge", self.state(charge_id))
+        return self._read("charge", charge_id)
 
     def invoice(self, invoice_id: str) -> StripeRead | None:
-        return self._read("invoice", self.state(invoice_id))
+        read = self._read("invoice", invoice_id)
+        if read is not None:
+            payments = self.timeline.naming(invoice_id, "invoice_payment", self.now)
+            read.obj["payments"] = {"object": "list", "data": payments, "has_more": False}
+        return read
 
     def invoice_of_payment(self, payment_intent_id: str) -> str | None:
-        self.calls["invoice_payments"] += 1
-        return self._invoice_of.get(payment_intent_id)
+        self._call("invoice_payments")
+        payments = self.timeline.naming(payment_intent_id, "invoice_payment", self.now)
+        return str(payments[0]["invoice"]) if payments else None
 
     def disputes(self, payment_intent_id: str) -> list[dict[str, Any]]:
-        self.calls["disputes"] += 1
-        return []
+        self._call("disputes")
+        return self.timeline.naming(payment_intent_id, "dispute", self.now)

@@ -5,16 +5,18 @@ where the story itself says.
 The strategy tells a user's billing as Stripe reports it: a subscription created ``active``,
 ``trialing`` or ``incomplete``, then what Stripe can do next from each status (renewals paid or
 failed, trial ends, ``cancel_at_period_end`` set and cleared, ``past_due`` retries that succeed
-or fail, ``unpaid`` and paid again, the first invoice paid or never, expiry, deletion at once or
-at the period end), maybe a refund or a dispute of one of its invoices; optionally a second
-subscription, and a one-time purchase (free, paid at once, or by a delayed method that succeeds
-or fails, maybe after an abandoned checkout) with refunds that may fail, disputes won or lost
+or fail, the last one leaving it ``unpaid`` (and paid again) or canceled, the first invoice paid
+at once, later or never, expiry, deletion at once or at the period end), maybe a refund or a
+dispute of one of its paid invoices; optionally a second subscription; and, in their last days,
+a one-time purchase (free, paid at once, or by a delayed method that succeeds or fails, maybe
+after an abandoned checkout) with refunds that may fail, chargebacks won, lost or undecided,
 and inquiries. Every event carries the object as Stripe shows it at that moment, in the current
-API shape; events Stripe emits together share their second.
+API shape; events Stripe emits together share their second, in Stripe's order.
 
-Stripe's side is kept as a timeline (:class:`Truth`): each object's state after every change, at
-its second. When a payload cannot decide, the engine reads :class:`StripeAsOf`, which answers
-with every object as of the delivery's second (the engine's ``now``).
+Stripe's side is kept as a timeline (tests/support/stripe_timeline.py): each object's state
+after every change, at its second. When a payload cannot decide, the engine reads it through
+``FakeStripe``, which answers with every object as of the delivery's second (the engine's
+``now``).
 
 The reference model reads the events in the order they happened (ties in the order Stripe
 emitted them) and keeps what Stripe says (the last subscription object, when a payment first
@@ -28,7 +30,6 @@ from __future__ import annotations
 import copy
 import functools
 import itertools
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -38,12 +39,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from billing import wiring
+from billing.adapters.dynamo.models import EntitlementModel, StripeObjectModel, WebhookEventModel
 from billing.domain.entitlements import evaluate
-from billing.domain.stripe_reads import StripeRead
 from billing.domain.tenancy import Price
 from billing.ports import BillingLedger
 from billing.services import engine, tenancy
 from tests.support import stripe_events as se
+from tests.support.stripe_timeline import READABLE, FakeStripe, StripeTimeline
 
 HOUR, DAY = 3_600, 86_400
 PERIOD, TRIAL = 30 * DAY, 14 * DAY
@@ -64,89 +66,6 @@ ACCESS_DAYS = {p.stripe_price_id: p.access_days for p in PRICES}
 AMOUNT = {p.stripe_price_id: p.amount for p in PRICES}
 
 
-# ---------------------------------------------------------------------- Stripe's side
-class Truth:
-    """Stripe's objects as the story changes them: each one's state after every change, at
-    its second (several changes in one second: the last is what Stripe shows)."""
-
-    def __init__(self) -> None:
-        self._changes: dict[str, list[tuple[int, dict[str, Any]]]] = defaultdict(list)
-        self._naming: dict[str, list[str]] = defaultdict(list)  # an id -> objects naming it
-
-    def record(self, when: int, obj: dict[str, Any]) -> None:
-        object_id = str(obj["id"])
-        changes = self._changes[object_id]
-        assert not changes or changes[-1][0] <= when, f"{object_id} changed back in time"
-        if not changes:
-            paid_by = (obj.get("payment") or {}).get("payment_intent")  # an invoice payment's
-            for named in (obj.get("payment_intent"), obj.get("invoice"), paid_by):
-                if isinstance(named, str):
-                    self._naming[named].append(object_id)
-        changes.append((when, copy.deepcopy(obj)))
-
-    def as_of(self, object_id: str, when: int) -> dict[str, Any] | None:
-        """The object as Stripe showed it at the end of second ``when`` (None: not yet)."""
-        found = None
-        for changed, state in self._changes.get(object_id, ()):
-            if changed > when:
-                break
-            found = state
-        return copy.deepcopy(found) if found is not None else None
-
-    def naming(self, object_id: str, kind: str, when: int) -> list[dict[str, Any]]:
-        """The objects of ``kind`` (``dispute``, ``invoice_payment``) that name ``object_id``
-        (their payment intent or invoice), as of ``when``."""
-        found = (self.as_of(other, when) for other in self._naming.get(object_id, ()))
-        return [obj for obj in found if obj is not None and obj["object"] == kind]
-
-
-@dataclass(frozen=True)
-class StripeAsOf:
-    """Stripe as the engine reads it during one delivery: every object as of ``now`` (the
-    delivery's second, every change of that second included), expanded as the StripeReader
-    port's adapter asks (``latest_invoice``, ``latest_charge``, an invoice's ``payments``)."""
-
-    truth: Truth
-    now: int
-
-    def _read(self, object_id: str, expand: str | None = None) -> StripeRead | None:
-        obj = self.truth.as_of(object_id, self.now)
-        if obj is None:
-            return None
-        if expand is not None and isinstance(obj.get(expand), str):
-            obj[expand] = self.truth.as_of(obj[expand], self.now)
-        return StripeRead(obj, self.now)
-
-    def subscription(self, subscription_id: str) -> StripeRead | None:
-        return self._read(subscription_id, "latest_invoice")
-
-    def payment_intent(self, payment_intent_id: str) -> StripeRead | None:
-        return self._read(payment_intent_id, "latest_charge")
-
-    def charge(self, charge_id: str) -> StripeRead | None:
-        return self._read(charge_id)
-
-    def invoice(self, invoice_id: str) -> StripeRead | None:
-        read = self._read(invoice_id)
-        if read is not None:
-            payments = self.truth.naming(invoice_id, "invoice_payment", self.now)
-            read.obj["payments"] = {"object": "list", "data": payments, "has_more": False}
-        return read
-
-    def invoice_of_payment(self, payment_intent_id: str) -> str | None:
-        payments = self.truth.naming(payment_intent_id, "invoice_payment", self.now)
-        return str(payments[0]["invoice"]) if payments else None
-
-    def disputes(self, payment_intent_id: str) -> list[dict[str, Any]]:
-        return self.truth.naming(payment_intent_id, "dispute", self.now)
-
-
-# Objects the engine may read; an event carrying one records its state in the truth.
-READABLE = frozenset(
-    {"subscription", "invoice", "payment_intent", "charge", "dispute", "refund", "invoice_payment"}
-)
-
-
 @dataclass(frozen=True)
 class StripeEvent:
     event_id: str
@@ -158,6 +77,9 @@ class StripeEvent:
     def raw(self) -> str:
         return se.event(self.event_type, self.obj, self.created, event_id=self.event_id)
 
+    def __repr__(self) -> str:
+        return f"{self.event_type} of {self.object_id} at +{self.created - T0}s"
+
 
 @dataclass
 class Story:
@@ -168,11 +90,14 @@ class Story:
     world: int
     clock: int = T0
     events: list[StripeEvent] = field(default_factory=list)
-    truth: Truth = field(default_factory=Truth)
+    truth: StripeTimeline = field(default_factory=StripeTimeline)
 
     @property
     def owner(self) -> dict[str, str]:
         return {"project_id": PROJECT_ID, "user_id": f"user_{self.world}"}
+
+    def __repr__(self) -> str:
+        return f"Story(world={self.world}, {len(self.events)} events)"
 
     @property
     def customer(self) -> str:
@@ -253,7 +178,6 @@ class _Payment:
     story: Story
     object_id: str  # the purchase, or the invoice, the events are about
     charge: dict[str, Any]
-    refunds: list[dict[str, Any]] = field(default_factory=list)  # not failed
     dispute: dict[str, Any] | None = None
 
     @property
@@ -268,88 +192,103 @@ class _Payment:
         self.charge.update(amount_refunded=amount, refunded=amount >= self.amount)
 
 
-# What a dispute can become next: an inquiry (``warning_*``) closes without taking money.
-DISPUTE_NEXT = {
-    "needs_response": ("under_review", "lost"),
-    "under_review": ("won", "lost"),
-    "warning_needs_response": ("warning_under_review", "warning_closed"),
-    "warning_under_review": ("warning_closed",),
-}
-DISPUTE_SETTLED = (None, "won", "warning_closed")  # a refund may be made or fail then
+DISPUTE_SETTLED = (None, "won", "warning_closed")  # a refund may be made then
+# What becomes of a dispute before the story ends, after it opens: a chargeback takes the money
+# at once and is decided after review (or lost unanswered); an inquiry (``warning_*``) takes
+# nothing and closes.
+CHARGEBACK_FATES = (
+    (),
+    ("under_review",),
+    ("under_review", "won"),
+    ("under_review", "lost"),
+    ("lost",),
+)
+INQUIRY_FATES = (
+    (),
+    ("warning_under_review",),
+    ("warning_closed",),
+    ("warning_under_review", "warning_closed"),
+)
 
 
 def _payment_steps(payment: _Payment) -> list[str]:
-    """What can happen next to a paid charge."""
+    """What can happen next to a paid charge: a refund (while no dispute is open), a
+    chargeback or an inquiry (one per charge)."""
     dispute = payment.dispute["status"] if payment.dispute else None
     steps = []
     if dispute in DISPUTE_SETTLED and payment.refunded < payment.amount:
         steps.append("refund")
-    if dispute in DISPUTE_SETTLED and payment.refunds:
-        steps.append("refund_fails")
     if payment.dispute is None and payment.refunded < payment.amount:
-        steps += ["dispute", "inquiry"]
-    if dispute in DISPUTE_NEXT:
-        steps.append("dispute_moves")
+        steps += ["chargeback", "inquiry"]
     return steps
 
 
-def _payment_step(draw: st.DrawFn, payment: _Payment, step: str) -> None:
+def _refund(draw: st.DrawFn, payment: _Payment) -> None:
+    """A refund of all that is left or of part of it; a card refund succeeds at once, others
+    stay pending a while; either may fail later, and the charge is refunded that less."""
     story, charge, about = payment.story, payment.charge, payment.object_id
-    pi_id, pause = str(charge["payment_intent"]), draw(pauses)
-    if step == "refund":  # a card refund succeeds at once; others stay pending a while
-        amount = draw(st.integers(1, payment.amount - payment.refunded))
-        status = draw(st.sampled_from(["succeeded", "pending"]))
-        refund_id = f"re_{pi_id}_{len(story.events)}"
-        refund = se.refund(refund_id, pi_id=pi_id, charge_id=charge["id"], amount=amount,
-                           status=status) | {"created": story.clock}  # fmt: skip
-        payment.refunds.append(refund)
-        payment.set_refunded(payment.refunded + amount)
-        story.emit("charge.refunded", charge, about, then=pause)
-        story.emit("refund.created", refund, about)
-    elif step == "refund_fails":  # the money comes back: the charge is refunded that less
-        refund = payment.refunds.pop(draw(st.integers(0, len(payment.refunds) - 1)))
-        refund.update(status="failed", failure_reason="expired_or_canceled_card")
-        payment.set_refunded(payment.refunded - int(refund["amount"]))
-        story.change(charge)
-        story.emit("refund.updated", refund, about, then=pause)
-        story.emit("refund.failed", refund, about)
-    elif step in ("dispute", "inquiry"):
-        status = "needs_response" if step == "dispute" else "warning_needs_response"
-        payment.dispute = se.dispute(
-            f"dp_{pi_id}",
-            pi_id=pi_id,
-            charge_id=charge["id"],
-            status=status,
-            amount=payment.amount - payment.refunded,
-            created=story.clock,
-        )
-        charge["disputed"] = True
-        story.change(charge)
-        if step == "dispute":  # the funds are withdrawn as it opens
-            story.emit("charge.dispute.created", payment.dispute, about, then=pause)
-            story.emit("charge.dispute.funds_withdrawn", payment.dispute, about)
-        else:
-            story.emit("charge.dispute.created", payment.dispute, about)
-    elif step == "dispute_moves":
-        assert payment.dispute is not None
-        status = draw(st.sampled_from(DISPUTE_NEXT[payment.dispute["status"]]))
-        payment.dispute["status"] = status
+    pi_id, left = str(charge["payment_intent"]), payment.amount - payment.refunded
+    amount = draw(st.one_of(st.just(left), st.integers(1, left)))
+    status = draw(st.sampled_from(["succeeded", "pending"]))
+    refund_id = f"re_{pi_id}_{len(story.events)}"
+    refund = se.refund(refund_id, pi_id=pi_id, charge_id=charge["id"], amount=amount, status=status)
+    refund["created"] = story.clock
+    payment.set_refunded(payment.refunded + amount)
+    story.emit("charge.refunded", charge, about, then=draw(pauses))
+    story.emit("refund.created", refund, about)
+    if not draw(st.booleans()):
+        return
+    story.wait(draw(gaps))
+    refund.update(status="failed", failure_reason="expired_or_canceled_card")
+    payment.set_refunded(payment.refunded - amount)
+    story.change(charge)
+    story.emit("refund.updated", refund, about, then=draw(pauses))
+    story.emit("refund.failed", refund, about)
+
+
+def _dispute(draw: st.DrawFn, payment: _Payment, *, chargeback: bool) -> None:
+    """A chargeback or an inquiry, and as far as it gets."""
+    story, charge, about = payment.story, payment.charge, payment.object_id
+    pi_id = str(charge["payment_intent"])
+    dispute = se.dispute(
+        f"dp_{pi_id}",
+        pi_id=pi_id,
+        charge_id=charge["id"],
+        status="needs_response" if chargeback else "warning_needs_response",
+        amount=payment.amount - payment.refunded,
+        created=story.clock,
+    )
+    payment.dispute = dispute
+    charge["disputed"] = True
+    story.change(charge)
+    if chargeback:  # the funds are withdrawn as it opens
+        story.emit("charge.dispute.created", dispute, about, then=draw(pauses))
+        story.emit("charge.dispute.funds_withdrawn", dispute, about)
+    else:
+        story.emit("charge.dispute.created", dispute, about)
+    for status in draw(st.sampled_from(CHARGEBACK_FATES if chargeback else INQUIRY_FATES)):
+        story.wait(draw(gaps))
+        dispute["status"] = status
         closed = status in ("won", "lost", "warning_closed")
-        kind = "charge.dispute.closed" if closed else "charge.dispute.updated"
-        story.emit(kind, payment.dispute, about, then=pause if status == "won" else 1)
-        if status == "won":
-            story.emit("charge.dispute.funds_reinstated", payment.dispute, about)
+        kind_of_change = "charge.dispute.closed" if closed else "charge.dispute.updated"
+        story.emit(kind_of_change, dispute, about, then=draw(pauses) if status == "won" else 1)
+        if status == "won":  # the funds come back
+            story.emit("charge.dispute.funds_reinstated", dispute, about)
 
 
 def payment_aftermath(draw: st.DrawFn, payment: _Payment, most: int) -> None:
     """Up to ``most`` things that happen to a paid charge: refunds (which may fail), a
-    dispute or an inquiry, and what becomes of it."""
-    for _ in range(draw(st.integers(0, most))):
+    chargeback or an inquiry, and what becomes of it."""
+    for _ in range(draw(st.integers(1, most))):
         steps = _payment_steps(payment)
         if not steps:
             break
         payment.story.wait(draw(gaps))
-        _payment_step(draw, payment, draw(st.sampled_from(steps)))
+        step = draw(st.sampled_from(steps))
+        if step == "refund":
+            _refund(draw, payment)
+        else:
+            _dispute(draw, payment, chargeback=step == "chargeback")
 
 
 @dataclass
@@ -443,15 +382,16 @@ def _charge_invoice(
     draw: st.DrawFn, story: Story, sub: _Subscription, *, paid: bool, status: str | None = None
 ) -> None:
     """Stripe charges the latest invoice: ``invoice.paid`` (often with
-    ``invoice.payment_succeeded``) or ``invoice.payment_failed``; when that moves the
-    subscription to ``status``, its update follows, in the same second or the next."""
+    ``invoice.payment_succeeded``) or ``invoice.payment_failed``; what it does to the
+    subscription (its update to ``status``, or a cancellation after it) comes in the same
+    second or the next."""
     invoice = sub.charge_invoice(paid=paid)
     kinds = ["invoice.payment_failed"]
     if paid:
         kinds = ["invoice.paid", *(["invoice.payment_succeeded"] if draw(st.booleans()) else [])]
     for kind in kinds:
         story.emit(kind, invoice, sub.sub_id, then=0)
-    story.wait(draw(pauses) if status else 1)
+    story.wait(draw(pauses))
     if status is not None:
         sub.status = status
         _updated(story, sub)
@@ -475,15 +415,16 @@ def _delete(story: Story, sub: _Subscription) -> None:
 
 
 def _next_steps(sub: _Subscription) -> list[str]:
-    """What Stripe can do next to a subscription in this state."""
+    """What Stripe can do next to a subscription in this state (the subtle ones first: a
+    generator draws the first more often)."""
     if sub.status == "incomplete":
         return ["first_invoice_paid", "activated_then_paid", "first_invoice_failed", "expire"]
     if sub.status in ("active", "trialing"):
         if sub.cancel_at_period_end:
-            return ["resume", "ends_at_period_end", "cancel_now"]
-        return ["renew_paid", "renew_failed", "cancel_at_period_end", "cancel_now"]
+            return ["ends_at_period_end", "resume", "cancel_now"]
+        return ["renew_failed", "renew_paid", "cancel_at_period_end", "cancel_now"]
     if sub.status == "past_due":
-        return ["retry_paid", "retry_failed", "unpaid", "cancel_now"]
+        return ["unpaid", "retry_paid", "retry_failed", "gives_up", "cancel_now"]
     if sub.status == "unpaid":  # not final: paying the latest invoice reactivates it
         return ["retry_paid", "cancel_now"]
     return []  # canceled, incomplete_expired: the end
@@ -509,6 +450,11 @@ def _step(draw: st.DrawFn, story: Story, sub: _Subscription, step: str) -> None:
         _charge_invoice(draw, story, sub, paid=True)
     elif step in ("first_invoice_failed", "retry_failed"):  # incomplete or past_due still
         _charge_invoice(draw, story, sub, paid=False)
+    elif step == "unpaid":  # the last retry fails: the subscription is kept, unpaid
+        _charge_invoice(draw, story, sub, paid=False, status="unpaid")
+    elif step == "gives_up":  # the last retry fails: the subscription is canceled
+        _charge_invoice(draw, story, sub, paid=False)
+        _delete(story, sub)
     elif step == "expire":
         story.wait_until(sub.start + 23 * HOUR)
         sub.status = "incomplete_expired"
@@ -518,14 +464,11 @@ def _step(draw: st.DrawFn, story: Story, sub: _Subscription, step: str) -> None:
         _updated(story, sub)
     elif step == "cancel_now":
         _delete(story, sub)
-    elif step == "unpaid":  # retries exhausted, the subscription kept unpaid
-        sub.status = "unpaid"
-        _updated(story, sub)
 
 
 @st.composite
 def subscription_life(draw: st.DrawFn, story: Story, name: str, price_id: str) -> None:
-    """A subscription from its creation through up to 4 things Stripe does to it, then maybe
+    """A subscription from its creation through up to 5 things Stripe does to it, then maybe
     a refund or a dispute of one of its paid invoices (access follows the subscription)."""
     story.wait(draw(gaps))
     status = draw(st.sampled_from(["active", "trialing", "incomplete"]))
@@ -536,11 +479,14 @@ def subscription_life(draw: st.DrawFn, story: Story, name: str, price_id: str) -
         sub = _Subscription(story, sub_id, price_id, start, status, start + PERIOD)
     sub.new_invoice(finalized=True)
     if status == "incomplete":  # its first invoice's payment needs the customer
-        story.emit("customer.subscription.created", sub.snapshot(), sub_id)
+        story.emit("customer.subscription.created", sub.snapshot(), sub_id, then=0)
+        if draw(st.booleans()):  # who pays at once: created, paid and active in one second
+            _charge_invoice(draw, story, sub, paid=True, status="active")
+        story.wait(1)
     else:  # the first invoice (zero for a trial) is paid as it is created
         story.emit("customer.subscription.created", sub.snapshot(), sub_id, then=draw(pauses))
         _charge_invoice(draw, story, sub, paid=True)
-    for _ in range(draw(st.integers(0, 4))):
+    for _ in range(draw(st.integers(1, 5))):
         steps = _next_steps(sub)
         if not steps:
             break
@@ -561,22 +507,22 @@ def purchase_life(draw: st.DrawFn, story: Story, name: str) -> None:
     session.update(id=story.id("cs", name), customer=story.customer, metadata=metadata)
     story.wait(draw(gaps))
     if draw(st.booleans()):  # abandoned: Stripe expires it a day later, having charged nothing
-        abandoned = session | {"id": story.id("cs", f"{name}_abandoned"), "payment_intent": None,
-                               "payment_status": "unpaid", "status": "expired"}  # fmt: skip
+        abandoned = session | {"id": story.id("cs", f"{name}_abandoned"), "status": "expired"}
+        abandoned.update(payment_intent=None, payment_status="unpaid")
         story.emit("checkout.session.expired", abandoned, abandoned["id"])
         story.wait(draw(gaps))
     session["status"] = "complete"
-    ways = ["free", "intent_first", "session_first", "delayed_ok", "delayed_failed"]
+    ways = ["intent_first", "delayed_ok", "session_first", "free", "delayed_failed"]
     way = draw(st.sampled_from(ways))
     if way == "free":  # 100 % off: no payment intent, the session is the purchase
-        free = session | {"payment_intent": None, "payment_status": "no_payment_required",
-                          "amount_total": 0}  # fmt: skip
+        free = session | {"payment_intent": None, "amount_total": 0}
+        free["payment_status"] = "no_payment_required"
         story.emit("checkout.session.completed", free, free["id"])
         return
     intent = _intent(story, pi_id, amount, metadata)
     charge = _charge(story, pi_id, amount, paid=False)
     if way.startswith("delayed"):  # the charge is made now and settles days later
-        story.change(charge)
+        story.change(intent, charge)
         story.emit("checkout.session.completed", session | {"payment_status": "unpaid"}, pi_id)
         story.wait(draw(gaps))
     if way == "delayed_failed":
@@ -604,15 +550,15 @@ def purchase_life(draw: st.DrawFn, story: Story, name: str) -> None:
 
 @st.composite
 def billing_stories(draw: st.DrawFn, world: int) -> Story:
-    """One user's billing: a subscription, maybe a second one, maybe a purchase."""
+    """One user's billing: a subscription, maybe a second one, and a purchase."""
     story = Story(world)
     draw(subscription_life(story, "a", "price_pro"))
     if draw(st.booleans()):
         story.clock = T0 + draw(st.integers(0, 20 * DAY))  # overlapping the first, or after
         draw(subscription_life(story, "b", draw(st.sampled_from(["price_pro", "price_export"]))))
-    if draw(st.booleans()):
-        story.clock = T0 + draw(st.integers(0, 40 * DAY))
-        draw(purchase_life(story, "a"))
+    # Bought in the subscriptions' last days, so a 7-day pass still counts when access is judged.
+    story.clock = max(e.created for e in story.events) - draw(st.integers(0, 10 * DAY))
+    draw(purchase_life(story, "a"))
     return story
 
 
@@ -801,6 +747,16 @@ def _at(epoch: int) -> datetime:
     return datetime.fromtimestamp(epoch, UTC)
 
 
+def _forget_the_example() -> None:
+    """Empty the tables the engine writes. Examples never meet (each is a new user), but moto
+    copies a whole table on every transaction: what earlier examples left would slow each
+    later one down."""
+    for model in (WebhookEventModel, StripeObjectModel, EntitlementModel):
+        with model.batch_write() as batch:
+            for item in model.scan():
+                batch.delete(item)
+
+
 def _told(delivered: list[Delivery]) -> str:
     return "\n".join(
         f"  +{d.at - T0}s: {d.event.event_type} of {d.event.object_id} at +{d.event.created - T0}s"
@@ -812,7 +768,8 @@ def _told(delivered: list[Delivery]) -> str:
     max_examples=80,
     deadline=None,
     # ``ledger`` (moto's tables) is made once for all examples on purpose: every example tells
-    # the story of a new user (ids carry a fresh world number), so none sees another's facts.
+    # the story of a new user (ids carry a fresh world number), so none sees another's facts;
+    # what the engine wrote is emptied after each.
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(data=st.data())
@@ -830,7 +787,13 @@ def test_any_delivery_order_stripe_can_produce_ends_where_the_story_does(
     a grace period at a ``past_due`` ``customer.subscription.updated`` when the failed invoice's
     event, a second older, comes after it (the payload alone cannot tell the earlier second).
     """
-    world = next(_worlds)
+    try:
+        _check_a_story(ledger, next(_worlds), data)
+    finally:
+        _forget_the_example()
+
+
+def _check_a_story(ledger: BillingLedger, world: int, data: st.DataObject) -> None:
     story = data.draw(billing_stories(world), label="story")
     events = sorted(story.events, key=lambda e: e.created)
     delivered = data.draw(deliveries(events), label="deliveries")
@@ -838,7 +801,7 @@ def test_any_delivery_order_stripe_can_produce_ends_where_the_story_does(
     first = events[-1].created + data.draw(st.integers(0, HOUR - 1), label="judged from")
 
     for delivery in delivered:
-        stripe = functools.partial(StripeAsOf, story.truth, delivery.at)
+        stripe = functools.partial(FakeStripe, story.truth, delivery.at)
         outcome = engine.apply_event(delivery.event.raw(), ledger, _at(delivery.at), stripe)
         assert outcome not in (engine.Outcome.UNKNOWN_OBJECT, engine.Outcome.UNMAPPED), (
             f"{delivery.event.event_type} of {delivery.event.object_id}: {outcome}\n"

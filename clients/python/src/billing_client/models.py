@@ -2,6 +2,8 @@
 
 Fields the API documents are required and type-checked; fields it may add later are ignored.
 Times are aware ``datetime`` objects in UTC (the API writes ISO 8601 with a ``Z``).
+tests/unit/client/test_contract.py holds each class to its schema in the OpenAPI document
+(functions/openapi_document/openapi.json): the same fields, types and nullability.
 """
 
 from __future__ import annotations
@@ -128,11 +130,11 @@ class Readiness:
 @dataclass(frozen=True, slots=True)
 class CheckoutSession:
     checkout_url: str
-    session_id: str | None
+    session_id: str
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> CheckoutSession:
-        return cls(checkout_url=_str(data, "checkout_url"), session_id=_opt_str(data, "session_id"))
+        return cls(checkout_url=_str(data, "checkout_url"), session_id=_str(data, "session_id"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -430,8 +432,8 @@ class WebhookReceipt:
     """The receiver's 2xx: the event was verified and queued (``id``: the Stripe event id)."""
 
     received: bool
-    id: str | None
+    id: str
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> WebhookReceipt:
-        return cls(received=bool(data.get("received", True)), id=_opt_str(data, "id"))
+        return cls(received=_bool(data, "received"), id=_str(data, "id"))
