@@ -13,6 +13,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SAM_VENV := .venv-sam
 SAM := $(SAM_VENV)/bin/sam
+CHECKOV_VENV := .venv-checkov
 ARTIFACTS := artifacts
 REPORTS := $(ARTIFACTS)/test-reports
 
@@ -30,8 +31,8 @@ export SCARF_ANALYTICS := false
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: requirements-dev.txt layers/shared/requirements.txt .python-version pyproject.toml \
-		clients/python/pyproject.toml
+$(VENV)/.installed: requirements-dev.txt layers/shared/requirements.txt .python-version pyproject.toml setup.cfg \
+		admin/pyproject.toml devstack/pyproject.toml clients/python/pyproject.toml
 	@test -n "$(BOOTSTRAP_PYTHON)" || { echo "Python $(PYTHON_MINOR) not found: install it (pyenv install $(PYTHON_VERSION)) or set BOOTSTRAP_PYTHON" >&2; exit 2; }
 	@$(BOOTSTRAP_PYTHON) -c 'import sys; v="$(PYTHON_MINOR)"; sys.exit(0 if "%d.%d" % sys.version_info[:2] == v else "need Python " + v + ", got " + sys.version.split()[0])'
 	@echo "==> creating $(VENV) with $(BOOTSTRAP_PYTHON)"
@@ -39,7 +40,7 @@ $(VENV)/.installed: requirements-dev.txt layers/shared/requirements.txt .python-
 	$(BOOTSTRAP_PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
-	$(PY) -m pip install --quiet --no-deps -e . -e clients/python
+	$(PY) -m pip install --quiet --no-deps -e . -e admin -e devstack -e clients/python
 	@touch $@
 
 $(SAM_VENV)/.installed: requirements-sam.txt .python-version
@@ -47,6 +48,13 @@ $(SAM_VENV)/.installed: requirements-sam.txt .python-version
 	rm -rf $(SAM_VENV)
 	$(BOOTSTRAP_PYTHON) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/python -m pip install --quiet -r requirements-sam.txt
+	@touch $@
+
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt .python-version
+	@echo "==> creating $(CHECKOV_VENV) (checkov)"
+	rm -rf $(CHECKOV_VENV)
+	$(BOOTSTRAP_PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-checkov.txt
 	@touch $@
 
 node_modules/.package-lock.json: package.json package-lock.json clients/typescript/package.json
@@ -57,18 +65,24 @@ node_modules/.package-lock.json: package.json package-lock.json clients/typescri
 
 setup: $(VENV)/.installed $(SAM_VENV)/.installed node_modules/.package-lock.json ## Install everything (idempotent)
 
-lint: $(VENV)/.installed ## ruff (lint + format check)
+lint: $(VENV)/.installed $(CHECKOV_VENV)/.installed ## ruff (lint + format check), the import contracts between the packages (lint-imports), checkov on template.yaml
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+	@# Every check passes or is skipped in template.yaml itself, with its reason.
+	$(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation --skip-download \
+		--compact --quiet
 
 typecheck: $(VENV)/.installed ## mypy --strict
-	$(VENV)/bin/mypy layers/shared/billing functions/*/app.py local bench tests clients/python/src
+	$(VENV)/bin/mypy layers/shared/billing admin/billing_admin devstack/billing_devstack functions/*/app.py \
+		bench tests clients/python/src
 
 test-unit: $(VENV)/.installed ## Unit tests (sockets disabled, AWS faked in-process)
 	@mkdir -p $(REPORTS)
 	$(PY) -m pytest tests/unit -m "not integration" --disable-socket --allow-unix-socket \
 		--junitxml=$(REPORTS)/unit.xml \
-		--cov=layers/shared/billing --cov=functions --cov=local --cov-report=term:skip-covered \
+		--cov=layers/shared/billing --cov=admin/billing_admin --cov=devstack/billing_devstack \
+		--cov=functions --cov-report=term:skip-covered \
 		--cov-report=xml:$(ARTIFACTS)/coverage/unit.xml --cov-report=html:$(ARTIFACTS)/coverage/html
 
 test-integration: setup ## Integration tests over HTTP against the local stack
@@ -98,10 +112,13 @@ test-clients: node_modules/.package-lock.json ## The TypeScript client: its type
 validate: $(SAM_VENV)/.installed ## sam validate --lint
 	$(SAM) validate --lint
 
-build: $(SAM_VENV)/.installed $(VENV)/.installed ## sam build, then compile bytecode into the package
+build: $(SAM_VENV)/.installed $(VENV)/.installed ## sam build, compile bytecode into the package, check the layer ships only billing
 	$(SAM) build
 	@# Lambda unpacks zips with their own timestamps: unchecked-hash .pyc files stay valid.
 	$(PY) -m compileall -q -j 0 --invalidation-mode unchecked-hash .aws-sam/build
+	@# What ships: billing and its dependencies; no admin, devstack or test code (tests/build).
+	@mkdir -p $(REPORTS)
+	$(PY) -m pytest tests/build -q --junitxml=$(REPORTS)/build.xml
 	@du -sh .aws-sam/build/* | sort -h | tail -n 5
 
 test: setup lint typecheck test-unit test-clients test-integration test-acceptance validate build ## Everything CI runs
@@ -109,10 +126,10 @@ test: setup lint typecheck test-unit test-clients test-integration test-acceptan
 
 # SEED=1 also loads the seed's demo data (project 1, key sk_demo_space_journal, price_123).
 run: setup ## The whole service on http://localhost:8000, in the foreground (SEED=1: demo data, PERSIST=1: keep data)
-	LOCAL_SEED_DEMO=$(SEED) LOCAL_PERSIST=$(PERSIST) $(PY) -m local run
+	LOCAL_SEED_DEMO=$(SEED) LOCAL_PERSIST=$(PERSIST) $(PY) -m billing_devstack run
 
 up: setup ## The local stack in the background (artifacts/local/; SEED=1: demo data, PERSIST=1: keep data)
-	LOCAL_SEED_DEMO=$(SEED) LOCAL_PERSIST=$(PERSIST) $(PY) -m local up
+	LOCAL_SEED_DEMO=$(SEED) LOCAL_PERSIST=$(PERSIST) $(PY) -m billing_devstack up
 
 seed: $(VENV)/.installed ## Load the demo data into the running local stack (idempotent)
 	$(VENV)/bin/billing-admin demo seed
@@ -121,18 +138,18 @@ reconcile: $(VENV)/.installed ## Reconcile the running local stack with Stripe n
 	$(VENV)/bin/billing-admin reconcile run
 
 down: $(VENV)/.installed ## Stop the background local stack
-	$(PY) -m local down
+	$(PY) -m billing_devstack down
 
-invoke: setup ## Run one function against the local stack: make invoke FN=HealthFunction EVENT=events/health.json
+invoke: setup ## Run one function on an event file, starting and stopping what it needs (no running stack): make invoke FN=HealthFunction EVENT=events/health.json
 	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=<LogicalId> EVENT=events/<file>.json" >&2; exit 2; }
-	$(PY) -m local invoke $(FN) $(EVENT)
+	$(PY) -m billing_devstack invoke $(FN) $(EVENT)
 
 webhook: $(VENV)/.installed ## Sign a Stripe event and POST it to the running stack: make webhook EVENT=events/stripe/payment_intent.succeeded.json
 	@test -n "$(EVENT)" || { echo "usage: make webhook EVENT=events/stripe/<file>.json" >&2; exit 2; }
-	$(PY) -m local webhook $(EVENT)
+	$(PY) -m billing_devstack webhook $(EVENT)
 
 openapi: $(VENV)/.installed ## Rebuild the OpenAPI document from the handlers (served at /api/v1/openapi.json), then the TypeScript client's types
-	$(PY) -m local.openapi
+	$(PY) -m billing_devstack.openapi
 	$(MAKE) --no-print-directory clients
 
 deploy: build ## sam deploy with samconfig.toml (first time: .venv-sam/bin/sam deploy --guided)
@@ -159,4 +176,4 @@ bench-chart: $(VENV)/.installed ## Draw artifacts/bench/*.json into artifacts/be
 bench: bench-coldstart bench-entitlements bench-webhooks bench-reconciliation bench-chart ## Every benchmark, then the chart (about 12 min on 2 cores; run after make test)
 
 clean: ## Remove build output and artifacts (keeps the virtualenvs)
-	rm -rf .aws-sam $(ARTIFACTS) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .aws-sam $(ARTIFACTS) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -27,8 +27,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from local.cfn import load_yaml
-from local.template import FunctionSpec, load_template
+from billing_devstack.cfn import load_yaml
+from billing_devstack.template import FunctionSpec, load_template
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 OUTPUT = REPO_ROOT / "artifacts" / "bench" / "coldstart.json"

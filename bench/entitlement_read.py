@@ -14,9 +14,9 @@ GET /api/v1/entitlements/check, and for the API-key authorizer beside a GetItem 
 item. Per round: p50/p95/p99 of ``--calls`` calls, after a warm-up; rounds interleave the
 targets and their floors.
 
-Over HTTP: the local stack (``python -m local run``) started here on free ports, in a temporary
-state dir, stopped at the end; project and API key made by ``billing-admin``, the same record
-written for the user. For K = 1, 8, 32 clients, each a thread with its own keep-alive
+Over HTTP: the local stack (``python -m billing_devstack run``) started here on free ports, in a
+temporary state dir, stopped at the end; project and API key made by ``billing-admin``, the
+same record written for the user. For K = 1, 8, 32 clients, each a thread with its own keep-alive
 connection, asking for ``--seconds`` per round: requests/s and p99. Beside each, at the same K
 and in the same round, the floors: GET /live through the same gateway (HTTP server, proxy
 event, a Lambda worker, Powertools routing; no authorizer, no DynamoDB), and a raw GetItem of
@@ -42,7 +42,6 @@ import http.client
 import json
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 import textwrap
@@ -62,15 +61,15 @@ from bench.support import (
     Figure,
     aws_calls,
     dynamodb_local,
-    free_port,
     fresh_tables,
     percentile,
     use_dynamodb_local,
     write_results,
 )
-from local.config import LocalConfig
-from local.procs import processes_of
-from local.resources import dynamodb_client
+from billing_devstack import launcher
+from billing_devstack.config import LocalConfig
+from billing_devstack.launcher import StackProcess
+from billing_devstack.resources import dynamodb_client
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -86,9 +85,7 @@ GRANTED_FEATURE = "beta"
 SOURCES = 3  # in the user's record: subscription, purchase, manual grant
 WARM_UP_CALLS = 50
 COUNTED_REQUESTS = 20  # per route, in the untimed counting pass over HTTP
-STACK_START_TIMEOUT = 90.0
 PROBES_DIR = REPO_ROOT / "bench" / "probes"
-BILLING_ADMIN = Path(sys.executable).with_name("billing-admin")
 
 
 def log(message: str) -> None:
@@ -409,126 +406,64 @@ def measure_in_process(rounds: int, calls: int) -> list[InProcessResult]:
 
 
 # ---------------------------------------------------------------------- the local stack
-@dataclass
-class LocalStack:
-    """One ``python -m local run`` on free ports, and how to reach it."""
-
-    process: subprocess.Popen[bytes]
-    env: dict[str, str]
-    log_file: Path  # its output
-
-    @property
-    def gateway_port(self) -> int:
-        return int(self.env["LOCAL_GATEWAY_PORT"])
-
-    @property
-    def dynamodb_url(self) -> str:
-        return f"http://127.0.0.1:{self.env['LOCAL_DYNAMODB_PORT']}"
-
-    @property
-    def calls_dir(self) -> Path:
-        return Path(self.env["BENCH_AWS_CALLS_DIR"])
-
-    def admin(self, *argv: str) -> Any:
-        """billing-admin --json against this stack (without the call-counting probe)."""
-        env = {k: v for k, v in self.env.items() if k not in ("PYTHONPATH", "BENCH_AWS_CALLS_DIR")}
-        result = subprocess.run(
-            [str(BILLING_ADMIN), "--json", *argv],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        if result.returncode != 0:
-            raise SystemExit(f"bench: billing-admin {' '.join(argv)}: {result.stderr.strip()}")
-        return json.loads(result.stdout)
-
-    def log_tail(self) -> str:
-        return self.log_file.read_text(errors="replace")[-3000:]
-
-
 def stack_environment(
     environ: Mapping[str, str], state_dir: Path, authorizer_cache_ttl: int | None
 ) -> dict[str, str]:
-    """As the integration tests do: no LOCAL_* or STRIPE_* of the caller's (so the Stripe
-    stand-in runs), free ports, a state dir of its own; plus the counting probe."""
-    env = {k: v for k, v in environ.items() if not k.startswith(("LOCAL_", "STRIPE_"))}
+    """As the integration tests have it (the launcher's: free ports, a state dir of its own, no
+    LOCAL_* or STRIPE_* of the caller's), plus the counting probe."""
     calls_dir = state_dir / "aws-calls"
     calls_dir.mkdir(parents=True)
-    env.update(
-        LOCAL_GATEWAY_PORT=str(free_port()),
-        LOCAL_DYNAMODB_PORT=str(free_port()),
-        LOCAL_MOTO_PORT=str(free_port()),
-        LOCAL_STRIPE_PORT=str(free_port()),
-        LOCAL_STATE_DIR=str(state_dir),
-        BENCH_AWS_CALLS_DIR=str(calls_dir),
-        PYTHONPATH=os.pathsep.join(filter(None, [str(PROBES_DIR), environ.get("PYTHONPATH")])),
-    )
+    extra = {
+        "BENCH_AWS_CALLS_DIR": str(calls_dir),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(PROBES_DIR), environ.get("PYTHONPATH")])),
+    }
     if authorizer_cache_ttl is not None:
-        env["LOCAL_AUTHORIZER_CACHE_TTL"] = str(authorizer_cache_ttl)
-    return env
+        extra["LOCAL_AUTHORIZER_CACHE_TTL"] = str(authorizer_cache_ttl)
+    return launcher.stack_environment(state_dir, environ, **extra)
 
 
-def _answers(port: int, path: str) -> bool:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+def calls_dir(stack: StackProcess) -> Path:
+    """Where the stack's workers log the AWS calls they make while counting is on."""
+    return Path(stack.env["BENCH_AWS_CALLS_DIR"])
+
+
+def admin(stack: StackProcess, *argv: str) -> Any:
+    """billing-admin --json against the stack (without the call-counting probe)."""
     try:
-        connection.request("GET", path)
-        return connection.getresponse().status == HTTPStatus.OK
-    except (OSError, http.client.HTTPException):
-        return False
-    finally:
-        connection.close()
+        return stack.admin(*argv, without=("PYTHONPATH", "BENCH_AWS_CALLS_DIR"))
+    except launcher.AdminCommandError as exc:
+        raise SystemExit(f"bench: {exc}") from None
+
+
+def log_tail(stack: StackProcess) -> str:
+    return stack.log_text()[-3000:]
 
 
 @contextlib.contextmanager
 def local_stack(
     environ: Mapping[str, str], authorizer_cache_ttl: int | None
-) -> Iterator[LocalStack]:
-    """The stack, up once GET /live answers; stopped (SIGTERM, then SIGKILL) however the block
-    ends, and nothing it started left behind."""
-    from local import procs
-
+) -> Iterator[StackProcess]:
+    """The stack (the devstack's launcher), up once GET /live answers; stopped, and nothing it
+    started left behind, however the block ends."""
     with tempfile.TemporaryDirectory(prefix="bench-entitlement-read-") as temporary:
-        state_dir, log_file = Path(temporary) / "state", Path(temporary) / "run.log"
-        env = stack_environment(environ, state_dir, authorizer_cache_ttl)
-        with log_file.open("wb") as output:
-            # procs.spawn: the stack gets SIGTERM if this process dies; its own session keeps a
-            # Ctrl-C for this process, which then stops the stack in order.
-            process = procs.spawn(
-                [sys.executable, "-m", "local", "run"],
-                cwd=REPO_ROOT,
-                env=env,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        stack = LocalStack(process, env, log_file)
+        env = stack_environment(environ, Path(temporary) / "state", authorizer_cache_ttl)
         try:
-            up = procs.wait_until(
-                lambda: process.poll() is not None or _answers(stack.gateway_port, LIVE_PATH),
-                STACK_START_TIMEOUT,
-                0.25,
-            )
-            if not up or process.poll() is not None:
-                raise SystemExit(f"bench: the local stack did not come up:\n{stack.log_tail()}")
+            stack = launcher.start_stack(env, ready_path=LIVE_PATH)
+        except launcher.LaunchError as exc:
+            raise SystemExit(f"bench: {exc}") from None
+        try:
             yield stack
         finally:
-            procs.stop_processes([process], grace=30.0)
-            for pid in processes_of(state_dir):  # children the stack failed to stop
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-                log(f"bench: killed pid {pid}, left behind by the local stack")
+            stack.stop()
 
 
-def seed_over_http(stack: LocalStack) -> Tenant:
+def seed_over_http(stack: StackProcess) -> Tenant:
     """Project and key by billing-admin; the user's record by the service's code, written to
     the stack's DynamoDB Local from this process."""
     from billing import wiring
 
-    project = stack.admin("project", "create", "--name", "bench")
-    app = stack.admin("app", "create", "--project", str(project["project_id"]), "--name", "bench")
+    project = admin(stack, "project", "create", "--name", "bench")
+    app = admin(stack, "app", "create", "--project", str(project["project_id"]), "--name", "bench")
     use_dynamodb_local(stack.dynamodb_url)
     wiring.reset()
     seed_user_record(str(project["project_id"]))
@@ -681,9 +616,9 @@ def entitlements_url(tenant: Tenant) -> str:
     return f"{ENTITLEMENTS_PATH}?{query}"
 
 
-def client_pools(stack: LocalStack, tenant: Tenant, size: int) -> dict[str, list[Client]]:
+def client_pools(stack: StackProcess, tenant: Tenant, size: int) -> dict[str, list[Client]]:
     """``size`` clients per target, made once and reused by every round and concurrency."""
-    port, key = stack.gateway_port, {"X-API-Key": tenant.api_key}
+    port, key = stack.config.gateway_port, {"X-API-Key": tenant.api_key}
     request = entitlements_item(dynamodb_client(stack.dynamodb_url), tenant)
     return {
         "entitlements": [HttpClient(port, entitlements_url(tenant), key) for _ in range(size)],
@@ -701,7 +636,7 @@ def run_target(pool: list[Client], clients: int, seconds: float) -> LoadRound:
 
 
 def measure_over_http(
-    stack: LocalStack, tenant: Tenant, levels: list[int], rounds: int, seconds: float
+    stack: StackProcess, tenant: Tenant, levels: list[int], rounds: int, seconds: float
 ) -> list[ConcurrencyResult]:
     pools = client_pools(stack, tenant, max(levels))
     log(f"over HTTP: warm-up at {max(levels)} clients (spawns the workers) ...")
@@ -745,16 +680,16 @@ class HttpCalls:
     requests_after: int
 
 
-def count_calls_over_http(stack: LocalStack, tenant: Tenant, requests: int) -> HttpCalls:
+def count_calls_over_http(stack: StackProcess, tenant: Tenant, requests: int) -> HttpCalls:
     """Untimed, one request at a time: what each request made the workers call."""
-    switch, calls_log = stack.calls_dir / "counting", stack.calls_dir / "calls.log"
+    switch, calls_log = calls_dir(stack) / "counting", calls_dir(stack) / "calls.log"
     seen = 0
 
     def calls_of(client: Client) -> Counter[tuple[str, str]]:
         """The lines the workers logged while ``client`` made one request."""
         nonlocal seen
         if not client():
-            raise SystemExit(f"bench: a counted request failed:\n{stack.log_tail()}")
+            raise SystemExit(f"bench: a counted request failed:\n{log_tail(stack)}")
         lines = calls_log.read_text().splitlines() if calls_log.exists() else []
         new, seen = lines[seen:], len(lines)
         return Counter((function, op) for function, _, op in (line.partition(" ") for line in new))
@@ -770,8 +705,8 @@ def count_calls_over_http(stack: LocalStack, tenant: Tenant, requests: int) -> H
     switch.touch()
     try:
         key = {"X-API-Key": tenant.api_key}
-        reader = HttpClient(stack.gateway_port, entitlements_url(tenant), key)
-        live = HttpClient(stack.gateway_port, LIVE_PATH, {})
+        reader = HttpClient(stack.config.gateway_port, entitlements_url(tenant), key)
+        live = HttpClient(stack.config.gateway_port, LIVE_PATH, {})
         first = calls_of(reader)
         after: Counter[tuple[str, str]] = Counter()
         live_calls: Counter[tuple[str, str]] = Counter()
@@ -795,7 +730,7 @@ def authorizer_cache_setting(ttl: int | None) -> tuple[int, str]:
     """The cache the gateway used, in seconds, and where that number came from."""
     if ttl is not None:
         return ttl, f"LOCAL_AUTHORIZER_CACHE_TTL={ttl}"
-    from local.template import load_template
+    from billing_devstack.template import load_template
 
     template = load_template(REPO_ROOT / "template.yaml", "http://127.0.0.1:1")
     seconds = max((a.reauthorize_every for a in template.authorizers), default=0)

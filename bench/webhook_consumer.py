@@ -516,7 +516,7 @@ def main(argv: list[str] | None = None) -> None:
         use_dynamodb_local(dynamodb_url)
         from tests.support.lambda_runtime import import_function
 
-        from local import resources
+        from billing_devstack import resources
 
         client = resources.dynamodb_client(dynamodb_url)
         consumer = import_function("webhook_consumer")

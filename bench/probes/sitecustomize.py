@@ -2,7 +2,7 @@
 
 Python imports ``sitecustomize`` at start-up from the first directory on sys.path holding one.
 The benchmark puts this directory on the stack's PYTHONPATH with BENCH_AWS_CALLS_DIR set, and
-every worker inherits both (local.lambda_runtime.worker_environment). Anywhere else (no
+every worker inherits both (billing_devstack.lambda_runtime.worker_environment). Anywhere else (no
 BENCH_AWS_CALLS_DIR, or not a function's worker: no AWS_LAMBDA_FUNCTION_NAME) this does nothing.
 
 In a worker, nothing is imported ahead of the handler: botocore's ``BaseClient._make_api_call``

@@ -8,8 +8,6 @@ One localstripe and one stack per test module; every process is stopped at teard
 from __future__ import annotations
 
 import contextlib
-import signal
-import subprocess
 import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -19,7 +17,8 @@ from typing import Any
 import pytest
 import requests
 
-from tests.integration.conftest import RunningStack, free_port, start_stack, wait_for
+from billing_devstack.launcher import Launched, LaunchError, StackProcess, free_port, launch
+from tests.integration.conftest import start_stack
 
 SECRET_KEY = "sk_test_acceptance"
 WEBHOOK_SECRET = "whsec_acceptance"
@@ -51,9 +50,8 @@ web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=access, pri
 class LocalStripe:
     """One localstripe process and its API, called as stripe-python would (form-encoded)."""
 
-    process: subprocess.Popen[bytes]
+    launched: Launched
     port: int
-    log: Path
 
     @property
     def url(self) -> str:
@@ -82,9 +80,7 @@ class LocalStripe:
         assert response.ok, f"localstripe webhook config: {response.status_code} {response.text}"
 
     def answers(self) -> bool:
-        """True once the API answers (or the process is gone: nothing to wait for then)."""
-        if self.process.poll() is not None:
-            return True
+        """True once the API answers."""
         try:
             probe = requests.get(
                 f"{self.url}/v1/customers",
@@ -96,33 +92,21 @@ class LocalStripe:
         return probe.status_code == 200
 
     def log_text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        return self.launched.log_text()
 
 
 def start_localstripe(state_dir: Path) -> LocalStripe:
     """Start localstripe on a free loopback port and wait until it answers (or fail)."""
-    state_dir.mkdir(parents=True, exist_ok=True)
-    log = state_dir / "localstripe.log"
     port = free_port()
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-c", _LAUNCHER, str(port)],
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    stripe = LocalStripe(process, port, log)
-    if not wait_for(stripe.answers, START_TIMEOUT) or process.poll() is not None:
-        stripe.stop()
-        pytest.fail(f"localstripe did not come up:\n{stripe.log_text()[-3000:]}")
+    launched = launch(
+        "localstripe", [sys.executable, "-c", _LAUNCHER, str(port)], state_dir / "localstripe.log"
+    )
+    stripe = LocalStripe(launched, port)
+    try:
+        launched.wait_ready(stripe.answers, START_TIMEOUT)
+    except LaunchError as exc:
+        launched.stop(grace=10)
+        pytest.fail(str(exc))
     return stripe
 
 
@@ -130,7 +114,7 @@ def start_localstripe(state_dir: Path) -> LocalStripe:
 class Acceptance:
     """A stack whose Stripe is localstripe, with project 1, an app key and PRICE_ID → FEATURE."""
 
-    stack: RunningStack
+    stack: StackProcess
     stripe: LocalStripe
     api_key: str
 
@@ -172,7 +156,7 @@ class Acceptance:
         )
 
 
-def _set_up(stack: RunningStack, stripe: LocalStripe) -> Acceptance:
+def _set_up(stack: StackProcess, stripe: LocalStripe) -> Acceptance:
     """The project, its key and price with billing-admin; the same price in localstripe."""
     stripe.register_webhook("stack", f"{stack.url}{WEBHOOK_PATH}", WEBHOOK_SECRET)
     stack.admin("project", "create", "--id", PROJECT_ID, "--name", "accept")
@@ -202,7 +186,7 @@ def acceptance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Acceptance]
     state = tmp_path_factory.mktemp("acceptance")
     with contextlib.ExitStack() as running:
         stripe = start_localstripe(state / "localstripe")
-        running.callback(stripe.stop)
+        running.callback(stripe.launched.stop, 10)
         stack = start_stack(
             state / "state",
             STRIPE_SECRET_KEY=SECRET_KEY,

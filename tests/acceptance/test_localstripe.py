@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
+from billing_devstack.launcher import wait_until
 from tests.acceptance.conftest import FEATURE, PRICE_ID, PROJECT_ID, Acceptance
-from tests.integration.conftest import wait_for
 
 pytestmark = pytest.mark.acceptance
 
@@ -81,7 +81,7 @@ def test_localstripe_webhooks_reach_the_stack_signed_and_are_recorded(
         recorded = acceptance.recorded_events()
         return all(recorded.get(event_id) == kind for event_id, kind in sent.items())
 
-    assert wait_for(all_recorded, FOLLOW_TIMEOUT, 0.5), acceptance.report("user_acc_events")
+    assert wait_until(all_recorded, FOLLOW_TIMEOUT, 0.5), acceptance.report("user_acc_events")
     deliveries = [
         line for line in acceptance.stripe.log_text().splitlines() if line.startswith("webhook ")
     ]
@@ -96,11 +96,11 @@ def test_entitlements_follow_a_localstripe_subscription_through_create_and_cance
     assert not acceptance.feature_active(user, FEATURE), acceptance.entitlements(user)
 
     subscription = subscribe(acceptance, user)
-    assert wait_for(lambda: acceptance.feature_active(user, FEATURE), FOLLOW_TIMEOUT, 0.5), (
+    assert wait_until(lambda: acceptance.feature_active(user, FEATURE), FOLLOW_TIMEOUT, 0.5), (
         f"{FEATURE} never became active:\n{acceptance.report(user)}"
     )
 
     cancel(acceptance, subscription)
-    assert wait_for(lambda: not acceptance.feature_active(user, FEATURE), FOLLOW_TIMEOUT, 0.5), (
+    assert wait_until(lambda: not acceptance.feature_active(user, FEATURE), FOLLOW_TIMEOUT, 0.5), (
         f"{FEATURE} stayed active after the cancellation:\n{acceptance.report(user)}"
     )

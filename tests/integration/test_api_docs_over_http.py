@@ -8,14 +8,14 @@ import re
 import pytest
 import requests
 
-from local.openapi import SERVED_DOCUMENT
-from tests.integration.conftest import RunningStack
+from billing_devstack.launcher import StackProcess
+from billing_devstack.openapi import SERVED_DOCUMENT
 
 pytestmark = pytest.mark.integration
 
 
 def test_the_document_is_served_without_a_key_and_names_the_local_server(
-    stack: RunningStack,
+    stack: StackProcess,
 ) -> None:
     response = requests.get(f"{stack.url}/api/v1/openapi.json", timeout=20)
     assert response.status_code == 200
@@ -25,7 +25,7 @@ def test_the_document_is_served_without_a_key_and_names_the_local_server(
     assert document["paths"] == json.loads(SERVED_DOCUMENT.read_text())["paths"]
 
 
-def test_the_interactive_docs_load_swagger_ui_from_the_stack_itself(stack: RunningStack) -> None:
+def test_the_interactive_docs_load_swagger_ui_from_the_stack_itself(stack: StackProcess) -> None:
     page = requests.get(f"{stack.url}/api/v1/docs", timeout=20)
     assert page.status_code == 200
     assert page.headers["Content-Type"].startswith("text/html")

@@ -8,13 +8,13 @@ import pytest
 import requests
 
 from billing.domain.api_keys import hash_api_key
-from tests.integration.conftest import RunningStack
+from billing_devstack.launcher import StackProcess
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def api_key(stack: RunningStack) -> str:
+def api_key(stack: StackProcess) -> str:
     """A fresh active key of project 1, stored the way the service stores keys: hashed."""
     key = f"sk_it_{uuid.uuid4().hex}"
     stack.dynamodb().put_item(
@@ -31,7 +31,7 @@ def api_key(stack: RunningStack) -> str:
     return key
 
 
-def entitlements(stack: RunningStack, key: str, **query: str) -> requests.Response:
+def entitlements(stack: StackProcess, key: str, **query: str) -> requests.Response:
     return requests.get(
         f"{stack.url}/api/v1/entitlements",
         params=query,
@@ -41,7 +41,7 @@ def entitlements(stack: RunningStack, key: str, **query: str) -> requests.Respon
 
 
 def test_a_known_key_reaches_the_handler_with_its_project(
-    stack: RunningStack, api_key: str
+    stack: StackProcess, api_key: str
 ) -> None:
     user = f"user_{uuid.uuid4().hex[:8]}"
     stack.dynamodb().put_item(
@@ -73,20 +73,20 @@ def test_a_known_key_reaches_the_handler_with_its_project(
 
 
 def test_a_key_of_project_1_asking_about_project_2_gets_403(
-    stack: RunningStack, api_key: str
+    stack: StackProcess, api_key: str
 ) -> None:
     response = entitlements(stack, api_key, user_id="user_1", project_id="2")
     assert response.status_code == 403
     assert response.json() == {"message": "Project ID does not match"}
 
 
-def test_validation_errors_name_the_field(stack: RunningStack, api_key: str) -> None:
+def test_validation_errors_name_the_field(stack: StackProcess, api_key: str) -> None:
     response = entitlements(stack, api_key, project_id="1")
     assert response.status_code == 422
     assert [e["field"] for e in response.json()["errors"]] == ["user_id"]
 
 
-def test_a_key_without_a_routes_scope_gets_403_naming_it(stack: RunningStack, api_key: str) -> None:
+def test_a_key_without_a_routes_scope_gets_403_naming_it(stack: StackProcess, api_key: str) -> None:
     response = requests.post(
         f"{stack.url}/api/v1/checkout/session",
         json={"project_id": 1},

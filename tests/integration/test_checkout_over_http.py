@@ -16,7 +16,8 @@ import pytest
 import requests
 
 from billing.adapters.stripe_gateway import READ_TIMEOUT_SECONDS
-from tests.integration.conftest import RunningStack, free_port, start_stack
+from billing_devstack.launcher import StackProcess, free_port
+from tests.integration.conftest import start_stack
 
 pytestmark = pytest.mark.integration
 
@@ -24,13 +25,15 @@ PROJECT, FOREIGN_PROJECT = "201", "202"
 ORIGIN = "https://app.example.com"
 
 
-def standin_url(stack: RunningStack) -> str:
+def standin_url(stack: StackProcess) -> str:
     return f"http://127.0.0.1:{stack.env['LOCAL_STRIPE_PORT']}"
 
 
-def register_price(stack: RunningStack, project: str, price_id: str, recurring: bool) -> None:
-    """The same price in the stand-in (as in Stripe), then in the service (billing-admin reads
-    it at Stripe and refuses other terms)."""
+def register_price(
+    stack: StackProcess, project: str, price_id: str, recurring: bool, feature: str = "pro"
+) -> None:
+    """A price of 9.00 USD (a month, or once) in the stand-in, then in the service: Stripe
+    first, since billing-admin price add reads the price there and refuses other terms."""
     standin = {
         "id": price_id,
         "unit_amount": 900,
@@ -41,25 +44,14 @@ def register_price(stack: RunningStack, project: str, price_id: str, recurring: 
     assert response.status_code in (200, 201), response.text
     terms = ["--interval", "month"] if recurring else ["--one-time"]
     stack.admin(
-        "price",
-        "add",
-        "--project",
-        project,
-        "--price",
-        price_id,
-        "--feature",
-        "pro",
-        "--amount",
-        "900",
-        "--currency",
-        "usd",
-        *terms,
-    )
+        "price", "add", "--project", project, "--price", price_id, "--feature", feature,
+        "--amount", "900", "--currency", "usd", *terms,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
 class Shop:
-    stack: RunningStack
+    stack: StackProcess
     key: str
 
     def post(self, path: str, body: dict[str, Any]) -> requests.Response:
@@ -95,7 +87,7 @@ class Shop:
 
 
 @pytest.fixture(scope="module")
-def shop(stack: RunningStack) -> Shop:
+def shop(stack: StackProcess) -> Shop:
     stack.admin("project", "create", "--id", PROJECT, "--name", "shop", "--origin", ORIGIN)
     stack.admin("project", "create", "--id", FOREIGN_PROJECT, "--name", "elsewhere")
     register_price(stack, PROJECT, "price_it_monthly", recurring=True)
@@ -199,7 +191,7 @@ class BrokenStripe(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def broken_stripe_stack(tmp_path: Path) -> Iterator[tuple[RunningStack, str]]:
+def broken_stripe_stack(tmp_path: Path) -> Iterator[tuple[StackProcess, str]]:
     server = ThreadingHTTPServer(("127.0.0.1", free_port()), BrokenStripe)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_address[1]}"
@@ -216,7 +208,7 @@ def broken_stripe_stack(tmp_path: Path) -> Iterator[tuple[RunningStack, str]]:
 
 @pytest.mark.parametrize(("mode", "status"), [("500", 502), ("drop", 503), ("slow", 503)])
 def test_stripe_failing_gives_502_or_503_and_stores_nothing(
-    broken_stripe_stack: tuple[RunningStack, str], mode: str, status: int
+    broken_stripe_stack: tuple[StackProcess, str], mode: str, status: int
 ) -> None:
     stack, _ = broken_stripe_stack
     BrokenStripe.mode = mode

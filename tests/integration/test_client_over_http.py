@@ -31,8 +31,8 @@ from billing_client import (
     NotFoundError,
     UnauthorizedError,
 )
-from local.config import STANDIN_WEBHOOK_SECRET
-from tests.integration.conftest import RunningStack, free_port
+from billing_devstack.config import STANDIN_WEBHOOK_SECRET
+from billing_devstack.launcher import StackProcess, free_port
 from tests.integration.test_checkout_over_http import register_price, standin_url
 
 pytestmark = pytest.mark.integration
@@ -58,7 +58,7 @@ class RecordingTransport:
 
 @dataclass(frozen=True)
 class Tenant:
-    stack: RunningStack
+    stack: StackProcess
     key: str
 
     def client(self, **options: Any) -> BillingClient:
@@ -66,7 +66,7 @@ class Tenant:
 
 
 @pytest.fixture(scope="module")
-def tenant(stack: RunningStack) -> Tenant:
+def tenant(stack: StackProcess) -> Tenant:
     stack.admin("project", "create", "--id", str(PROJECT), "--name", "client", "--origin", ORIGIN)
     register_price(stack, str(PROJECT), PRICE, recurring=True)
     key = stack.admin("app", "create", "--project", str(PROJECT), "--name", "client")["api_key"]

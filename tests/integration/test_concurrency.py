@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 import requests
 
-from local.config import STANDIN_SECRET_KEY
-from tests.integration.conftest import RunningStack
+from billing_devstack.config import STANDIN_SECRET_KEY
+from billing_devstack.launcher import StackProcess
 from tests.integration.test_checkout_over_http import standin_url
 from tests.integration.traffic import (
     ExtraConsumers,
@@ -47,7 +47,7 @@ ORIGIN_URL = "https://app.example.com"
 
 
 @pytest.fixture(scope="module")
-def tenant(stack: RunningStack) -> Tenant:
+def tenant(stack: StackProcess) -> Tenant:
     return create_tenant(stack, PROJECT, [(PRO, "pro", True), (TEAM, "team", True)])
 
 
@@ -117,7 +117,7 @@ def subscription_story(
     return events, expected
 
 
-def stored_fact(stack: RunningStack, stripe_id: str) -> dict[str, Any]:
+def stored_fact(stack: StackProcess, stripe_id: str) -> dict[str, Any]:
     item = stack.dynamodb().get_item(
         TableName="StripeObjectsTable", Key={"stripe_id": {"S": stripe_id}}, ConsistentRead=True
     )
@@ -322,7 +322,7 @@ def test_racing_grants_and_revokes_leave_record_and_audit_consistent(tenant: Ten
 
 
 # ---------------------------------------------------------------------- first checkouts
-def standin_customers_of(stack: RunningStack, user: str) -> list[str]:
+def standin_customers_of(stack: StackProcess, user: str) -> list[str]:
     """The stand-in's customers whose metadata names ``user`` of this project (all pages)."""
     found: list[str] = []
     params: dict[str, str] = {"limit": "100"}

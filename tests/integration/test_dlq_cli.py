@@ -11,13 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import RunningStack, start_stack, wait_for
+from billing_devstack.launcher import StackProcess, wait_until
+from tests.integration.conftest import start_stack
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def dlq_stack(tmp_path: Path) -> Iterator[RunningStack]:
+def dlq_stack(tmp_path: Path) -> Iterator[StackProcess]:
     """A stack of its own: redriving would disturb the session stack's DLQ test."""
     running = start_stack(tmp_path / "state")
     yield running
@@ -25,7 +26,7 @@ def dlq_stack(tmp_path: Path) -> Iterator[RunningStack]:
 
 
 def test_list_shows_a_dead_letter_and_redrive_replays_a_valid_event(
-    dlq_stack: RunningStack,
+    dlq_stack: StackProcess,
 ) -> None:
     sqs = dlq_stack.sqs()
     queue = sqs.get_queue_url(QueueName="WebhookQueue")["QueueUrl"]
@@ -39,7 +40,7 @@ def test_list_shows_a_dead_letter_and_redrive_replays_a_valid_event(
         return attributes["ApproximateNumberOfMessages"] == "1"
 
     # The poller retries every second; SQS dead-letters it on the receive after the 5th.
-    assert wait_for(dead_lettered, 60, 0.5), dlq_stack.log_text()[-3000:]
+    assert wait_until(dead_lettered, 60, 0.5), dlq_stack.log_text()[-3000:]
 
     (listed,) = dlq_stack.admin("dlq", "list")
     assert listed["message_id"] == poison_id  # SQS keeps the id when it dead-letters
@@ -82,4 +83,4 @@ def test_list_shows_a_dead_letter_and_redrive_replays_a_valid_event(
     def recorded() -> bool:
         return "Item" in dynamodb.get_item(TableName="WebhookEventsTable", Key=key)
 
-    assert wait_for(recorded, 30, 0.5), dlq_stack.log_text()[-3000:]
+    assert wait_until(recorded, 30, 0.5), dlq_stack.log_text()[-3000:]

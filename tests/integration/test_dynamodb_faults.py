@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 import requests
 
-from tests.integration.conftest import RunningStack, start_stack, wait_for
+from billing_devstack.launcher import StackProcess, wait_until
+from tests.integration.conftest import start_stack
 from tests.integration.test_concurrency import stored_fact
 from tests.integration.traffic import (
     DEAD_LETTER_QUEUE,
@@ -45,7 +46,7 @@ UNAVAILABLE = "service temporarily unavailable, retry later"
 class FaultyStack:
     """The stack, and the proxy between its workers and DynamoDB Local."""
 
-    stack: RunningStack
+    stack: StackProcess
     proxy: DynamoFaultProxy
 
     def fail(
@@ -112,7 +113,7 @@ def new_subscription() -> Delivery:
     return Delivery(event_id, sub_id, user, created, body)
 
 
-def entitlement_record(stack: RunningStack, user_id: str) -> dict[str, Any] | None:
+def entitlement_record(stack: StackProcess, user_id: str) -> dict[str, Any] | None:
     """The user's EntitlementsTable item, read on DynamoDB Local itself."""
     answer = stack.dynamodb().get_item(
         TableName="EntitlementsTable",
@@ -123,7 +124,7 @@ def entitlement_record(stack: RunningStack, user_id: str) -> dict[str, Any] | No
     return item
 
 
-def audit_entries(stack: RunningStack, user_id: str) -> list[dict[str, Any]]:
+def audit_entries(stack: StackProcess, user_id: str) -> list[dict[str, Any]]:
     answer = stack.dynamodb().query(
         TableName="AuditTable",
         KeyConditionExpression="project_user = :key",
@@ -137,14 +138,14 @@ def sources_of(record: dict[str, Any]) -> list[dict[str, Any]]:
     return list(record["sources"]["L"])
 
 
-def has_fact(stack: RunningStack, stripe_id: str) -> bool:
+def has_fact(stack: StackProcess, stripe_id: str) -> bool:
     answer = stack.dynamodb().get_item(
         TableName="StripeObjectsTable", Key={"stripe_id": {"S": stripe_id}}, ConsistentRead=True
     )
     return "Item" in answer
 
 
-def what_is_stored(stack: RunningStack, delivery: Delivery) -> tuple[bool, bool, bool]:
+def what_is_stored(stack: StackProcess, delivery: Delivery) -> tuple[bool, bool, bool]:
     """(processed mark, fact, entitlement record) present: all or none, never a mix."""
     return (
         delivery.event_id in recorded_events(stack, [delivery.event_id]),
@@ -153,11 +154,11 @@ def what_is_stored(stack: RunningStack, delivery: Delivery) -> tuple[bool, bool,
     )
 
 
-def is_applied(stack: RunningStack, delivery: Delivery) -> bool:
+def is_applied(stack: StackProcess, delivery: Delivery) -> bool:
     return delivery.event_id in recorded_events(stack, [delivery.event_id])
 
 
-def assert_applied_once(stack: RunningStack, delivery: Delivery) -> None:
+def assert_applied_once(stack: StackProcess, delivery: Delivery) -> None:
     """The mark says applied, the fact is the event's version, and the user's record was
     written once (version 1) with the price's feature from this subscription."""
     assert what_is_stored(stack, delivery) == (True, True, True)
@@ -174,7 +175,7 @@ def assert_applied_once(stack: RunningStack, delivery: Delivery) -> None:
     assert delivery.event_id not in dead_lettered_event_ids(stack)
 
 
-def deliver(stack: RunningStack, delivery: Delivery) -> None:
+def deliver(stack: StackProcess, delivery: Delivery) -> None:
     assert post_webhook(stack, delivery.body) == 200
 
 
@@ -189,7 +190,7 @@ def test_a_webhook_is_applied_once_through_transient_throttling(
     delivery = new_subscription()
     faulty.fail(fault, times=2, about=delivery.event_id)
     deliver(stack, delivery)
-    assert wait_for(lambda: is_applied(stack, delivery), APPLY_TIMEOUT)
+    assert wait_until(lambda: is_applied(stack, delivery), APPLY_TIMEOUT)
 
     assert_applied_once(stack, delivery)
     about_it = plan.mentioning(delivery.event_id)
@@ -215,14 +216,14 @@ def test_webhooks_wait_in_sqs_while_dynamodb_is_down_then_apply_once(faulty: Fau
             any(r.fault is Fault.DROP for r in plan.mentioning(d.event_id)) for d in deliveries
         )
 
-    assert wait_for(each_tried, APPLY_TIMEOUT)
+    assert wait_until(each_tried, APPLY_TIMEOUT)
     assert sum(queue_counts(stack, WEBHOOK_QUEUE)) == len(deliveries)
     assert queue_counts(stack, DEAD_LETTER_QUEUE) == (0, 0, 0)
     for delivery in deliveries:
         assert what_is_stored(stack, delivery) == (False, False, False)
 
     faulty.clear()
-    assert wait_for(lambda: all(is_applied(stack, d) for d in deliveries), APPLY_TIMEOUT)
+    assert wait_until(lambda: all(is_applied(stack, d) for d in deliveries), APPLY_TIMEOUT)
     wait_until_drained(stack)
     for delivery in deliveries:
         assert_applied_once(stack, delivery)
@@ -249,7 +250,7 @@ def test_a_write_whose_answer_is_lost_is_applied_once(
     operations = ("TransactWriteItems",)
     faulty.fail(fault, times=lost_answers, operations=operations, about=delivery.event_id)
     deliver(stack, delivery)
-    assert wait_for(lambda: is_applied(stack, delivery), APPLY_TIMEOUT)
+    assert wait_until(lambda: is_applied(stack, delivery), APPLY_TIMEOUT)
     wait_until_drained(stack)
     faulty.clear()
 

@@ -13,12 +13,14 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import pytest
 import requests
 
-from tests.integration.conftest import RunningStack, start_stack, wait_for
+from billing_devstack.launcher import StackProcess, wait_until
+from tests.integration.conftest import start_stack
 
 pytestmark = pytest.mark.integration
 
@@ -28,7 +30,7 @@ APPLIED_WITHIN = 30.0
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
     running = start_stack(tmp_path_factory.mktemp("truth"))
     yield running
     running.stop()
@@ -38,7 +40,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
 class Stripe:
     """The stand-in of the stack: the truth, its controls, and the events it emitted."""
 
-    stack: RunningStack
+    stack: StackProcess
 
     @property
     def url(self) -> str:
@@ -85,7 +87,7 @@ class Stripe:
         for event in events:
             answer = self.control("events/deliver", {"ids": [event["id"]]})
             assert answer["data"][0]["status"] == "delivered", answer
-            assert wait_for(lambda e=event: self.applied(e["id"]), APPLIED_WITHIN), (
+            assert wait_until(partial(self.applied, event["id"]), APPLIED_WITHIN), (
                 f"{event['type']} {event['id']} was not applied"
             )
 
@@ -98,7 +100,7 @@ class Stripe:
 
 @dataclass(frozen=True)
 class Shop:
-    stack: RunningStack
+    stack: StackProcess
     key: str
     stripe: Stripe
 
@@ -122,7 +124,7 @@ class Shop:
         return {key for key, e in self.entitlements(user).items() if e["active"]}
 
     def wait_active(self, user: str, expected: set[str]) -> None:
-        assert wait_for(lambda: self.active(user) == expected, APPLIED_WITHIN), (
+        assert wait_until(lambda: self.active(user) == expected, APPLIED_WITHIN), (
             f"{user}: {sorted(self.active(user))} instead of {sorted(expected)}"
         )
 
@@ -142,7 +144,7 @@ class Shop:
         return dict(self.stripe.control(f"checkout/{session_id}/pay"))
 
 
-def register(stack: RunningStack, stripe: Stripe, project: str, price: str, **terms: Any) -> None:
+def register(stack: StackProcess, stripe: Stripe, project: str, price: str, **terms: Any) -> None:
     """A price in Stripe (the stand-in), then in the service (billing-admin reads it there)."""
     recurring = terms.get("recurring", True)
     currency = terms.get("currency", "usd")
@@ -164,7 +166,7 @@ def register(stack: RunningStack, stripe: Stripe, project: str, price: str, **te
 
 
 @pytest.fixture(scope="module")
-def shop(stack: RunningStack) -> Shop:
+def shop(stack: StackProcess) -> Shop:
     stripe = Stripe(stack)
     stack.admin("project", "create", "--id", PROJECT, "--name", "truth", "--origin", ORIGIN)
     stack.admin("project", "create", "--id", OTHER_PROJECT, "--name", "elsewhere")

@@ -26,9 +26,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from billing.domain.webhook_signature import signature_header
-from local.config import REPO_ROOT, STANDIN_WEBHOOK_SECRET
-from local.template import ApiRoute, load_template
-from tests.integration.conftest import RunningStack, wait_for
+from billing_devstack.config import REPO_ROOT, STANDIN_WEBHOOK_SECRET
+from billing_devstack.launcher import StackProcess, wait_until
+from billing_devstack.template import ApiRoute, load_template
 from tests.support import hostile, stripe_events
 
 pytestmark = pytest.mark.integration
@@ -61,7 +61,7 @@ class Call:
     query: dict[str, str] = field(default_factory=dict)
     body: Any = None
 
-    def send(self, stack: RunningStack, key: str | None, **headers: str) -> requests.Response:
+    def send(self, stack: StackProcess, key: str | None, **headers: str) -> requests.Response:
         if key is not None:
             headers["X-API-Key"] = key
         data = None
@@ -169,7 +169,7 @@ TABLES = (
 )
 
 
-def stored(stack: RunningStack) -> dict[str, list[str]]:
+def stored(stack: StackProcess) -> dict[str, list[str]]:
     """Every item of the tables requests can write that belongs to projects 501/502 (or to this
     module's webhook events), as canonical JSON: equal snapshots mean nothing was written."""
     dynamodb = stack.dynamodb()
@@ -187,7 +187,7 @@ def stored(stack: RunningStack) -> dict[str, list[str]]:
 
 
 def send_all(
-    stack: RunningStack, key: str | None, calls: Iterable[Call]
+    stack: StackProcess, key: str | None, calls: Iterable[Call]
 ) -> list[tuple[Call, requests.Response]]:
     """Send the calls (four at a time: the stack's concurrency) and pair them with answers."""
     listed = list(calls)
@@ -218,12 +218,12 @@ def problems(
 # ------------------------------------------------------------------ fixture
 @dataclass(frozen=True)
 class Tenants:
-    stack: RunningStack
+    stack: StackProcess
     key: str
     foreign_key: str
 
 
-def standin_price(stack: RunningStack, price_id: str) -> None:
+def standin_price(stack: StackProcess, price_id: str) -> None:
     response = requests.post(
         f"http://127.0.0.1:{stack.env['LOCAL_STRIPE_PORT']}/_standin/prices",
         json={
@@ -238,7 +238,7 @@ def standin_price(stack: RunningStack, price_id: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def tenants(stack: RunningStack) -> Tenants:
+def tenants(stack: StackProcess) -> Tenants:
     """Projects 501 and 502 with an allowed origin, a price and a key each; 502's victim has a
     manual grant (entitlement + audit entry) and a Stripe customer, so there is data to steal."""
     keys = {}
@@ -600,7 +600,7 @@ def signed_event(tag: str) -> str:
     )
 
 
-def deliver(stack: RunningStack, body: bytes, *signatures: str) -> requests.Response:
+def deliver(stack: StackProcess, body: bytes, *signatures: str) -> requests.Response:
     """POST a delivery with zero, one or several Stripe-Signature header lines."""
     split = urlsplit(stack.url)
     connection = http.client.HTTPConnection(split.hostname or "127.0.0.1", split.port, timeout=60)
@@ -620,11 +620,11 @@ def deliver(stack: RunningStack, body: bytes, *signatures: str) -> requests.Resp
         connection.close()
 
 
-def recorded_events(stack: RunningStack) -> set[str]:
+def recorded_events(stack: StackProcess) -> set[str]:
     return {json.loads(item)["event_id"]["S"] for item in stored(stack)["WebhookEventsTable"]}
 
 
-def assert_never_recorded(stack: RunningStack, event_ids: set[str]) -> None:
+def assert_never_recorded(stack: StackProcess, event_ids: set[str]) -> None:
     """Deliver a correctly signed marker event, wait until the consumer recorded it (so anything
     enqueued before it had its chance too), then check that none of ``event_ids`` was."""
     marker = signed_event(f"marker_{uuid.uuid4().hex[:8]}")
@@ -632,7 +632,7 @@ def assert_never_recorded(stack: RunningStack, event_ids: set[str]) -> None:
     response = deliver(stack, raw, signature_header(raw, STANDIN_WEBHOOK_SECRET, now()))
     assert response.status_code == 200, response.text
     marker_id = json.loads(marker)["id"]
-    assert wait_for(lambda: marker_id in recorded_events(stack), 30), "the marker never arrived"
+    assert wait_until(lambda: marker_id in recorded_events(stack), 30), "the marker never arrived"
     assert recorded_events(stack) & event_ids == set()
 
 
@@ -727,7 +727,7 @@ def test_a_correctly_signed_event_is_accepted_and_recorded_once(tenants: Tenants
         response = deliver(stack, body, header)
         assert response.status_code == 200, response.text
         assert response.json() == {"received": True, "id": event_id}
-    assert wait_for(lambda: event_id in recorded_events(stack), 30)
+    assert wait_until(lambda: event_id in recorded_events(stack), 30)
     assert sorted(recorded_events(stack)).count(event_id) == 1
 
 
@@ -742,7 +742,7 @@ class RawCall:
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes | None = None
 
-    def send(self, stack: RunningStack, key: str | None) -> requests.Response:
+    def send(self, stack: StackProcess, key: str | None) -> requests.Response:
         headers = dict(self.headers)
         if key is not None:
             headers["X-API-Key"] = key
@@ -1013,7 +1013,7 @@ def hostile_tally() -> Iterator[Tally]:
 
 
 @pytest.fixture(scope="module")
-def documented(stack: RunningStack) -> dict[tuple[str, str], set[int]]:
+def documented(stack: StackProcess) -> dict[tuple[str, str], set[int]]:
     """(METHOD, path) -> the statuses the served document lists for it."""
     document = requests.get(f"{stack.url}/api/v1/openapi.json", timeout=20).json()
     return {
@@ -1024,7 +1024,7 @@ def documented(stack: RunningStack) -> dict[tuple[str, str], set[int]]:
 
 
 def answered(
-    stack: RunningStack,
+    stack: StackProcess,
     documented: dict[tuple[str, str], set[int]],
     route: ApiRoute,
     call: RawCall,

@@ -23,7 +23,7 @@ import pytest
 import requests
 
 from bench import stripe_mix
-from tests.integration.conftest import RunningStack
+from billing_devstack.launcher import StackProcess
 from tests.integration.traffic import (
     DRAIN_TIMEOUT,
     ExtraConsumers,
@@ -167,7 +167,7 @@ def buyer(tenant: Tenant, books: Books, readable: list[str], stop: threading.Eve
 
 
 def burster(
-    stack: RunningStack, books: Books, deliveries: list[str], stop: threading.Event
+    stack: StackProcess, books: Books, deliveries: list[str], stop: threading.Event
 ) -> None:
     """Bursts of signed deliveries (duplicates and late ones among them), posted at once."""
 
@@ -186,7 +186,7 @@ def burster(
 
 
 # ---------------------------------------------------------------------- the books
-def subscriptions_of_project(stack: RunningStack) -> dict[str, str]:
+def subscriptions_of_project(stack: StackProcess) -> dict[str, str]:
     """Subscription facts of the project: stripe id -> user id."""
     client = stack.dynamodb()
     found: dict[str, str] = {}
@@ -206,7 +206,7 @@ def subscriptions_of_project(stack: RunningStack) -> dict[str, str]:
         request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
-def marks_with_prefix(stack: RunningStack, prefix: str) -> set[str]:
+def marks_with_prefix(stack: StackProcess, prefix: str) -> set[str]:
     """Every event id in WebhookEventsTable starting with ``prefix`` (a test-only Scan)."""
     client = stack.dynamodb()
     found: set[str] = set()
@@ -237,7 +237,7 @@ def audit_counts(tenant: Tenant, user: str) -> Counter[str]:
             return counts
 
 
-def test_mixed_traffic_loses_nothing_and_the_figures_add_up(stack: RunningStack) -> None:
+def test_mixed_traffic_loses_nothing_and_the_figures_add_up(stack: StackProcess) -> None:
     """Proves that under SECONDS of mixed traffic (entitlement reads and checks, grants and
     revokes, checkouts paid at the stand-in whose webhooks follow, and bursts of signed
     stripe_mix deliveries with duplicates and late ones, applied by three consumers at once)

@@ -22,14 +22,9 @@ import requests
 if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import MessageTypeDef
 
-from local.config import REPO_ROOT
-from local.procs import processes_of
-from local.template import load_template
-from tests.integration.conftest import (
-    RunningStack,
-    stack_environment,
-    wait_for,
-)
+from billing_devstack.config import REPO_ROOT
+from billing_devstack.launcher import StackProcess, processes_of, stack_environment, wait_until
+from billing_devstack.template import load_template
 
 pytestmark = pytest.mark.integration
 
@@ -38,7 +33,7 @@ def local_command(
     env: dict[str, str], *args: str, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "local", *args],
+        [sys.executable, "-m", "billing_devstack", *args],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,
@@ -49,30 +44,30 @@ def local_command(
 
 
 # ------------------------------------------------------------------ probes and routing
-def test_health_answers_ok(stack: RunningStack) -> None:
+def test_health_answers_ok(stack: StackProcess) -> None:
     response = requests.get(f"{stack.url}/health", timeout=10)
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
 
 
-def test_live_and_ready_answer_200(stack: RunningStack) -> None:
+def test_live_and_ready_answer_200(stack: StackProcess) -> None:
     assert requests.get(f"{stack.url}/live", timeout=10).status_code == 200
     assert requests.get(f"{stack.url}/ready", timeout=10).status_code == 200
 
 
-def test_an_unknown_route_gets_api_gateways_answer(stack: RunningStack) -> None:
+def test_an_unknown_route_gets_api_gateways_answer(stack: StackProcess) -> None:
     response = requests.get(f"{stack.url}/no/such/route", timeout=10)
     assert response.status_code == 403
     assert response.json() == {"message": "Missing Authentication Token"}
 
 
-def test_a_protected_route_without_an_api_key_is_401(stack: RunningStack) -> None:
+def test_a_protected_route_without_an_api_key_is_401(stack: StackProcess) -> None:
     response = requests.get(f"{stack.url}/api/v1/entitlements", params={"user_id": "u"}, timeout=10)
     assert response.status_code == 401
     assert response.json() == {"message": "Unauthorized"}
 
 
-def test_a_protected_route_with_an_unknown_api_key_is_401(stack: RunningStack) -> None:
+def test_a_protected_route_with_an_unknown_api_key_is_401(stack: StackProcess) -> None:
     response = requests.get(
         f"{stack.url}/api/v1/entitlements",
         params={"user_id": "u"},
@@ -84,7 +79,7 @@ def test_a_protected_route_with_an_unknown_api_key_is_401(stack: RunningStack) -
 
 # ------------------------------------------------------------------ SQS -> consumer -> DLQ
 def test_a_message_the_consumer_keeps_failing_ends_in_the_dlq_after_5_receives(
-    stack: RunningStack,
+    stack: StackProcess,
 ) -> None:
     sqs = stack.sqs()
     queue = sqs.get_queue_url(QueueName="WebhookQueue")["QueueUrl"]
@@ -101,7 +96,7 @@ def test_a_message_the_consumer_keeps_failing_ends_in_the_dlq_after_5_receives(
         )
         return any(message["Body"] == "not json" for message in dead)
 
-    assert wait_for(in_dlq, 60, 0.5), stack.log_text()[-3000:]
+    assert wait_until(in_dlq, 60, 0.5), stack.log_text()[-3000:]
     (message,) = [m for m in dead if m["Body"] == "not json"]
     max_receives = (
         load_template(REPO_ROOT / "template.yaml", "http://unused")
@@ -119,7 +114,7 @@ def test_a_message_the_consumer_keeps_failing_ends_in_the_dlq_after_5_receives(
     assert attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
 
 
-def test_a_signed_webhook_goes_through_the_queue_into_dynamodb_local(stack: RunningStack) -> None:
+def test_a_signed_webhook_goes_through_the_queue_into_dynamodb_local(stack: StackProcess) -> None:
     event_id = f"evt_local_{uuid.uuid4().hex}"
     payload = json.dumps(
         {
@@ -153,26 +148,11 @@ def test_a_signed_webhook_goes_through_the_queue_into_dynamodb_local(stack: Runn
     def recorded() -> bool:
         return "Item" in dynamodb.get_item(TableName="WebhookEventsTable", Key=key)
 
-    assert wait_for(recorded, 30, 0.5), stack.log_text()[-3000:]
-
-
-# ------------------------------------------------------------------ invoke
-def test_invoke_runs_one_function_with_an_event_file(stack: RunningStack) -> None:
-    result = local_command(stack.env, "invoke", "HealthFunction", "events/health.json")
-    assert result.returncode == 0, result.stderr
-    payload = json.loads(result.stdout)
-    assert payload["statusCode"] == 200
-    assert json.loads(payload["body"]) == {"status": "ok"}
-
-
-def test_invoke_of_an_unknown_function_lists_the_known_ones(stack: RunningStack) -> None:
-    result = local_command(stack.env, "invoke", "NoSuchFunction", "events/health.json")
-    assert result.returncode == 2
-    assert "HealthFunction" in result.stderr
+    assert wait_until(recorded, 30, 0.5), stack.log_text()[-3000:]
 
 
 # ------------------------------------------------------------------ destructive (own stacks)
-def test_ready_is_503_with_a_reason_when_dynamodb_local_stops(own_stack: RunningStack) -> None:
+def test_ready_is_503_with_a_reason_when_dynamodb_local_stops(own_stack: StackProcess) -> None:
     assert requests.get(f"{own_stack.url}/ready", timeout=10).status_code == 200
     os.kill(own_stack.pid_of("dynamodb"), signal.SIGKILL)
 
@@ -185,14 +165,14 @@ def test_ready_is_503_with_a_reason_when_dynamodb_local_stops(own_stack: Running
     assert requests.get(f"{own_stack.url}/health", timeout=10).status_code == 200
 
 
-def test_killing_the_stack_takes_every_child_with_it(own_stack: RunningStack) -> None:
+def test_killing_the_stack_takes_every_child_with_it(own_stack: StackProcess) -> None:
     requests.get(f"{own_stack.url}/health", timeout=10)  # a worker exists now
     assert len(processes_of(own_stack.state_dir)) >= 4  # stack, java, moto, worker
 
     own_stack.process.kill()  # SIGKILL: no cleanup code runs, only PR_SET_PDEATHSIG
     own_stack.process.wait()
 
-    assert wait_for(lambda: not processes_of(own_stack.state_dir), 20), processes_of(
+    assert wait_until(lambda: not processes_of(own_stack.state_dir), 20), processes_of(
         own_stack.state_dir
     )
 

@@ -58,12 +58,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
+from functools import partial
 from typing import Any
 
 import pytest
 import requests
 
-from tests.integration.conftest import RunningStack, start_stack, wait_for
+from billing_devstack.launcher import StackProcess, wait_until
+from tests.integration.conftest import start_stack
 from tests.integration.test_engine_truth_over_http import Stripe
 
 pytestmark = pytest.mark.integration
@@ -152,7 +154,7 @@ def iso(moment: datetime) -> str:
 class Quarter:
     """The stack, the stand-in, and what the story made in it."""
 
-    stack: RunningStack
+    stack: StackProcess
     stripe: Stripe
     key: str
     subscriptions: dict[str, str] = field(default_factory=dict)  # A, B2... -> sub id
@@ -266,7 +268,7 @@ class Quarter:
         for event in events:
             if event["id"] in self.applied:
                 continue
-            assert wait_for(lambda e=event: self.stripe.applied(e["id"]), APPLIED_WITHIN), (
+            assert wait_until(partial(self.stripe.applied, event["id"]), APPLIED_WITHIN), (
                 f"{event['type']} {event['id']} was not applied"
             )
             self.applied.add(event["id"])
@@ -391,7 +393,7 @@ def quarter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Quarter]:
 # ---------------------------------------------------------------------- Stripe, recomputed
 # This recomputation reads only the stand-in's objects (subscriptions with their discounts and
 # latest invoices, invoices, payment intents, refunds, disputes, events) and shares no code
-# with the service: it is the definitions in README "Metrics", written again.
+# with the service: it is the definitions in docs/metrics.md, written again.
 PER_MONTH = {
     "day": Fraction(365, 12),
     "week": Fraction(52, 12),

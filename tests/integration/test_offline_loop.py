@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 import requests
 
-from local.config import REPO_ROOT
-from tests.integration.conftest import RunningStack, start_stack
+from billing_devstack.config import REPO_ROOT
+from billing_devstack.launcher import StackProcess
+from tests.integration.conftest import start_stack
 
 pytestmark = pytest.mark.integration
 
@@ -20,13 +21,13 @@ HEADERS = {"X-API-Key": "sk_demo_space_journal"}
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
     running = start_stack(tmp_path_factory.mktemp("loop") / "state", LOCAL_SEED_DEMO="1")
     yield running
     running.stop()
 
 
-def entitlements(stack: RunningStack, user: str) -> list[dict[str, Any]]:
+def entitlements(stack: StackProcess, user: str) -> list[dict[str, Any]]:
     response = requests.get(
         f"{stack.url}/api/v1/entitlements",
         params={"user_id": user, "project_id": "1"},
@@ -38,7 +39,7 @@ def entitlements(stack: RunningStack, user: str) -> list[dict[str, Any]]:
     return found
 
 
-def open_checkout(stack: RunningStack, user: str) -> requests.Response:
+def open_checkout(stack: StackProcess, user: str) -> requests.Response:
     """A subscription Checkout Session for ``user`` through the API, as a project would."""
     checkout = requests.post(
         f"{stack.url}/api/v1/checkout/session",
@@ -57,7 +58,7 @@ def open_checkout(stack: RunningStack, user: str) -> requests.Response:
     return checkout
 
 
-def active_pro(stack: RunningStack, user: str) -> list[dict[str, Any]]:
+def active_pro(stack: StackProcess, user: str) -> list[dict[str, Any]]:
     """The user's active ``pro`` sources, once the webhooks have brought them (30 s at most)."""
     deadline = time.monotonic() + 30
     active: list[dict[str, Any]] = []
@@ -69,7 +70,7 @@ def active_pro(stack: RunningStack, user: str) -> list[dict[str, Any]]:
     return active
 
 
-def test_pay_at_the_standin_and_the_feature_follows_within_seconds(demo: RunningStack) -> None:
+def test_pay_at_the_standin_and_the_feature_follows_within_seconds(demo: StackProcess) -> None:
     user = "user_loop"
     checkout = open_checkout(demo, user)
     assert entitlements(demo, user) == []
@@ -81,9 +82,15 @@ def test_pay_at_the_standin_and_the_feature_follows_within_seconds(demo: Running
     assert active_pro(demo, user)[0]["source"] == "subscription"
 
 
-def test_the_webhook_replay_helper_gets_a_2xx(demo: RunningStack) -> None:
+def test_the_webhook_replay_helper_gets_a_2xx(demo: StackProcess) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "local", "webhook", "events/stripe/payment_intent.succeeded.json"],
+        [
+            sys.executable,
+            "-m",
+            "billing_devstack",
+            "webhook",
+            "events/stripe/payment_intent.succeeded.json",
+        ],
         cwd=REPO_ROOT,
         env=demo.env,
         capture_output=True,
@@ -96,7 +103,7 @@ def test_the_webhook_replay_helper_gets_a_2xx(demo: RunningStack) -> None:
 
 
 def test_a_cancellation_whose_webhook_was_dropped_is_repaired_by_one_run(
-    demo: RunningStack,
+    demo: StackProcess,
 ) -> None:
     """The stand-in drops webhooks (a misconfigured endpoint) while a subscription is
     cancelled; `billing-admin reconcile run` repairs it through the local function and its

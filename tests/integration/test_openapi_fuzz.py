@@ -25,7 +25,7 @@ import pytest
 import requests
 
 from billing.api.openapi import operations
-from tests.integration.conftest import RunningStack
+from billing_devstack.launcher import StackProcess
 
 pytestmark = pytest.mark.integration
 
@@ -51,7 +51,7 @@ SCHEMATHESIS = Path(sys.executable).with_name("st")
 
 
 @pytest.fixture(scope="module")
-def fuzz_key(stack: RunningStack) -> str:
+def fuzz_key(stack: StackProcess) -> str:
     """An active key with every scope, of a project of the fuzzer's own."""
     stack.admin(
         "project", "create", "--id", PROJECT, "--name", "fuzz", "--origin", "https://fuzz.example"
@@ -59,7 +59,7 @@ def fuzz_key(stack: RunningStack) -> str:
     return str(stack.admin("app", "create", "--project", PROJECT, "--name", "fuzz")["api_key"])
 
 
-def schemathesis_run(stack: RunningStack, key: str, tmp_path: Path, *, own_project: bool) -> str:
+def schemathesis_run(stack: StackProcess, key: str, tmp_path: Path, *, own_project: bool) -> str:
     """Run `st run` against the stack; return its output, failing the test on any finding."""
     config = tmp_path / "schemathesis.toml"
     config.write_text(
@@ -140,7 +140,7 @@ def operations_tested(output: str) -> int:
     return int(line.split(":")[1])
 
 
-def fuzzable_operations(stack: RunningStack) -> int:
+def fuzzable_operations(stack: StackProcess) -> int:
     """Every operation the served document lists, but the document's own route: schemathesis
     does not call the URL it loaded the schema from."""
     document = requests.get(f"{stack.url}/api/v1/openapi.json", timeout=20).json()
@@ -148,14 +148,14 @@ def fuzzable_operations(stack: RunningStack) -> int:
 
 
 def test_no_operation_answers_5xx_or_outside_the_document(
-    stack: RunningStack, fuzz_key: str, tmp_path: Path
+    stack: StackProcess, fuzz_key: str, tmp_path: Path
 ) -> None:
     output = schemathesis_run(stack, fuzz_key, tmp_path, own_project=False)
     assert operations_tested(output) == fuzzable_operations(stack), output[-3000:]
 
 
 def test_as_the_keys_own_project_no_operation_answers_5xx_or_outside_the_document(
-    stack: RunningStack, fuzz_key: str, tmp_path: Path
+    stack: StackProcess, fuzz_key: str, tmp_path: Path
 ) -> None:
     """Also statefully: scenarios follow the document's links from real answers (a grant,
     then its revoke, reads and audit pages), so the links are exercised, not only listed."""

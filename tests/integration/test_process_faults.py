@@ -13,8 +13,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -28,14 +26,9 @@ from typing import Any
 import pytest
 import requests
 
-from local import procs
-from local.config import REPO_ROOT
-from tests.integration.conftest import (
-    START_TIMEOUT,
-    RunningStack,
-    start_stack,
-    wait_for,
-)
+from billing_devstack import launcher
+from billing_devstack.launcher import StackProcess, wait_until
+from tests.integration.conftest import start_stack
 from tests.integration.test_concurrency import audit_of
 from tests.integration.traffic import (
     CONSUMER_FUNCTION,
@@ -75,7 +68,7 @@ def subscription_created(project_id: str, user_id: str, price: str) -> tuple[str
     return event_id, sub_id, se.event("customer.subscription.created", sub, now - 60, event_id)
 
 
-def enqueue(stack: RunningStack, raw_events: list[str]) -> list[str]:
+def enqueue(stack: StackProcess, raw_events: list[str]) -> list[str]:
     """Put raw events into the webhook queue as the receiver does; their SQS message ids."""
     sqs, url = stack.sqs(), queue_url(stack, WEBHOOK_QUEUE)
     message_ids: list[str] = []
@@ -101,7 +94,7 @@ def enqueue(stack: RunningStack, raw_events: list[str]) -> list[str]:
 
 
 @contextmanager
-def consumer_paused(stack: RunningStack) -> Iterator[None]:
+def consumer_paused(stack: StackProcess) -> Iterator[None]:
     """Freeze the stack's process (its poller threads with it) while messages are enqueued, so
     the consumer then receives them in full batches, as Lambda's poller finds a queue that
     filled up between two polls. The poller's pending long poll (1 s) ends empty first."""
@@ -113,11 +106,11 @@ def consumer_paused(stack: RunningStack) -> Iterator[None]:
         stack.process.send_signal(signal.SIGCONT)
 
 
-def workers_of(stack: RunningStack, function_id: str) -> list[int]:
+def workers_of(stack: StackProcess, function_id: str) -> list[int]:
     """The stack's worker processes of one function (their environment names it)."""
     marker = f"AWS_LAMBDA_FUNCTION_NAME={function_id}".encode()
     found = []
-    for pid in procs.processes_of(stack.state_dir):
+    for pid in launcher.processes_of(stack.state_dir):
         try:
             environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
         except OSError:
@@ -127,7 +120,7 @@ def workers_of(stack: RunningStack, function_id: str) -> list[int]:
     return found
 
 
-def log_records(stack: RunningStack, log: Path | None = None) -> list[dict[str, Any]]:
+def log_records(stack: StackProcess, log: Path | None = None) -> list[dict[str, Any]]:
     """The workers' JSON log lines (Powertools) of the stack's log."""
     records = []
     text = (log or stack.log).read_text(errors="replace")
@@ -140,7 +133,7 @@ def log_records(stack: RunningStack, log: Path | None = None) -> list[dict[str, 
     return records
 
 
-def outcomes_logged(stack: RunningStack, event_ids: set[str]) -> Counter[tuple[str, str]]:
+def outcomes_logged(stack: StackProcess, event_ids: set[str]) -> Counter[tuple[str, str]]:
     """(event id, outcome) of every "event processed" line the consumer logged for them."""
     return Counter(
         (record["correlation_id"], record["outcome"])
@@ -171,7 +164,7 @@ def assert_applied_once(
 
 # ---------------------------------------------------------------------- 1. consumer killed
 def test_a_consumer_killed_mid_batch_loses_and_repeats_nothing(
-    own_stack: RunningStack,
+    own_stack: StackProcess,
 ) -> None:
     """Proves that SIGKILL of the consumer's worker process in the middle of a batch loses no
     event and applies none twice. 40 valid events (40 users' new subscriptions) wait in the
@@ -187,7 +180,7 @@ def test_a_consumer_killed_mid_batch_loses_and_repeats_nothing(
     # A first event warms the consumer: its worker process exists from then on.
     warm_id, _, warm = subscription_created("701", new_id("user_warm"), PRO)
     enqueue(stack, [warm])
-    assert wait_for(lambda: recorded_events(stack, [warm_id]), 30), stack.log_text()[-3000:]
+    assert wait_until(lambda: recorded_events(stack, [warm_id]), 30), stack.log_text()[-3000:]
     (worker,) = workers_of(stack, CONSUMER_FUNCTION)
 
     events: dict[str, tuple[str, str]] = {}
@@ -210,10 +203,10 @@ def test_a_consumer_killed_mid_batch_loses_and_repeats_nothing(
         os.kill(worker, signal.SIGKILL)
         return True
 
-    assert wait_for(kill_mid_batch, 60, 0.01), seen
+    assert wait_until(kill_mid_batch, 60, 0.01), seen
     before = seen[-1]
     assert 0 < before < len(events), f"no kill: {before} of 40 marks"
-    assert wait_for(lambda: not procs.pid_alive(worker), 10, 0.01)
+    assert wait_until(lambda: not launcher.pid_alive(worker), 10, 0.01)
     after = len(recorded_events(stack, events))
     assert after < len(events), "every event was applied before the kill took effect"
 
@@ -227,7 +220,7 @@ def test_a_consumer_killed_mid_batch_loses_and_repeats_nothing(
 
 
 # ---------------------------------------------------------------------- 2. a poison event
-def corrupt_price(stack: RunningStack, price_id: str) -> None:
+def corrupt_price(stack: StackProcess, price_id: str) -> None:
     """What a hand edit in the DynamoDB console does: ``feature_codes`` saved as a string set
     instead of a list. The service cannot read that price any more."""
     stack.dynamodb().update_item(
@@ -238,7 +231,7 @@ def corrupt_price(stack: RunningStack, price_id: str) -> None:
     )
 
 
-def register_team_price(stack: RunningStack, project_id: str) -> None:
+def register_team_price(stack: StackProcess, project_id: str) -> None:
     """``billing-admin price add`` of TEAM: the operator's fix (it rewrites the record)."""
     stack.admin(
         "price",
@@ -259,7 +252,7 @@ def register_team_price(stack: RunningStack, project_id: str) -> None:
 
 
 def test_a_poison_event_is_dead_lettered_without_blocking_its_batch_and_applied_once_after_the_fix(
-    own_stack: RunningStack,
+    own_stack: StackProcess,
 ) -> None:
     """Proves the whole story of an event the consumer cannot apply: a subscription to a price
     whose record is corrupt (``feature_codes`` hand-edited into a string set) makes the
@@ -288,7 +281,7 @@ def test_a_poison_event_is_dead_lettered_without_blocking_its_batch_and_applied_
     def dead_lettered() -> bool:
         return queue_counts(stack, DEAD_LETTER_QUEUE) == (1, 0, 0)
 
-    assert wait_for(dead_lettered, 60, 0.25), stack.log_text()[-3000:]
+    assert wait_until(dead_lettered, 60, 0.25), stack.log_text()[-3000:]
     wait_until_drained(stack)
 
     # In one invocation: the good events' lines and the poison's failure share a request id.
@@ -319,7 +312,7 @@ def test_a_poison_event_is_dead_lettered_without_blocking_its_batch_and_applied_
     register_team_price(stack, "702")
     assert stack.admin("dlq", "redrive", "--yes")["moved"] == 1
 
-    assert wait_for(lambda: recorded_events(stack, [poison_id]), 30, 0.25), log[-3000:]
+    assert wait_until(lambda: recorded_events(stack, [poison_id]), 30, 0.25), log[-3000:]
     wait_until_drained(stack)
     assert_applied_once(tenant, {poison_id: (poison_user, poison_sub)}, "team")
     assert stack.admin("dlq", "list") == []
@@ -404,45 +397,27 @@ def sending_webhooks(
         time.sleep(0.2)
 
 
-def restart(stopped: RunningStack) -> RunningStack:
-    """``python -m local run`` again with the stopped stack's environment: the same ports and
-    state dir (its first log is kept as run-first.log)."""
+def restart(stopped: StackProcess) -> StackProcess:
+    """``python -m billing_devstack run`` again with the stopped stack's environment: the same
+    ports and state dir (its first log is kept as run-first.log)."""
     stopped.log.rename(stopped.state_dir / "run-first.log")
-    with stopped.log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "local", "run"],
-            cwd=REPO_ROOT,
-            env=stopped.env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    stack = RunningStack(process, stopped.env, stopped.state_dir, stopped.log)
-
-    def healthy() -> bool:
-        if process.poll() is not None:
-            return True
-        try:
-            return requests.get(f"{stack.url}/health", timeout=2).status_code == 200
-        except requests.RequestException:
-            return False
-
-    if not wait_for(healthy, START_TIMEOUT) or process.poll() is not None:
-        stack.stop()
-        pytest.fail(f"the stack did not come back:\n{stack.log_text()[-5000:]}")
-    return stack
+    try:
+        return launcher.start_stack(stopped.env, log=stopped.log)
+    except launcher.LaunchError as exc:
+        pytest.fail(f"the stack did not come back: {exc}")
 
 
 @pytest.fixture
-def persistent_state() -> Iterator[dict[str, RunningStack]]:
+def persistent_state() -> Iterator[dict[str, StackProcess]]:
     """The stacks of the restart test, stopped whatever happens."""
-    stacks: dict[str, RunningStack] = {}
+    stacks: dict[str, StackProcess] = {}
     yield stacks
     for running in stacks.values():
         running.stop()
 
 
 def test_a_stack_restarted_mid_traffic_loses_no_grant_and_no_accepted_webhook(
-    tmp_path: Path, persistent_state: dict[str, RunningStack]
+    tmp_path: Path, persistent_state: dict[str, StackProcess]
 ) -> None:
     """Proves LOCAL_PERSIST=1 keeps what the stack acknowledged across a graceful restart:
     while an app grants features and checks them (retrying connection errors and 502/503/504,
@@ -470,7 +445,7 @@ def test_a_stack_restarted_mid_traffic_loses_no_grant_and_no_accepted_webhook(
     for thread in threads:
         thread.start()
     try:
-        assert wait_for(lambda: grants.done() >= 5 and webhooks.done() >= 5, 60), (
+        assert wait_until(lambda: grants.done() >= 5 and webhooks.done() >= 5, 60), (
             grants,
             webhooks,
         )
@@ -479,7 +454,7 @@ def test_a_stack_restarted_mid_traffic_loses_no_grant_and_no_accepted_webhook(
         before_restart = (grants.done(), webhooks.done())
         second = restart(first)
         persistent_state["second"] = second
-        assert wait_for(
+        assert wait_until(
             lambda: (
                 grants.done() >= before_restart[0] + 5 and webhooks.done() >= before_restart[1] + 5
             ),

@@ -19,8 +19,9 @@ import requests
 
 from billing.adapters.stripe_gateway import MAX_NETWORK_RETRIES, READ_TIMEOUT_SECONDS
 from billing.services.checkout import CHECKOUT_RETRY_WINDOW_SECONDS
-from local.config import STANDIN_SECRET_KEY
-from tests.integration.conftest import RunningStack, start_stack
+from billing_devstack.config import STANDIN_SECRET_KEY
+from billing_devstack.launcher import StackProcess
+from tests.integration.conftest import start_stack
 
 pytestmark = pytest.mark.integration
 
@@ -36,7 +37,7 @@ UNAVAILABLE = "Stripe is unavailable, retry later"
 class Shop:
     """The service (as project 1's backend calls it) and the stand-in behind it."""
 
-    stack: RunningStack
+    stack: StackProcess
 
     @property
     def standin(self) -> str:

@@ -5,8 +5,6 @@ receiver accepts and its consumer records, and its portal sessions are served.""
 from __future__ import annotations
 
 import re
-import signal
-import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -19,14 +17,15 @@ import pytest
 import requests
 import stripe
 
-from local.config import REPO_ROOT
-from local.procs import processes_of
-from tests.integration.conftest import (
-    RunningStack,
+from billing_devstack.launcher import (
+    LaunchError,
+    StackProcess,
     free_port,
-    start_stack,
-    wait_for,
+    launch_ready,
+    processes_of,
+    wait_until,
 )
+from tests.integration.conftest import start_stack
 
 pytestmark = pytest.mark.integration
 
@@ -42,19 +41,19 @@ EXPECTED = [
 
 
 @pytest.fixture(scope="module")
-def standin_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+def standin_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
     """A stack of its own, started with the demo seed (its stand-in gets ``price_123``)."""
     running = start_stack(tmp_path_factory.mktemp("standin"), LOCAL_SEED_DEMO="1")
     yield running
     running.stop()
 
 
-def standin_url(stack: RunningStack) -> str:
+def standin_url(stack: StackProcess) -> str:
     return f"http://127.0.0.1:{stack.env['LOCAL_STRIPE_PORT']}"
 
 
 @pytest.fixture(scope="module")
-def client(standin_stack: RunningStack) -> stripe.StripeClient:
+def client(standin_stack: StackProcess) -> stripe.StripeClient:
     """The SDK as the service configures it locally: the stand-in's key and URL."""
     return stripe.StripeClient(
         "sk_test_local_standin", base_addresses={"api": standin_url(standin_stack)}
@@ -62,7 +61,7 @@ def client(standin_stack: RunningStack) -> stripe.StripeClient:
 
 
 @pytest.fixture(scope="module")
-def paid(standin_stack: RunningStack, client: stripe.StripeClient) -> dict[str, Any]:
+def paid(standin_stack: StackProcess, client: stripe.StripeClient) -> dict[str, Any]:
     """A subscription bought through the Checkout page's Pay button."""
     session = client.v1.checkout.sessions.create(
         params={
@@ -89,7 +88,7 @@ def paid(standin_stack: RunningStack, client: stripe.StripeClient) -> dict[str, 
 
 
 def test_the_stack_runs_the_stand_in_and_seeds_the_demo_price(
-    standin_stack: RunningStack, client: stripe.StripeClient
+    standin_stack: StackProcess, client: stripe.StripeClient
 ) -> None:
     assert f"Stripe stand-in on {standin_url(standin_stack)}" in standin_stack.log_text()
     price = client.v1.prices.retrieve("price_123")
@@ -99,7 +98,7 @@ def test_the_stack_runs_the_stand_in_and_seeds_the_demo_price(
 
 
 def test_the_pay_button_delivers_signed_webhooks_the_service_records(
-    standin_stack: RunningStack, paid: dict[str, Any]
+    standin_stack: StackProcess, paid: dict[str, Any]
 ) -> None:
     session = paid["session"]
     assert (session.status, session.payment_status) == ("complete", "paid")
@@ -112,7 +111,7 @@ def test_the_pay_button_delivers_signed_webhooks_the_service_records(
     def all_delivered() -> bool:
         return all(report["delivery"]["status"] == "delivered" for report in reports())
 
-    assert wait_for(all_delivered, 30, 0.5), (reports(), standin_stack.log_text()[-3000:])
+    assert wait_until(all_delivered, 30, 0.5), (reports(), standin_stack.log_text()[-3000:])
     events = reports()
     assert [report["type"] for report in events] == EXPECTED
     assert all(report["delivery"]["last_status"] == 200 for report in events)
@@ -128,11 +127,11 @@ def test_the_pay_button_delivers_signed_webhooks_the_service_records(
             for report in events
         )
 
-    assert wait_for(all_recorded, 30, 0.5), standin_stack.log_text()[-3000:]
+    assert wait_until(all_recorded, 30, 0.5), standin_stack.log_text()[-3000:]
 
 
 def test_a_portal_session_url_serves_the_customers_subscriptions(
-    standin_stack: RunningStack, client: stripe.StripeClient, paid: dict[str, Any]
+    standin_stack: StackProcess, client: stripe.StripeClient, paid: dict[str, Any]
 ) -> None:
     session = paid["session"]
     portal = client.v1.billing_portal.sessions.create(
@@ -146,7 +145,7 @@ def test_a_portal_session_url_serves_the_customers_subscriptions(
 
 
 def test_the_workers_are_pointed_at_the_stand_in(
-    standin_stack: RunningStack, paid: dict[str, Any]
+    standin_stack: StackProcess, paid: dict[str, Any]
 ) -> None:
     """The webhook receiver ran (paid delivered to it), so its worker exists; its
     environment is what every function gets."""
@@ -155,7 +154,7 @@ def test_the_workers_are_pointed_at_the_stand_in(
     environments = []
     for pid in processes_of(standin_stack.state_dir):
         try:
-            if b"local.worker" in Path(f"/proc/{pid}/cmdline").read_bytes():
+            if b"billing_devstack.worker" in Path(f"/proc/{pid}/cmdline").read_bytes():
                 environments.append(Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"))
         except OSError:
             continue
@@ -181,22 +180,9 @@ class _Receiver(BaseHTTPRequestHandler):
 
 @contextmanager
 def standalone(tmp_path: Path, hook: str, secret: str) -> Iterator[str]:
-    """``python -m local.stripe_standin`` on a free port, sending its webhooks to ``hook``: its
-    URL. Stopped with SIGTERM afterwards, which it must survive cleanly."""
+    """``python -m billing_devstack.stripe_standin`` on a free port, sending its webhooks to
+    ``hook``: its URL. Stopped with SIGTERM afterwards, which it must survive cleanly."""
     port = free_port()
-    log = tmp_path / "standin.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "local.stripe_standin", "--port", str(port)],
-            cwd=REPO_ROOT,
-            env={
-                "PATH": "/usr/bin:/bin",
-                "STANDIN_WEBHOOK_URL": hook,
-                "STRIPE_WEBHOOK_SECRET": secret,
-            },
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
     url = f"http://127.0.0.1:{port}"
 
     def up() -> bool:
@@ -206,12 +192,25 @@ def standalone(tmp_path: Path, hook: str, secret: str) -> Iterator[str]:
             return False
 
     try:
-        assert wait_for(up, 30), log.read_text()
+        standin = launch_ready(
+            "the Stripe stand-in",
+            [sys.executable, "-m", "billing_devstack.stripe_standin", "--port", str(port)],
+            tmp_path / "standin.log",
+            up,
+            30,
+            env={
+                "PATH": "/usr/bin:/bin",
+                "STANDIN_WEBHOOK_URL": hook,
+                "STRIPE_WEBHOOK_SECRET": secret,
+            },
+        )
+    except LaunchError as exc:
+        pytest.fail(str(exc))
+    try:
         yield url
     finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(30)
-    assert process.returncode == 0, log.read_text()
+        returncode = standin.stop(grace=30)
+    assert returncode == 0, standin.log_text()
 
 
 @contextmanager
@@ -235,7 +234,7 @@ def test_the_stand_in_runs_alone_and_signs_its_webhooks(tmp_path: Path) -> None:
             timeout=10,
         )
         assert created.status_code == 200, created.text
-        assert wait_for(lambda: len(_Receiver.received) >= 2, 30)
+        assert wait_until(lambda: len(_Receiver.received) >= 2, 30)
     body, header = _Receiver.received[-1]
     event = stripe.Webhook.construct_event(body.decode(), header, "whsec_alone")
     assert (event.type, event.data.object.id) == ("customer.created", created.json()["id"])

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from local.config import REPO_ROOT
-from local.template import ApiRoute, load_template
-from tests.integration.conftest import RunningStack, start_stack
+from billing_devstack.config import REPO_ROOT
+from billing_devstack.launcher import StackProcess
+from billing_devstack.template import ApiRoute, load_template
+from tests.integration.conftest import start_stack
 
 pytestmark = pytest.mark.integration
 
@@ -20,7 +21,7 @@ PROJECT, OTHER_PROJECT = "101", "102"
 
 
 def send(
-    stack: RunningStack, route: ApiRoute, project_id: str, api_key: str | None
+    stack: StackProcess, route: ApiRoute, project_id: str, api_key: str | None
 ) -> requests.Response:
     """A plausible request of ``route`` naming ``project_id`` where the route takes one."""
     path = route.path.replace("{project_id}", project_id)
@@ -40,7 +41,7 @@ class Tenants:
 
 
 @pytest.fixture(scope="module")
-def tenants(stack: RunningStack) -> Tenants:
+def tenants(stack: StackProcess) -> Tenants:
     for project in (PROJECT, OTHER_PROJECT):
         stack.admin("project", "create", "--name", f"matrix_{project}", "--id", project)
     key = stack.admin("app", "create", "--project", PROJECT, "--name", "matrix")["api_key"]
@@ -60,7 +61,7 @@ ROUTE_IDS = [f"{r.method} {r.path}" for r in AUTHENTICATED_ROUTES]
 @pytest.mark.parametrize("route", AUTHENTICATED_ROUTES, ids=ROUTE_IDS)
 @pytest.mark.parametrize("case", ["no key", "wrong key", "inactive app"])
 def test_every_authenticated_route_refuses_unusable_keys_with_401(
-    stack: RunningStack, tenants: Tenants, route: ApiRoute, case: str
+    stack: StackProcess, tenants: Tenants, route: ApiRoute, case: str
 ) -> None:
     key = {
         "no key": None,
@@ -74,7 +75,7 @@ def test_every_authenticated_route_refuses_unusable_keys_with_401(
 
 @pytest.mark.parametrize("route", AUTHENTICATED_ROUTES, ids=ROUTE_IDS)
 def test_every_authenticated_route_refuses_another_projects_key_with_403(
-    stack: RunningStack, tenants: Tenants, route: ApiRoute
+    stack: StackProcess, tenants: Tenants, route: ApiRoute
 ) -> None:
     response = send(stack, route, OTHER_PROJECT, tenants.key)
     assert response.status_code == 403, response.text
@@ -83,13 +84,13 @@ def test_every_authenticated_route_refuses_another_projects_key_with_403(
 
 @pytest.mark.parametrize("route", AUTHENTICATED_ROUTES, ids=ROUTE_IDS)
 def test_every_authenticated_route_lets_the_right_key_through(
-    stack: RunningStack, tenants: Tenants, route: ApiRoute
+    stack: StackProcess, tenants: Tenants, route: ApiRoute
 ) -> None:
     response = send(stack, route, PROJECT, tenants.key)
     assert response.status_code not in (401, 403), response.text
 
 
-def test_the_seeds_setup_with_billing_admin_then_the_seeds_curl(stack: RunningStack) -> None:
+def test_the_seeds_setup_with_billing_admin_then_the_seeds_curl(stack: StackProcess) -> None:
     stack.admin("project", "create", "--name", "space_journal", "--id", "1")
     stack.admin(
         "app",
@@ -141,7 +142,7 @@ def test_the_seeds_setup_with_billing_admin_then_the_seeds_curl(stack: RunningSt
     assert json.loads(body) == {"entitlements": []}
 
 
-def test_rotation_over_http_keeps_old_keys_for_the_overlap_only(stack: RunningStack) -> None:
+def test_rotation_over_http_keeps_old_keys_for_the_overlap_only(stack: StackProcess) -> None:
     keep = stack.admin("app", "create", "--project", PROJECT, "--name", "rotate_keep")
     drop = stack.admin("app", "create", "--project", PROJECT, "--name", "rotate_drop")
     kept = stack.admin("app", "rotate", keep["app_id"], "--overlap-hours", "1")
@@ -154,7 +155,7 @@ def test_rotation_over_http_keeps_old_keys_for_the_overlap_only(stack: RunningSt
 
 
 def test_no_table_item_and_no_log_line_holds_a_clear_text_key(
-    stack: RunningStack, tenants: Tenants
+    stack: StackProcess, tenants: Tenants
 ) -> None:
     route = AUTHENTICATED_ROUTES[0]
     for key in (tenants.key, tenants.inactive_key):

@@ -20,11 +20,11 @@ from typing import Any
 import requests
 
 from billing.domain.webhook_signature import signature_header
-from local.config import STANDIN_WEBHOOK_SECRET, WEBHOOK_PATH, LocalConfig
-from local.lambda_runtime import LambdaRuntime
-from local.sqs_poller import BotoQueue, QueuePoller
-from local.template import load_template
-from tests.integration.conftest import RunningStack
+from billing_devstack.config import STANDIN_WEBHOOK_SECRET, WEBHOOK_PATH, LocalConfig
+from billing_devstack.lambda_runtime import LambdaRuntime
+from billing_devstack.launcher import StackProcess
+from billing_devstack.sqs_poller import BotoQueue, QueuePoller
+from billing_devstack.template import load_template
 from tests.integration.test_checkout_over_http import standin_url
 
 WEBHOOK_QUEUE = "WebhookQueue"
@@ -38,7 +38,7 @@ HTTP_TIMEOUT = 60.0
 class Tenant:
     """A project of the test's own, its admin-scoped key, and where things are."""
 
-    stack: RunningStack
+    stack: StackProcess
     project_id: str
     key: str
 
@@ -70,7 +70,7 @@ class Tenant:
 
 
 def create_tenant(
-    stack: RunningStack, project_id: str, prices: Iterable[tuple[str, str, bool]]
+    stack: StackProcess, project_id: str, prices: Iterable[tuple[str, str, bool]]
 ) -> Tenant:
     """The project, its prices (id, feature, recurring) in the service and the stand-in, and
     a key of an app of it."""
@@ -110,7 +110,7 @@ def new_id(prefix: str) -> str:
 
 
 # ---------------------------------------------------------------------- webhooks
-def post_webhook(stack: RunningStack, body: str) -> int:
+def post_webhook(stack: StackProcess, body: str) -> int:
     """POST one raw event to the receiver, signed now as Stripe signs; the status."""
     payload = body.encode()
     signature = signature_header(payload, STANDIN_WEBHOOK_SECRET, int(time.time()))
@@ -123,11 +123,11 @@ def post_webhook(stack: RunningStack, body: str) -> int:
     return response.status_code
 
 
-def queue_url(stack: RunningStack, name: str) -> str:
+def queue_url(stack: StackProcess, name: str) -> str:
     return stack.sqs().get_queue_url(QueueName=name)["QueueUrl"]
 
 
-def queue_counts(stack: RunningStack, name: str) -> tuple[int, int, int]:
+def queue_counts(stack: StackProcess, name: str) -> tuple[int, int, int]:
     """(visible, in flight, delayed) messages of a queue."""
     attributes = stack.sqs().get_queue_attributes(
         QueueUrl=queue_url(stack, name),
@@ -144,13 +144,13 @@ def queue_counts(stack: RunningStack, name: str) -> tuple[int, int, int]:
     )
 
 
-def standin_pending(stack: RunningStack) -> int:
+def standin_pending(stack: StackProcess) -> int:
     """Events the stand-in has still to deliver (or retry)."""
     rows = standin_events(stack)
     return sum(1 for row in rows if row["delivery"]["status"] == "pending")
 
 
-def standin_events(stack: RunningStack) -> list[dict[str, Any]]:
+def standin_events(stack: StackProcess) -> list[dict[str, Any]]:
     """Every event the stand-in emitted, oldest first, with its delivery."""
     answer = requests.get(f"{standin_url(stack)}/_standin/events", timeout=30)
     assert answer.status_code == 200, answer.text
@@ -158,7 +158,7 @@ def standin_events(stack: RunningStack) -> list[dict[str, Any]]:
     return rows
 
 
-def wait_until_drained(stack: RunningStack, timeout: float = DRAIN_TIMEOUT) -> None:
+def wait_until_drained(stack: StackProcess, timeout: float = DRAIN_TIMEOUT) -> None:
     """Until the stand-in has delivered everything and the webhook queue holds nothing, visible
     or in flight, three polls in a row (a failed message comes back after 1 s)."""
     deadline = time.monotonic() + timeout
@@ -173,13 +173,13 @@ def wait_until_drained(stack: RunningStack, timeout: float = DRAIN_TIMEOUT) -> N
     raise AssertionError(f"the webhook queue did not drain in {timeout:.0f} s: {last}")
 
 
-def dead_lettered_event_ids(stack: RunningStack) -> set[str]:
+def dead_lettered_event_ids(stack: StackProcess) -> set[str]:
     """The Stripe event ids in the DLQ (every test's: filter by your own)."""
     listed = stack.admin("dlq", "list", "--limit", "1000")
     return {str(row["stripe_event_id"]) for row in listed if row.get("stripe_event_id")}
 
 
-def recorded_events(stack: RunningStack, event_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+def recorded_events(stack: StackProcess, event_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
     """WebhookEventsTable items of these event ids (absent ids: not recorded)."""
     ids = sorted(set(event_ids))
     found: dict[str, dict[str, Any]] = {}
@@ -200,7 +200,7 @@ class ExtraConsumers:
     """``count`` more pollers of the webhook queue, each invoking the consumer function in a
     worker of the test's own (the stack's environment): concurrency as in AWS."""
 
-    def __init__(self, stack: RunningStack, count: int) -> None:
+    def __init__(self, stack: StackProcess, count: int) -> None:
         config = LocalConfig.from_env(stack.env)
         template = load_template(config.template_path, config.moto_endpoint, config.environ)
         self.runtime = LambdaRuntime(template.functions, config)

@@ -6,8 +6,8 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from local import resources
-from local.template import LocalTemplate, load_template
+from billing_devstack import resources
+from billing_devstack.template import LocalTemplate, load_template
 from tests.support.lambda_runtime import REPO_ROOT
 
 if TYPE_CHECKING:

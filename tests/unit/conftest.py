@@ -12,8 +12,6 @@ import pytest
 from moto import mock_aws
 
 from billing import wiring
-from billing.cli import main as cli_main
-from billing.config import Settings, load_settings
 from billing.observability import get_tracer, logger
 from tests.support.aws_tables import create_queues, create_tables
 
@@ -70,22 +68,3 @@ def service_logs() -> Iterator[io.StringIO]:
     previous = handler.setStream(stream)
     yield stream
     handler.setStream(previous)
-
-
-@pytest.fixture
-def cli(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """billing-admin on the moto tables and queues (its local target would be DynamoDB Local
-    and the moto server on their ports)."""
-
-    def connect(stack: str | None, region: str | None) -> Settings:
-        return wiring.use_settings(load_settings())
-
-    monkeypatch.setattr(cli_main, "connect", connect)
-    yield
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    """billing-admin's exit code, stdout and stderr for ``argv``."""
-    code = cli_main.run(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err

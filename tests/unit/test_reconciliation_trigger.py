@@ -17,8 +17,8 @@ from billing.adapters.stripe_listing import StripeListing
 from billing.adapters.stripe_reader import StripeObjectReader
 from billing.domain.tenancy import Price
 from billing.services import tenancy
-from local.stripe_standin import StripeStandIn
-from local.stripe_standin.sdk_client import InProcessHTTPClient
+from billing_devstack.stripe_standin import StripeStandIn
+from billing_devstack.stripe_standin.sdk_client import InProcessHTTPClient
 from tests.support.lambda_runtime import FakeLambdaContext, import_function, load_event
 
 BASE = "http://standin.invalid"

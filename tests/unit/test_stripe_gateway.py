@@ -22,8 +22,8 @@ from billing.adapters.stripe_gateway import (
 from billing.api.errors import error_body, error_headers
 from billing.domain.checkout import CheckoutRequest
 from billing.errors import PaymentProviderRejectedError, PaymentProviderUnavailableError
-from local.stripe_standin import StripeStandIn
-from local.stripe_standin.sdk_client import InProcessHTTPClient
+from billing_devstack.stripe_standin import StripeStandIn
+from billing_devstack.stripe_standin.sdk_client import InProcessHTTPClient
 
 REQUEST = CheckoutRequest(
     project_id="1",

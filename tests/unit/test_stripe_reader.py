@@ -12,8 +12,8 @@ from billing.adapters.stripe_gateway import ATTEMPT_SECONDS, build_client, check
 from billing.adapters.stripe_reader import StripeObjectReader, answered_at
 from billing.domain.checkout import CheckoutMode, CheckoutRequest
 from billing.errors import PaymentProviderUnavailableError
-from local.stripe_standin import StripeStandIn
-from local.stripe_standin.sdk_client import InProcessHTTPClient
+from billing_devstack.stripe_standin import StripeStandIn
+from billing_devstack.stripe_standin.sdk_client import InProcessHTTPClient
 
 BASE = "http://standin.invalid"
 NOW = 1_790_000_000

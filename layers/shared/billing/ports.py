@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, Protocol
 
 from billing.domain.api_keys import ApiKeyGrant
 from billing.domain.billing_facts import Fact, Owner
-from billing.domain.catalog import PriceSpec, StripeCatalogState, StripePrice
 from billing.domain.checkout import CheckoutRequest, CheckoutSession
 from billing.domain.dead_letters import DeadLetter
 from billing.domain.entitlement_rules import PriceAnomaly
@@ -127,37 +126,6 @@ class StripePrices(Protocol):
 
     def price_terms(self, price_id: str) -> StripePriceTerms | None:
         """What Stripe bills for the price; None when Stripe has no such price."""
-
-
-class CatalogGateway(StripePrices, Protocol):
-    """Stripe's side of the catalog (billing-admin catalog): products and prices."""
-
-    def state(self, project_id: str, lookup_keys: Sequence[str]) -> StripeCatalogState:
-        """The project's catalog products (active or not), all their prices, and the prices
-        holding any of ``lookup_keys``; every list read to its end."""
-
-    def create_product(
-        self,
-        product_id: str,
-        name: str,
-        description: str | None,
-        metadata: Mapping[str, str],
-        idempotency_key: str,
-    ) -> None: ...
-
-    def update_product(self, product_id: str, fields: Mapping[str, Any]) -> None:
-        """Set ``name``, ``description`` ("" clears it), ``active`` and/or ``metadata``."""
-
-    def create_price(
-        self, spec: PriceSpec, *, transfer_lookup_key: bool, idempotency_key: str
-    ) -> StripePrice:
-        """A new price under ``spec.lookup_key``; with ``transfer_lookup_key`` it takes the
-        key from the price holding it."""
-
-    def update_price(
-        self, price_id: str, *, metadata: Mapping[str, str], active: bool | None
-    ) -> None:
-        """Set metadata keys ("" deletes one) and/or ``active``."""
 
 
 class BillingLedger(Protocol):

@@ -23,7 +23,6 @@ from billing.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from billing.adapters.sqs_queue import DeadLetterQueue, SqsEventQueue, SqsRunQueue
-    from billing.adapters.stripe_catalog import StripeCatalogGateway
     from billing.adapters.stripe_gateway import StripePaymentGateway
     from billing.adapters.stripe_listing import StripeListing
     from billing.adapters.stripe_reader import StripeObjectReader
@@ -156,18 +155,6 @@ def user_facts() -> DynamoBillingLedger:
     """The billing facts of one user (the portal finds the live subscription's customer)."""
     bound_settings()
     return DynamoBillingLedger()
-
-
-def stripe_catalog() -> StripeCatalogGateway:
-    """Stripe's products and prices for ``billing-admin catalog``, on the bound target's Stripe
-    (the CLI's target picks the key and base: the local stand-in, or a stack's parameter).
-    stripe is imported here, as in payment_gateway()."""
-    from billing.adapters.stripe_catalog import StripeCatalogGateway
-    from billing.adapters.stripe_gateway import build_client
-    from billing.secrets import stripe_secret_key
-
-    settings = bound_settings()
-    return StripeCatalogGateway(build_client(stripe_secret_key(settings), settings.stripe_api_base))
 
 
 def run_queue() -> SqsRunQueue:

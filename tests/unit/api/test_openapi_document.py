@@ -10,9 +10,9 @@ import pytest
 from openapi_spec_validator import validate
 
 from billing.api.openapi import API_KEY_SCHEME, operations
-from local.config import REPO_ROOT
-from local.openapi import SERVED_DOCUMENT, UNUSED_ENDPOINT, build_document, render
-from local.template import LocalTemplate, load_template
+from billing_devstack.config import REPO_ROOT
+from billing_devstack.openapi import SERVED_DOCUMENT, UNUSED_ENDPOINT, build_document, render
+from billing_devstack.template import LocalTemplate, load_template
 
 
 @cache

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from local.openapi import SERVED_DOCUMENT
+from billing_devstack.openapi import SERVED_DOCUMENT
 from tests.support.lambda_runtime import invoke, json_body, load_event
 
 SERVED = json.loads(SERVED_DOCUMENT.read_text())

@@ -16,8 +16,8 @@ from billing import wiring
 from billing.adapters.stripe_gateway import StripePaymentGateway, build_client
 from billing.domain.tenancy import Price
 from billing.services import tenancy
-from local.stripe_standin import StripeStandIn
-from local.stripe_standin.sdk_client import InProcessHTTPClient
+from billing_devstack.stripe_standin import StripeStandIn
+from billing_devstack.stripe_standin.sdk_client import InProcessHTTPClient
 from tests.support.lambda_runtime import invoke, json_body, load_event
 
 BASE = "http://standin.invalid"

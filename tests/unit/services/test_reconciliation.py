@@ -27,8 +27,8 @@ from billing.domain.tenancy import Price
 from billing.services import engine, tenancy
 from billing.services.entitlements import read_entitlements
 from billing.services.reconciliation import Budget, Invocation, continue_run, start_run
-from local.stripe_standin import StripeStandIn, WebhookSender
-from local.stripe_standin.sdk_client import InProcessHTTPClient
+from billing_devstack.stripe_standin import StripeStandIn, WebhookSender
+from billing_devstack.stripe_standin.sdk_client import InProcessHTTPClient
 
 BASE = "http://standin.invalid"
 

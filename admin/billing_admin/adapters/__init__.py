@@ -1,0 +1,1 @@
+"""billing-admin's adapters: Stripe's catalog (products, prices) and CloudFormation."""

@@ -1,5 +1,0 @@
-"""``python -m billing.cli`` is ``billing-admin``."""
-
-from billing.cli.main import main
-
-main()
