@@ -25,7 +25,7 @@ from billing_devstack.lambda_runtime import LambdaRuntime
 from billing_devstack.launcher import StackProcess
 from billing_devstack.sqs_poller import BotoQueue, QueuePoller
 from billing_devstack.template import load_template
-from tests.integration.test_checkout_over_http import standin_url
+from tests.integration.test_checkout_over_http import register_price, standin_url
 
 WEBHOOK_QUEUE = "WebhookQueue"
 DEAD_LETTER_QUEUE = "WebhookDeadLetterQueue"
@@ -76,31 +76,7 @@ def create_tenant(
     a key of an app of it."""
     stack.admin("project", "create", "--id", project_id, "--name", f"tenant-{project_id}")
     for price_id, feature, recurring in prices:
-        # Stripe first: price add reads the price there and refuses other terms.
-        standin = {
-            "id": price_id,
-            "unit_amount": 900,
-            "currency": "usd",
-            "recurring": {"interval": "month", "interval_count": 1} if recurring else None,
-        }
-        answer = requests.post(f"{standin_url(stack)}/_standin/prices", json=standin, timeout=10)
-        assert answer.status_code in (200, 201), answer.text
-        terms = ["--interval", "month"] if recurring else ["--one-time"]
-        stack.admin(
-            "price",
-            "add",
-            "--project",
-            project_id,
-            "--price",
-            price_id,
-            "--feature",
-            feature,
-            "--amount",
-            "900",
-            "--currency",
-            "usd",
-            *terms,
-        )
+        register_price(stack, project_id, price_id, recurring, feature)
     created = stack.admin("app", "create", "--project", project_id, "--name", "concurrency")
     return Tenant(stack, project_id, str(created["api_key"]))
 

@@ -110,19 +110,15 @@ def test_bad_input_and_unknown_runs_are_clear_errors(
     assert queued(queue_url) == []
 
 
-def test_report_lists_the_prices_that_grant_nothing_where_they_are_used(
-    cli: None, queue_url: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """Seeded subscriptions on a price registered to project 2 while their metadata says
-    project 1: nothing granted, one report line each."""
+def run_over_one_subscription(capsys: pytest.CaptureFixture[str], price_id: str) -> tuple[str, str]:
+    """A run started by the CLI, carried over a stand-in holding one subscription of project
+    1's user on ``price_id`` (billed 9.00 USD a month); the run's and subscription's ids."""
     _, out, _ = run(capsys, "reconcile", "run", "--no-wait", "--json")
     run_id = json.loads(out)["run_id"]
     tenancy.create_project(wiring.project_store(), name="a", project_id=1, now=utc_now())
-    tenancy.create_project(wiring.project_store(), name="b", project_id=2, now=utc_now())
-    wiring.price_store().put(Price("price_theirs", "2", ("theirs",), 900, "usd", "month"))
     standin = StripeStandIn(base_url=BASE)
-    standin.register_price("price_theirs", 900, "usd", {"interval": "month"})
-    (sub_id,) = standin.seed_subscriptions(1, "price_theirs", user_prefix="user_")
+    standin.register_price(price_id, 900, "usd", {"interval": "month"})
+    (sub_id,) = standin.seed_subscriptions(1, price_id, user_prefix="user_")
     client = build_client("sk_test_unit", BASE, InProcessHTTPClient(standin))
     continue_run(
         run_id,
@@ -133,6 +129,17 @@ def test_report_lists_the_prices_that_grant_nothing_where_they_are_used(
         budget=Budget(pages=50),
         page_size=100,
     )
+    return run_id, sub_id
+
+
+def test_report_lists_the_prices_that_grant_nothing_where_they_are_used(
+    cli: None, queue_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Seeded subscriptions on a price registered to project 2 while their metadata says
+    project 1: nothing granted, one report line each."""
+    tenancy.create_project(wiring.project_store(), name="b", project_id=2, now=utc_now())
+    wiring.price_store().put(Price("price_theirs", "2", ("theirs",), 900, "usd", "month"))
+    run_id, sub_id = run_over_one_subscription(capsys, "price_theirs")
 
     code, text, _ = run(capsys, "reconcile", "report", run_id)
     assert code == 0
@@ -149,23 +156,8 @@ def test_report_lists_the_prices_that_grant_nothing_where_they_are_used(
 def test_report_lists_the_prices_registered_with_other_terms_than_stripe_bills(
     cli: None, queue_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _, out, _ = run(capsys, "reconcile", "run", "--no-wait", "--json")
-    run_id = json.loads(out)["run_id"]
-    tenancy.create_project(wiring.project_store(), name="a", project_id=1, now=utc_now())
     wiring.price_store().put(Price("price_typed", "1", ("pro",), 900, "usd", "year"))
-    standin = StripeStandIn(base_url=BASE)
-    standin.register_price("price_typed", 900, "usd", {"interval": "month"})
-    (sub_id,) = standin.seed_subscriptions(1, "price_typed", user_prefix="user_")
-    client = build_client("sk_test_unit", BASE, InProcessHTTPClient(standin))
-    continue_run(
-        run_id,
-        runs=wiring.reconciliation_runs(),
-        pages=StripeListing(client, 1000.0, sleep=lambda _s: None),
-        ledger=wiring.billing_ledger(),
-        clock=utc_now,
-        budget=Budget(pages=50),
-        page_size=100,
-    )
+    run_id, sub_id = run_over_one_subscription(capsys, "price_typed")
 
     _, text, _ = run(capsys, "reconcile", "report", run_id)
     assert (
