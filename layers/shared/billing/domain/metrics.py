@@ -1,7 +1,7 @@
 """Subscription and revenue figures of one project, from its status history and money facts.
 
 Every figure is per currency, never summed across currencies, in the currency's minor unit.
-The definitions (README "Metrics"), as computed here:
+The definitions (docs/metrics.md), as computed here:
 
 - MRR of a subscription: billing.domain.mrr. A customer is a user of the project; the
   customer's MRR in a currency at a moment is the sum over their subscriptions, exact, then
