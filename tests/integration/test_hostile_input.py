@@ -29,6 +29,7 @@ from billing.domain.webhook_signature import signature_header
 from billing_devstack.config import REPO_ROOT, STANDIN_WEBHOOK_SECRET
 from billing_devstack.launcher import StackProcess, wait_until
 from billing_devstack.template import ApiRoute, load_template
+from tests.integration.test_checkout_over_http import register_price
 from tests.support import hostile, stripe_events
 
 pytestmark = pytest.mark.integration
@@ -223,20 +224,6 @@ class Tenants:
     foreign_key: str
 
 
-def standin_price(stack: StackProcess, price_id: str) -> None:
-    response = requests.post(
-        f"http://127.0.0.1:{stack.env['LOCAL_STRIPE_PORT']}/_standin/prices",
-        json={
-            "id": price_id,
-            "unit_amount": 900,
-            "currency": "usd",
-            "recurring": {"interval": "month", "interval_count": 1},
-        },
-        timeout=10,
-    )
-    assert response.status_code in (200, 201), response.text
-
-
 @pytest.fixture(scope="module")
 def tenants(stack: StackProcess) -> Tenants:
     """Projects 501 and 502 with an allowed origin, a price and a key each; 502's victim has a
@@ -249,11 +236,7 @@ def tenants(stack: StackProcess) -> Tenants:
         stack.admin(
             "project", "create", "--id", project, "--name", f"hostile_{project}", "--origin", origin
         )
-        standin_price(stack, price)  # Stripe first: price add reads it there
-        stack.admin(
-            "price", "add", "--project", project, "--price", price, "--feature", "pro",
-            "--amount", "900", "--currency", "usd", "--interval", "month",
-        )  # fmt: skip
+        register_price(stack, project, price, recurring=True)
         keys[project] = stack.admin("app", "create", "--project", project, "--name", "hostile")[
             "api_key"
         ]
