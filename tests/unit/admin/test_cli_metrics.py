@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -100,6 +101,41 @@ def test_png_writes_a_chart(
     data = chart.read_bytes()
     assert data[:8] == PNG_SIGNATURE
     assert len(data) > 10_000
+
+
+def test_png_draws_mrr_by_movement_per_day_and_the_mrr_line(
+    month: None, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the chart draws, read back from its figure: the USD panel's bars are each day's
+    movements (d's grace ran out Nov 8, a new subscription Nov 10), they add up to the
+    window's movements, and the line is MRR at each day's end."""
+    import matplotlib.pyplot as plt
+
+    drawn: list[Any] = []
+    monkeypatch.setattr(plt, "close", drawn.append)
+    code, out, _ = run(capsys, "metrics", "1", *WINDOW, "--json", "--png", str(tmp_path / "c.png"))
+    assert code == 0
+    (figure,) = drawn
+    try:
+        axes = {axis.get_ylabel(): axis for axis in figure.axes}
+        bars = {
+            str(c.get_label()): [p.get_height() for p in c.patches]
+            for c in axes["movements (USD)"].containers
+        }
+        (line,) = axes["MRR (USD, black line)"].get_lines()
+        counts = [p.get_height() for p in axes["subscriptions"].containers[0].patches]
+    finally:
+        plt.close(figure)
+    assert list(bars) == ["new", "reactivation", "expansion", "contraction", "churned"]
+    assert all(len(heights) == 30 for heights in bars.values())
+    assert bars["churned"][7] == -9.0, "Nov 8: d's grace ran out"
+    assert bars["new"][9] == 15.5, "Nov 10"
+    movements = json.loads(out)["revenue"]["currencies"]["usd"]["movements"]
+    for kind, heights in bars.items():
+        assert round(abs(sum(heights)) * 100) == movements[kind], kind
+    mrr = [float(y) for y in line.get_ydata()]
+    assert (mrr[0], mrr[-1]) == (25.0, 22.75), "USD MRR at Nov 1's end and Nov 30's"
+    assert (counts[0], counts[-1]) == (3, 4)
 
 
 def test_png_with_json_keeps_stdout_one_object(
