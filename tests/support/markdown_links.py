@@ -210,14 +210,8 @@ class Repository:
 
     @classmethod
     def from_git(cls, root: Path = REPO_ROOT) -> Repository:
-        """The tracked files and the new ones git does not ignore, that exist on disk."""
-        listed = subprocess.run(
-            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-            cwd=root,
-            capture_output=True,
-            check=True,
-        ).stdout.decode()
-        return cls(root, (name for name in listed.split("\0") if name and (root / name).is_file()))
+        """The files a clone of ``root`` has."""
+        return cls(root, clone_files(root))
 
     def markdown_files(self) -> list[str]:
         return sorted(name for name in self.files if name.endswith(".md"))
@@ -281,6 +275,18 @@ class Repository:
         if unquote(fragment) not in self.anchors_of(resolved):
             return f"no heading of {resolved} has the anchor #{fragment}"
         return None
+
+
+def clone_files(root: Path = REPO_ROOT) -> list[str]:
+    """The files a clone has: tracked, or new and not ignored, that exist on disk (paths
+    relative to ``root``, with ``/``)."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=root,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    return sorted(name for name in listed.split("\0") if name and (root / name).is_file())
 
 
 def _paths_beside_the_clone(path: str, text: str) -> Iterator[Problem]:

@@ -16,13 +16,12 @@ documented example) is listed, with its reason, in :data:`DOCUMENTED_FAKES`.
 from __future__ import annotations
 
 import re
-import subprocess
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.support.markdown_links import REPO_ROOT, clone_files
 
 # Stripe's keys carry 24 to 99+ random characters after the prefix; webhook secrets 32.
 MIN_BODY = 16
@@ -73,17 +72,6 @@ def findings_in(text: str, path: str) -> Iterator[Finding]:
                 yield Finding(path, text.count("\n", 0, match.start()) + 1, kind)
 
 
-def repository_files(root: Path = REPO_ROOT) -> list[str]:
-    """The files a clone has: tracked, or new and not ignored (paths relative to ``root``)."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=root,
-        capture_output=True,
-        check=True,
-    ).stdout.decode()
-    return sorted(name for name in listed.split("\0") if name and (root / name).is_file())
-
-
 def scan(paths: Iterable[str], root: Path = REPO_ROOT) -> list[Finding]:
     """The findings of the given files (relative to ``root``), sorted; binary files, which
     hold no text key, are passed over."""
@@ -97,7 +85,7 @@ def scan(paths: Iterable[str], root: Path = REPO_ROOT) -> list[Finding]:
 
 
 def main(argv: list[str]) -> int:
-    findings = scan(argv or repository_files())
+    findings = scan(argv or clone_files())
     for finding in findings:
         print(finding)
     if findings:

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.secret_scan import REPO_ROOT, findings_in, repository_files, scan
+from tests.support.markdown_links import REPO_ROOT, clone_files
+from tests.support.secret_scan import findings_in, scan
 
 RANDOM_BODY = "4eC39HqLyjWDarjtT1zdp7dcQx"  # letters and digits, as Stripe's keys are
 AWS_KEY_ID = "AKIA" + "Z7Q2RXM4LTB6WNV3"
@@ -22,7 +23,7 @@ def kinds(text: str) -> list[str]:
 
 
 def test_the_repository_holds_no_secret() -> None:
-    findings = scan(repository_files(REPO_ROOT))
+    findings = scan(clone_files(REPO_ROOT))
 
     assert not findings, "\n".join(map(str, findings))
 
@@ -89,6 +90,6 @@ def test_the_scan_reads_new_files_and_passes_over_ignored_and_binary_ones(
     (tmp_path / "chart.png").write_bytes(b"\x89PNG\0" + f"sk_live_{RANDOM_BODY}".encode())
     (tmp_path / "settings.toml").write_text(f'\nkey = "rk_live_{RANDOM_BODY}"\n')
 
-    findings = scan(repository_files(tmp_path), tmp_path)
+    findings = scan(clone_files(tmp_path), tmp_path)
 
     assert [str(finding) for finding in findings] == ["settings.toml:2: Stripe secret key"]
