@@ -4,6 +4,7 @@ the grace of a past-due subscription, and each discount duration at the edges of
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from typing import Any
 
@@ -15,8 +16,14 @@ from billing.domain.billing_facts import (
     SubscriptionDiscount,
     SubscriptionFact,
 )
-from billing.domain.mrr import discount_windows, per_month, state_mrr, subscription_series
-from billing.domain.status_history import StatusEntry
+from billing.domain.mrr import (
+    discount_windows,
+    per_month,
+    state_mrr,
+    subscription_series,
+    timeline_of,
+)
+from billing.domain.status_history import BASELINE, StatusEntry
 from billing.domain.tenancy import Price
 
 DAY = 86_400
@@ -222,3 +229,18 @@ def test_the_series_steps_where_a_state_a_discount_or_a_grace_changes() -> None:
     assert [(t - T0) // DAY for t in series.mrr.times] == [0, 20, 30, 33, 40]
     assert list(series.mrr.values) == [450, 900, 900, 0, 0]
     assert series.mrr.at(T0 - 1) == 0, "nothing before its first state"
+
+
+def test_states_of_the_same_second_and_version_follow_the_order_they_were_written() -> None:
+    """A repair observed in the second of the event it corrects: same moment, same version;
+    the later write is the later state, whatever order the store lists them in."""
+    written = datetime(2027, 1, 1, tzinfo=UTC)
+    first = StatusEntry(state("active", T0), T0, "evt_zz", written)
+    repair = StatusEntry(
+        state("canceled", T0), T0, "evt_reconcile_r", written + timedelta(seconds=1)
+    )
+    for listed in ([first, repair], [repair, first]):
+        assert [e.subscription.status for e in timeline_of(listed)] == ["active", "canceled"]
+    baseline = StatusEntry(state("active", T0), T0, BASELINE, written)
+    change = StatusEntry(state("past_due", T0), T0, "evt_a", written)  # one transaction
+    assert timeline_of([change, baseline]) == [baseline, change]

@@ -22,6 +22,7 @@ from billing.adapters.stripe_reader import StripeObjectReader
 from billing.domain.billing_facts import PaymentFact, PurchaseFact, SubscriptionFact
 from billing.domain.checkout import CheckoutMode, CheckoutRequest
 from billing.domain.clock import utc_now
+from billing.domain.mrr import timeline_of
 from billing.domain.reconciliation import RunSummary
 from billing.domain.tenancy import Price
 from billing.services import engine, tenancy
@@ -202,12 +203,10 @@ def test_a_repair_appends_the_repaired_state_to_the_status_history(world: World)
     world.drop_webhooks()
     ended = world.control(f"/_standin/subscriptions/{paid['subscription']}/cancel")
     run = world.run()
-    entries = [
-        history_entry(item)
-        for item in SubscriptionHistoryModel.query(
-            "1", SubscriptionHistoryModel.entry.startswith(paid["subscription"])
-        )
-    ]
+    listed = SubscriptionHistoryModel.query(
+        "1", SubscriptionHistoryModel.entry.startswith(paid["subscription"])
+    )
+    entries = timeline_of(history_entry(item) for item in listed)
     assert [e.subscription.status for e in entries] == ["active", "canceled"]
     repaired = entries[-1]
     assert repaired.cause == f"evt_reconcile_{run.run_id}_{paid['subscription']}"

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from billing.domain.billing_facts import RecurringPrice, SubscriptionDiscount, SubscriptionFact
-from billing.domain.status_history import StatusEntry
+from billing.domain.status_history import BASELINE, StatusEntry
 from billing.domain.tenancy import Price
 
 PER_MONTH = {
@@ -180,8 +180,15 @@ def state_mrr(
 
 # ---------------------------------------------------------------------- over time
 def timeline_of(entries: Iterable[StatusEntry]) -> list[StatusEntry]:
-    """One subscription's entries in the order they took effect (a tie: the later version)."""
-    return sorted(entries, key=lambda e: (e.effective_at, e.version))
+    """One subscription's entries in the order they took effect; a tie: the later version,
+    then the later write (a state stored before the history, written with its successor,
+    first)."""
+
+    def order(entry: StatusEntry) -> tuple[int, int, float, bool]:
+        written = entry.recorded_at.timestamp() if entry.recorded_at else 0.0
+        return entry.effective_at, entry.version, written, entry.cause != BASELINE
+
+    return sorted(entries, key=order)
 
 
 @dataclass(frozen=True)

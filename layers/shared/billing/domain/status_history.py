@@ -16,6 +16,7 @@ appends the stored state, at its version (``BASELINE``), so nothing known is los
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from billing.domain.billing_facts import Fact, SubscriptionFact, same_state
 
@@ -30,6 +31,10 @@ class StatusEntry:
     subscription: SubscriptionFact
     effective_at: int
     cause: str
+    # When the service wrote it (None: not written yet). Two states can share the second they
+    # took effect and their version (a repair observed in the second of the event it
+    # corrects): the later write is the later state.
+    recorded_at: datetime | None = None
 
     @property
     def version(self) -> int:

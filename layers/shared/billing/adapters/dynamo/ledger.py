@@ -129,7 +129,7 @@ def history_entry(item: SubscriptionHistoryModel) -> StatusEntry:
     fact = fact_from_json(item.fact)
     if not isinstance(fact, SubscriptionFact):
         raise TypeError(f"history entry {item.entry} holds a {fact.kind}, not a subscription")
-    return StatusEntry(fact, int(item.effective_at), item.cause)
+    return StatusEntry(fact, int(item.effective_at), item.cause, item.recorded_at)
 
 
 def history_items(change: LedgerChange, now: datetime) -> list[SubscriptionHistoryModel]:
