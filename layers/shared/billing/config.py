@@ -6,7 +6,7 @@ request.
 
 The settings are a frozen dataclass read by the few lines below, not a pydantic model: every
 variable is one flat string, and importing pydantic to read them cost the API key authorizer,
-which runs before every request and validates nothing else, about a third of its cold import
+which runs before every request and validates nothing else, about a quarter of its cold import
 (bench/coldstart.py). The fields keep pydantic's spelling (``Field(default=...,
 validation_alias=..., ge=...)``, ``Settings.model_fields``), so they read as before.
 """
