@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from billing.ports import StripePrices
+from billing.ports.tenancy import StripePrices
 from billing_admin.domain.catalog import PriceSpec, StripeCatalogState, StripePrice
 
 

@@ -53,7 +53,7 @@ from billing.domain.status_history import StatusEntry, effective_at, entries_for
 from billing.domain.stripe_events import StripeEventEnvelope, parse_event
 from billing.domain.tenancy import DEFAULT_GRACE_PERIOD_DAYS
 from billing.errors import DependencyUnavailableError
-from billing.ports import BillingLedger, StripeReader
+from billing.ports.ledger import BillingLedger, StripeReader
 
 MAX_ATTEMPTS = 4
 

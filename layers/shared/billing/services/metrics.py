@@ -8,7 +8,8 @@ from datetime import datetime
 from typing import Any
 
 from billing.domain import metrics
-from billing.ports import MetricsStore, PriceStore
+from billing.ports.metrics import MetricsStore
+from billing.ports.tenancy import PriceStore
 
 Report = Callable[[metrics.ProjectHistory, metrics.Window], Any]
 

@@ -34,7 +34,7 @@ from billing.domain.tenancy import (
     validate_price,
 )
 from billing.errors import ConflictError, NotFoundError, ValidationError
-from billing.ports import AppStore, PriceStore, ProjectStore, StripePrices
+from billing.ports.tenancy import AppStore, PriceStore, ProjectStore, StripePrices
 
 MAX_ROTATION_OVERLAP = timedelta(days=30)
 MAX_ID_ATTEMPTS = 20
