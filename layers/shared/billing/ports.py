@@ -14,6 +14,7 @@ from billing.domain.entitlement_rules import PriceAnomaly
 from billing.domain.entitlements import EntitlementSource
 from billing.domain.grants import AuditEntry
 from billing.domain.ledger import LedgerChange, LedgerState
+from billing.domain.metering import MeterDrift, MeteredUsage
 from billing.domain.reconciliation import (
     Checkpoint,
     ObjectKind,
@@ -27,6 +28,7 @@ from billing.domain.reconciliation import (
 from billing.domain.stripe_events import StripeEventEnvelope
 from billing.domain.stripe_reads import StripeRead
 from billing.domain.tenancy import ApiKeyInfo, App, Price, Project
+from billing.domain.usage import UsageState, UsageWrite, WriteOutcome
 
 
 class ApiKeyStore(Protocol):
@@ -37,6 +39,11 @@ class ApiKeyStore(Protocol):
 class EntitlementStore(Protocol):
     def sources_of(self, project_id: str, user_id: str) -> list[EntitlementSource]:
         """Every stored source of (project, user); empty when none. One read."""
+
+    def usage_of(
+        self, project_id: str, user_id: str
+    ) -> tuple[list[EntitlementSource], dict[str, int]]:
+        """The sources and the user's usage counters (``<feature>#<period>``). One read."""
 
 
 class EventQueue(Protocol):
@@ -252,7 +259,64 @@ class ReconciliationRuns(Protocol):
     def anomalies(self, run_id: str) -> list[PriceAnomaly]:
         """The prices the run found granting nothing where they are used."""
 
+    def save_meter_drift(self, run: RunSummary, drift: list[MeterDrift]) -> None:
+        """Add the run's comparison of metered usage with Stripe's meters to its report."""
+
+    def meter_drift(self, run_id: str) -> list[MeterDrift]: ...
+
 
 class RunQueue(Protocol):
     def continue_run(self, run_id: str) -> None:
         """Ask for a fresh invocation to carry the run on from its checkpoint."""
+
+
+class UsageStore(Protocol):
+    """Usage of limited features (billing.adapters.dynamo.usage)."""
+
+    def read(self, project_id: str, user_id: str, record_key: str) -> UsageState:
+        """The user's sources and counters, and the record under ``record_key``: one read."""
+
+    def record(self, write: UsageWrite) -> WriteOutcome:
+        """Count and record the usage together (one write), or say which condition refused
+        it: nothing is written then."""
+
+
+class MeteredUsageStore(Protocol):
+    """Metered usage and its report to Stripe (billing.adapters.dynamo.metering)."""
+
+    def unreported(self, limit: int) -> list[MeteredUsage]:
+        """Usage not reported yet (nor dead-lettered), oldest first."""
+
+    def customers_of(self, subscription_ids: Iterable[str]) -> dict[str, str]:
+        """The Stripe customer of each known subscription. One read."""
+
+    def mark_reported(self, usage: MeteredUsage, customer_id: str, now: datetime) -> None: ...
+
+    def mark_retry(self, usage: MeteredUsage, error: str, retry_at: datetime) -> None: ...
+
+    def mark_dead_lettered(self, usage: MeteredUsage, error: str, now: datetime) -> None: ...
+
+    def of_meter(self, meter: str, start: datetime, end: datetime) -> list[MeteredUsage]:
+        """Every usage recorded for the meter in [start, end), reported or not."""
+
+
+class MeterEvents(Protocol):
+    """Stripe Billing Meters (billing.adapters.stripe_meters)."""
+
+    def send(
+        self, meter: str, customer_id: str, value: int, identifier: str, timestamp: int
+    ) -> None:
+        """One meter event; Stripe counts an identifier once."""
+
+    def active_meters(self) -> dict[str, str]:
+        """event_name -> meter id."""
+
+    def daily_totals(
+        self, meter_id: str, customer_id: str, start: datetime, end: datetime
+    ) -> dict[datetime, int]:
+        """UTC day -> the meter's total for the customer, over [start, end)."""
+
+
+class MeterDeadLetters(Protocol):
+    def park(self, usage: MeteredUsage, reason: str) -> None:
+        """Keep a usage Stripe would not take, and why, for an operator."""
