@@ -17,6 +17,7 @@ from billing_client.errors import (
     ServiceUnavailableError,
     UnauthorizedError,
     UnexpectedResponseError,
+    UsageLimitExceededError,
 )
 from billing_client.models import (
     AuditedSource,
@@ -26,6 +27,7 @@ from billing_client.models import (
     CurrencyRevenue,
     Entitlement,
     EntitlementCheck,
+    FeatureUsage,
     Grant,
     HealthStatus,
     PortalEligibility,
@@ -35,6 +37,7 @@ from billing_client.models import (
     RevenueMetrics,
     Revocation,
     SubscriptionMetrics,
+    UsageRecord,
     WebhookReceipt,
 )
 
@@ -52,6 +55,7 @@ __all__ = [
     "Entitlement",
     "EntitlementCache",
     "EntitlementCheck",
+    "FeatureUsage",
     "FieldProblem",
     "ForbiddenError",
     "Grant",
@@ -74,6 +78,8 @@ __all__ = [
     "Transport",
     "UnauthorizedError",
     "UnexpectedResponseError",
+    "UsageLimitExceededError",
+    "UsageRecord",
     "WebhookReceipt",
     "__version__",
 ]
