@@ -3,9 +3,11 @@ dead-letter queue, and comparing Stripe's totals with ours."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import boto3
 import pytest
 
 from billing import wiring
@@ -167,3 +169,38 @@ def test_metered_usage_recorded_by_the_route_waits_in_the_index_until_reported(
     assert sent[:3] == ("api_requests", "cus_9", 3)
     (kept,) = store.of_meter("api_requests", NOW - timedelta(hours=1), NOW + timedelta(hours=1))
     assert (kept.reported, kept.customer_id) == (True, "cus_9")
+
+
+def test_a_refused_report_lands_in_the_dead_letter_queue_with_why(
+    aws: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On moto, with the real store and queue: a usage Stripe refuses leaves the unreported
+    index, is marked dead-lettered, and the queue holds one message naming it and why."""
+    monkeypatch.setenv("METER_REPORT_DLQ_URL", aws["MeterReportDeadLetterQueue"])
+    projects, prices = wiring.project_store(), wiring.price_store()
+    tenancy.create_project(projects, name="p", project_id=1, now=NOW)
+    limit = FeatureLimit("api_calls", 100, "billing_period", "api_requests")
+    price = Price("price_api", "1", ("api_calls",), 900, "usd", "month", limits=(limit,))
+    tenancy.add_price(projects, prices, price)
+    start = int((NOW - timedelta(days=2)).timestamp())
+    subscription = se.subscription(prices=("price_api",), start=start, customer="cus_9")
+    engine.apply_event(
+        se.event("customer.subscription.created", subscription, start), wiring.billing_ledger(), NOW
+    )
+    record_usage(wiring.usage_store(), UsageRequest("1", "user_42", "api_calls", 4, "k1"), now=NOW)
+    refusal = PaymentProviderRejectedError("Stripe create meter event: no such meter")
+    stripe = FakeMeterEvents(fail=[refusal])
+
+    outcome = report_metered_usage(
+        wiring.metered_usage_store(), stripe, wiring.meter_dead_letters(), now=NOW
+    )
+
+    assert (outcome.reported, outcome.dead_lettered) == (0, 1)
+    assert wiring.metered_usage_store().unreported(10) == []
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    messages = sqs.receive_message(
+        QueueUrl=aws["MeterReportDeadLetterQueue"], MaxNumberOfMessages=10
+    )["Messages"]
+    (body,) = [json.loads(m["Body"]) for m in messages]
+    assert (body["record_key"], body["meter"], body["quantity"]) == ("1#k1", "api_requests", 4)
+    assert "no such meter" in body["reason"]
