@@ -1,6 +1,6 @@
-"""Metered usage end to end on the local stack: a subscriber's usage of a feature mapped to a
-Stripe meter is recorded by POST /api/v1/usage (no Stripe call), then reported to the
-stand-in's meter by MeterReporterFunction, once per usage.
+"""A plan's limit over the local stack: a subscriber's usage of a feature mapped to a Stripe
+meter is recorded by POST /api/v1/usage (no Stripe call), then reported to the stand-in's meter
+by MeterReporterFunction, once per usage; a grant of credits raises the plan's limit.
 
 Project 625 is this module's own. The stack's scheduler runs MeterReporterFunction every
 minute; the test also invokes it at once, in a worker of its own with the stack's environment,
@@ -14,13 +14,14 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import requests
 import stripe
 
-from billing_client import BillingClient
+from billing_client import BillingClient, UsageLimitExceededError, UsageRecord
 from billing_devstack.config import STANDIN_SECRET_KEY, LocalConfig
 from billing_devstack.lambda_runtime import LambdaRuntime
 from billing_devstack.launcher import StackProcess
@@ -190,3 +191,35 @@ def test_metered_usage_reaches_the_meter_once(
     assert {r["stripe_customer_id"]["S"] for r in records} == {customer}
     usage = {u.feature_code: u for u in client.entitlement_usage(user_id=user, project_id=PROJECT)}
     assert (usage[FEATURE].used, usage[FEATURE].limit) == (14, 1000)
+
+
+def test_a_grant_of_credits_raises_the_plans_limit(client: BillingClient) -> None:
+    """Proves sources add up over HTTP: a subscriber at the plan's 1,000 is refused, support
+    grants 50 credits, and the next enforced usage is counted against 1,050 in the same
+    billing period (the count goes on: 1,020 used)."""
+    user = f"user_{uuid.uuid4().hex[:10]}"
+    subscribe(client, user)
+
+    def use(quantity: int) -> UsageRecord:
+        return client.record_usage(
+            user_id=user, project_id=PROJECT, feature_code=FEATURE, quantity=quantity,
+            enforce=True,
+        )  # fmt: skip
+
+    assert use(1000).used == 1000
+    with pytest.raises(UsageLimitExceededError) as refused:
+        use(20)
+    assert (refused.value.limit, refused.value.remaining) == (1000, 0)
+    granted = client.grant(
+        user_id=user,
+        project_id=PROJECT,
+        feature_code=FEATURE,
+        granted_by="support@example.com",
+        reason="outage credit",
+        valid_to=datetime.now(UTC) + timedelta(days=7),
+        quantity=50,
+    )
+    assert granted.created
+    counted = use(20)
+    assert (counted.limit, counted.used, counted.remaining) == (1050, 1020, 30)
+    assert counted.resets_at is not None  # the plan's billing period, not the grant's

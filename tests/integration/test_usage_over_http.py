@@ -2,7 +2,8 @@
 
 Project 623 is this module's own. A user's limit comes from a support grant of credits (a
 quantity with an expiry), so no checkout is needed; the period edge and the billing-period
-limits of prices are shown by tests/unit/services/test_usage.py with a moving clock.
+limits of prices are shown by tests/unit/services/test_usage.py with a moving clock, a grant
+raising a plan's limit over HTTP by tests/integration/test_metered_usage_over_http.py.
 """
 
 from __future__ import annotations
@@ -135,19 +136,6 @@ def test_without_enforce_concurrent_calls_over_the_limit_are_all_counted_as_over
         assert answer["overage"] == max(0, answer["used"] - 10)
     check = balance(tenant, user)
     assert (check["limit"], check["used"], check["remaining"]) == (10, 40, 0)
-
-
-def test_a_grant_raises_the_limit_of_a_user_at_it(tenant: Tenant) -> None:
-    """Proves a user refused at the limit is counted once support grants more credits."""
-    user = new_id("user")
-    grant_credits(tenant, user, 5)
-    assert post_usage(tenant, usage_body(user, quantity=5, enforce=True)).status_code == 201
-    refused = post_usage(tenant, usage_body(user, quantity=3, enforce=True))
-    assert (refused.status_code, refused.json()["remaining"]) == (409, 0)
-    grant_credits(tenant, user, 8, days=60)  # a new grant replaces the 5 credits by 8
-    counted = post_usage(tenant, usage_body(user, quantity=3, enforce=True))
-    assert counted.status_code == 201, counted.text
-    assert (counted.json()["limit"], counted.json()["used"]) == (8, 8)
 
 
 @pytest.mark.parametrize(
