@@ -47,6 +47,9 @@ from tests.support.lambda_runtime import FUNCTIONS_DIR, REPO_ROOT
 AWS_MODULES = ("billing.adapters.dynamo.", "billing.adapters.sqs_queue", "billing.secrets")
 OWN_CODE = ("billing.", "functions.")
 SETTINGS_CLASS = "billing.config.Settings"
+# Reads os.environ whole, for the variables Settings' fields name: what a function needs of
+# them is the fields it reads (Reach.settings), not this loop.
+SETTINGS_LOADER = "billing.config._environment"
 
 
 @dataclass
@@ -235,7 +238,8 @@ class _Walker:
                 if argument.initializer is not None:
                     self.visit(argument.initializer)
             path = self.program.files[self.program.module_of(func.fullname)].path
-            self.environ_reads(path, func.line, func.end_line)
+            if func.fullname != SETTINGS_LOADER:
+                self.environ_reads(path, func.line, func.end_line)
 
 
 @cache

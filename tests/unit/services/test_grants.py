@@ -15,7 +15,7 @@ from billing.domain.allowances import Allowance
 from billing.domain.entitlements import EntitlementSource
 from billing.domain.grants import AuditEntry, GrantRequest
 from billing.errors import DependencyUnavailableError, ValidationError
-from billing.ports import GrantStore
+from billing.ports.grants import GrantStore
 from billing.services import grants, tenancy
 
 NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)

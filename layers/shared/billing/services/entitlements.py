@@ -6,7 +6,7 @@ from datetime import datetime
 
 from billing.domain.entitlements import EntitlementView, evaluate
 from billing.domain.usage import Balance, balances
-from billing.ports import EntitlementStore
+from billing.ports.entitlements import EntitlementStore
 
 
 def read_entitlements(

@@ -32,7 +32,7 @@ from billing.domain.metering import (
 from billing.domain.usage import meter_identifier
 from billing.errors import DependencyUnavailableError, PaymentProviderRejectedError
 from billing.observability import logger
-from billing.ports import MeterDeadLetters, MeteredUsageStore, MeterEvents
+from billing.ports.metering import MeterDeadLetters, MeteredUsageStore, MeterEvents
 
 REPORT_BATCH = 100  # per shard of the unreported index, per pass
 

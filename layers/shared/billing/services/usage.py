@@ -35,7 +35,7 @@ from billing.domain.usage import (
     validate_usage,
 )
 from billing.errors import DependencyUnavailableError, ValidationError
-from billing.ports import UsageStore
+from billing.ports.usage import UsageStore
 
 MAX_ATTEMPTS = 6
 # Before attempt n+1 after a transaction conflict, a random pause of up to this * 2**n.
