@@ -189,6 +189,26 @@ def package_sizes(axis: Axes, data: dict[str, Any]) -> None:
     axis.set_title(f"Built packages{shared}")
 
 
+def usage(axis: Axes, data: dict[str, Any]) -> None:
+    rows = {row["target"]: row for row in data["results"]}
+    handler = next(row for name, row in rows.items() if name.startswith("POST"))
+    floor = next(row for name, row in rows.items() if name.startswith("floor"))
+    pairs = [(handler["latency"][p], floor["latency"][p]) for p in ("p50_ms", "p95_ms", "p99_ms")]
+    _bars(
+        axis,
+        ["p50", "p95", "p99"],
+        pairs,
+        names=("POST /api/v1/usage (handler)", "floor: one raw conditional UpdateItem"),
+        unit="ms",
+    )
+    calls = ", ".join(
+        f"{op.removeprefix('dynamodb.')} {n:g}"
+        for op, n in handler["dynamodb_calls_per_request"].items()
+    )
+    stripe = sum(handler["stripe_calls_per_request"].values())
+    axis.set_title(f"Usage call in process: {calls}; Stripe {stripe:g} per call", fontsize=10)
+
+
 PANELS: list[tuple[str, str, Callable[[Axes, dict[str, Any]], None]]] = [
     ("coldstart", "Cold start", cold_start),
     ("entitlement_read", "Entitlement read in process", entitlements_in_process),
@@ -196,6 +216,7 @@ PANELS: list[tuple[str, str, Callable[[Axes, dict[str, Any]], None]]] = [
     ("webhook_consumer", "Webhook consumer", webhooks),
     ("reconciliation", "Reconciliation", reconciliation),
     ("coldstart", "Built packages", package_sizes),
+    ("usage", "Usage call", usage),
 ]
 
 
@@ -205,10 +226,12 @@ def main() -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(2, 3, figsize=(18, 10), layout="constrained")
+    figure, axes = plt.subplots(3, 3, figsize=(18, 15), layout="constrained")
     missing = []
     try:
         flat = list(axes.flat)
+        for spare in flat[len(PANELS) :]:
+            spare.set_visible(False)
         for axis, (name, title, draw) in zip(flat, PANELS, strict=False):
             data = _load(name)
             if data is None:

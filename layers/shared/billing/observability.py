@@ -40,6 +40,10 @@ class MetricName:
     RECONCILIATION_REPAIRS = "ReconciliationRepairs"
     RECONCILIATION_FAILURES = "ReconciliationFailures"
     RECONCILIATION_ANOMALIES = "ReconciliationPriceAnomalies"
+    METER_EVENTS_REPORTED = "MeterEventsReported"  # metered usage sent to Stripe
+    METER_EVENTS_RETRIED = "MeterEventsRetried"  # Stripe did not answer: tried again later
+    METER_EVENTS_DEAD_LETTERED = "MeterEventsDeadLettered"  # refused, or failing for good
+    METER_DRIFT = "MeterDrift"  # (meter, customer, day) where Stripe's total differs from ours
 
 
 @contextmanager

@@ -17,6 +17,7 @@ from billing_client.errors import (
     ServiceUnavailableError,
     UnauthorizedError,
     UnexpectedResponseError,
+    UsageLimitExceededError,
 )
 from billing_client.models import (
     AuditedSource,
@@ -27,6 +28,7 @@ from billing_client.models import (
     CustomerCounts,
     Entitlement,
     EntitlementCheck,
+    FeatureUsage,
     Grant,
     HealthStatus,
     MrrMovements,
@@ -37,6 +39,7 @@ from billing_client.models import (
     RevenueMetrics,
     Revocation,
     SubscriptionMetrics,
+    UsageRecord,
     WebhookReceipt,
 )
 
@@ -55,6 +58,7 @@ __all__ = [
     "Entitlement",
     "EntitlementCache",
     "EntitlementCheck",
+    "FeatureUsage",
     "FieldProblem",
     "ForbiddenError",
     "Grant",
@@ -78,6 +82,8 @@ __all__ = [
     "Transport",
     "UnauthorizedError",
     "UnexpectedResponseError",
+    "UsageLimitExceededError",
+    "UsageRecord",
     "WebhookReceipt",
     "__version__",
 ]

@@ -122,7 +122,7 @@ class SubscriptionFact:
     cancel_at: int | None = None  # Stripe's ``cancel_at``: access ends then
     # From Stripe, for the metrics: each price's terms (in price_ids order; None: not a
     # per-unit recurring price, or stored before the service kept them), the current
-    # period's start, and the discounts the subscription lists.
+    # period's start (usage resets with it too), and the discounts the subscription lists.
     terms: tuple[RecurringPrice | None, ...] = ()
     period_start: int | None = None
     discounts: tuple[SubscriptionDiscount, ...] = ()
@@ -291,6 +291,7 @@ def _plan_terms(plan: Any) -> RecurringPrice | None:
 
 
 def subscription_period_start(subscription: dict[str, Any]) -> int | None:
+    """The current period's start: from the items (current API) or the top level (older)."""
     starts = [
         start
         for item in (subscription.get("items") or {}).get("data") or []
@@ -388,7 +389,7 @@ def invoice_period_start(invoice: dict[str, Any]) -> int | None:
         for line in (invoice.get("lines") or {}).get("data") or []
         if (start := _int((line.get("period") or {}).get("start"))) is not None
     ]
-    return max(starts) if starts else None
+    return max(starts) if starts else _int(invoice.get("period_start"))
 
 
 def invoice_price_ids(invoice: dict[str, Any]) -> tuple[str, ...]:
@@ -483,12 +484,13 @@ def invoice_paid(event: StripeEventEnvelope, old: SubscriptionFact) -> Subscript
         status = "active"
     if latest and status == "trialing" and end is not None and end > (old.trial_end or end):
         status = "active"  # the trial's end, whose update came an hour before this invoice
-    start = invoice_period_start(event.data_object)
+    moved_on = end is not None and (old.period_end is None or end > old.period_end)
     return replace(
         old,
         status=status,
         period_end=max(filter(None, (old.period_end, end)), default=None),
-        period_start=start if latest and start is not None else old.period_start,
+        period_start=(invoice_period_start(event.data_object) if moved_on else None)
+        or old.period_start,
         payment_failed_at=None if latest else old.payment_failed_at,
         version=event.created,
     )

@@ -205,6 +205,7 @@ def register_price(
         interval=request.interval or ("one_time" if request.access_days else "month"),
         interval_count=request.interval_count or 1,
         access_days=request.access_days,
+        limits=request.limits,
     )
     validate_price(draft)
     found = stripe.price_terms(request.stripe_price_id)
