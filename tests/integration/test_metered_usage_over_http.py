@@ -43,6 +43,15 @@ MINUTE = 60
 @pytest.fixture(scope="module")
 def client(stack: StackProcess) -> BillingClient:
     stack.admin("project", "create", "--id", PROJECT, "--name", "metered", "--origin", ORIGIN)
+    # Stripe first: price add reads the price there and refuses other terms.
+    standin = {
+        "id": PRICE,
+        "unit_amount": 900,
+        "currency": "usd",
+        "recurring": {"interval": "month", "interval_count": 1},
+    }
+    answer = requests.post(f"{standin_url(stack)}/_standin/prices", json=standin, timeout=10)
+    assert answer.status_code in (200, 201), answer.text
     stack.admin(
         "price",
         "add",
@@ -67,14 +76,6 @@ def client(stack: StackProcess) -> BillingClient:
         "--interval",
         "month",
     )
-    standin = {
-        "id": PRICE,
-        "unit_amount": 900,
-        "currency": "usd",
-        "recurring": {"interval": "month", "interval_count": 1},
-    }
-    answer = requests.post(f"{standin_url(stack)}/_standin/prices", json=standin, timeout=10)
-    assert answer.status_code in (200, 201), answer.text
     key = stack.admin("app", "create", "--project", PROJECT, "--name", "metered")["api_key"]
     return BillingClient(stack.url, key, timeout=30.0)
 
