@@ -112,6 +112,7 @@ ENTRY_POINT_CALLS: dict[str, frozenset[Call]] = {
     _GRANTS + "write": calls(
         ("dynamodb:PutItem", table("EntitlementsTable")),
         ("dynamodb:PutItem", table("AuditTable")),
+        ("dynamodb:PutItem", table("EntitlementChangesTable")),
     ),
     _GRANTS + "audit": calls(("dynamodb:Query", table("AuditTable"))),
     _ADAPTERS + "dynamo.metrics.DynamoMetricsStore.facts_of_project": calls(
@@ -132,6 +133,7 @@ ENTRY_POINT_CALLS: dict[str, frozenset[Call]] = {
         ("dynamodb:PutItem", table("StripeObjectsTable")),
         ("dynamodb:PutItem", table("EntitlementsTable")),
         ("dynamodb:PutItem", table("AuditTable")),  # a repair's audit entries (webhooks: none)
+        ("dynamodb:PutItem", table("EntitlementChangesTable")),  # the change log (#22)
     ),
     _LEDGER + "record": calls(("dynamodb:PutItem", table("WebhookEventsTable"))),
     # reconciliation runs
@@ -144,6 +146,28 @@ ENTRY_POINT_CALLS: dict[str, frozenset[Call]] = {
     _RUNS + "save_page": calls(
         ("dynamodb:BatchWriteItem", table("ReconciliationRunsTable")),
         ("dynamodb:UpdateItem", table("ReconciliationRunsTable")),
+    ),
+    # the change log (issue #22): one Query of a user's partition by time
+    _ADAPTERS + "dynamo.change_log.DynamoChangeLog.in_force_at": calls(
+        ("dynamodb:Query", table("EntitlementChangesTable", "by_time"))
+    ),
+    _ADAPTERS + "dynamo.change_log.DynamoChangeLog.between": calls(
+        ("dynamodb:Query", table("EntitlementChangesTable", "by_time"))
+    ),
+    # outbound webhooks (issue #22)
+    _ADAPTERS + "dynamo.change_log.DynamoChangeLog.entry": calls(
+        ("dynamodb:GetItem", table("EntitlementChangesTable"))
+    ),
+    _ADAPTERS + "dynamo.webhook_endpoints.DynamoWebhookEndpoints.list": calls(
+        ("dynamodb:Query", table("WebhookEndpointsTable"))
+    ),
+    _ADAPTERS + "dynamo.webhook_endpoints.DynamoWebhookEndpoints.get": calls(
+        ("dynamodb:GetItem", table("WebhookEndpointsTable"))
+    ),
+    _SQS + "SqsDeliveryQueue.__init__": NO_CALLS,
+    _SQS + "SqsDeliveryQueue.enqueue": calls(("sqs:SendMessage", queue("WebhookDeliveryQueue"))),
+    _SQS + "SqsDeliveryQueue.retry_after": calls(
+        ("sqs:ChangeMessageVisibility", queue("WebhookDeliveryQueue"))
     ),
     # queues
     _SQS + "SqsEventQueue.enqueue": calls(("sqs:SendMessage", queue("WebhookQueue"))),
@@ -195,8 +219,9 @@ def iam_calls(service: str, operation: str, params: Mapping[str, Any]) -> set[Ca
                 for i in params["TransactItems"]
             }
         return {Call(f"dynamodb:{operation}", table(params["TableName"], params.get("IndexName")))}
-    if service == "sqs":
-        return {Call(f"sqs:{operation}", queue(_queue_name(params["QueueUrl"])))}
+    if service == "sqs":  # a batch is authorized as its single action
+        action = operation.removesuffix("Batch")
+        return {Call(f"sqs:{action}", queue(_queue_name(params["QueueUrl"])))}
     if service == "ssm" and operation == "GetParameter":
         return {Call("ssm:GetParameter", parameter(SSM_PARAMETERS[params["Name"]]))}
     raise AssertionError(f"no IAM translation for {service}:{operation}")

@@ -18,11 +18,11 @@ print(json.dumps(sorted(m for m in {heavy!r} if m in sys.modules)))
 """
 
 
-def modules_loaded_by(function: str) -> list[str]:
+def modules_loaded_by(function: str, watched: tuple[str, ...] = HEAVY) -> list[str]:
     code = PROBE.format(
         function_dir=str(FUNCTIONS_DIR / function),
         layer_dir=str(REPO_ROOT / "layers" / "shared"),
-        heavy=HEAVY,
+        heavy=watched,
     )
     env = {"POWERTOOLS_SERVICE_NAME": "billing", "POWERTOOLS_METRICS_NAMESPACE": "Billing"}
     result = subprocess.run(
@@ -45,3 +45,26 @@ def modules_loaded_by(function: str) -> list[str]:
 )
 def test_handlers_import_only_what_they_use(function: str, allowed: set[str]) -> None:
     assert set(modules_loaded_by(function)) <= allowed
+
+
+# Issue #22's code (the change log, outbound webhooks, tokens): only its own functions and the
+# record's writers load it, never the hot paths.
+PUSHED_CHANGES = (
+    "billing.domain.change_log",
+    "billing.adapters.dynamo.change_log",
+    "billing.services.history",
+    "billing.domain.webhook_endpoints",
+    "billing.domain.standard_webhooks",
+    "billing.adapters.dynamo.webhook_endpoints",
+    "billing.services.outbound_webhooks",
+    "billing.domain.tokens",
+    "billing.adapters.kms_signer",
+    "billing.services.tokens",
+)
+
+
+@pytest.mark.parametrize(
+    "function", ["entitlements", "entitlement_check", "api_key_authorizer", "webhook_receiver"]
+)
+def test_the_hot_paths_never_load_the_pushed_changes_code(function: str) -> None:
+    assert modules_loaded_by(function, PUSHED_CHANGES) == []

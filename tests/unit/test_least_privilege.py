@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
@@ -29,8 +29,9 @@ from billing.domain.ledger import FactChange, LedgerChange
 from billing.domain.reconciliation import Checkpoint, PageOutcome, RepairRecord, RunSummary
 from billing.domain.stripe_events import parse_event
 from billing.domain.tenancy import Price
+from billing.errors import DependencyUnavailableError
 from billing.secrets import audit_cursor_keys, stripe_secret_key, webhook_signing_secrets
-from billing.services import engine, grants, tenancy
+from billing.services import engine, grants, history, tenancy
 from billing_devstack.cfn import load_yaml
 from tests.support import stripe_events as se
 from tests.support.aws_calls import (
@@ -102,6 +103,7 @@ def world(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[dict
     """moto with the template's tables and queues, the secrets in SSM (no plain values), a
     project with a price: what the entry points read."""
     monkeypatch.setenv("RECONCILIATION_QUEUE_URL", aws["ReconciliationQueue"])
+    monkeypatch.setenv("WEBHOOK_DELIVERY_QUEUE_URL", aws["WebhookDeliveryQueue"])
     monkeypatch.delenv("STRIPE_WEBHOOK_SECRET")
     monkeypatch.delenv("AUDIT_CURSOR_KEY", raising=False)
     ssm = boto3.client("ssm", region_name="us-east-1")
@@ -193,6 +195,35 @@ def _queues_and_secrets() -> None:
     audit_cursor_keys(get_settings())
 
 
+def _history() -> None:
+    log = wiring.change_log()
+    history.state_at(log, "1", "user_42", NOW)
+    history.changes_between(
+        log,
+        "1",
+        "user_42",
+        since=NOW - timedelta(days=1),
+        until=NOW,
+        limit=10,
+        cursor=None,
+        seal=wiring.audit_cursor_seal(),
+    )
+
+
+def _outbound_webhooks() -> None:
+    from billing.domain.deliveries import Delivery
+    from billing.services.outbound_webhooks import LoggedChange, dispatch
+
+    endpoints = wiring.webhook_endpoints()
+    queue_ = wiring.delivery_queue()
+    dispatch([LoggedChange("1", "user_42", 1)], endpoints, queue_)
+    queue_.enqueue([Delivery("1", "user_42", 1, "we_1")])
+    endpoints.get("1", "we_1")
+    wiring.change_log().entry("1", "user_42", 1)
+    with contextlib.suppress(DependencyUnavailableError):  # a made-up receipt: the call counts
+        queue_.retry_after("made-up-receipt-handle", 30)
+
+
 SCENARIOS: list[Callable[[], None]] = [
     _single_items,
     _grants,
@@ -200,6 +231,8 @@ SCENARIOS: list[Callable[[], None]] = [
     _repair_with_audit,
     _runs,
     _queues_and_secrets,
+    _history,
+    _outbound_webhooks,
 ]
 
 
@@ -365,6 +398,8 @@ RESOURCE_VARIABLES = {
     queue("WebhookQueue"): "WEBHOOK_QUEUE_URL",
     queue("WebhookDeadLetterQueue"): "WEBHOOK_DLQ_URL",
     queue("ReconciliationQueue"): "RECONCILIATION_QUEUE_URL",
+    queue("WebhookDeliveryQueue"): "WEBHOOK_DELIVERY_QUEUE_URL",
+    queue("WebhookDeliveryDeadLetterQueue"): "WEBHOOK_DELIVERY_DLQ_URL",
     parameter("StripeSecretKeyParameterName"): "STRIPE_SECRET_KEY_PARAMETER",
     parameter("StripeWebhookSecretParameterName"): "STRIPE_WEBHOOK_SECRET_PARAMETER",
     parameter("AuditCursorKeyParameterName"): "AUDIT_CURSOR_KEY_PARAMETER",

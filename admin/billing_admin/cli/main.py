@@ -50,6 +50,7 @@ from billing.wiring import (
 from billing_admin.cli import demo, render
 from billing_admin.cli.catalog_command import add_catalog_commands
 from billing_admin.cli.metrics_command import add_metrics_command, metrics_command
+from billing_admin.cli.push_commands import add_history_command
 from billing_admin.cli.reconcile_command import add_reconcile_commands
 from billing_admin.cli.target import LocalTarget, connect
 
@@ -429,7 +430,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--region", help="AWS region of --stack")
     groups = parser.add_subparsers(
         required=True,
-        metavar="{project,app,price,catalog,grant,revoke,audit,metrics,dlq,reconcile,demo}",
+        metavar=(
+            "{project,app,price,catalog,grant,revoke,audit,history,metrics,dlq,deliveries,"
+            "reconcile,demo}"
+        ),
     )
     _project_commands(groups)
     _app_commands(groups)
@@ -437,6 +441,8 @@ def build_parser() -> argparse.ArgumentParser:
     _dlq_commands(groups)
     _support_commands(groups)
     add_metrics_command(groups, _COMMON).set_defaults(command=metrics)
+    history = add_history_command(groups, _COMMON)
+    history.set_defaults(command=_as_outcome(history.get_default("command")))
     for action in add_reconcile_commands(groups, _COMMON).choices.values():
         action.set_defaults(command=_as_outcome(action.get_default("command")))
     for action in add_catalog_commands(groups, _COMMON).choices.values():

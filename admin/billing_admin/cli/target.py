@@ -26,6 +26,7 @@ _OUTPUT_SETTINGS = {
     "StripeObjectsTableName": "stripe_objects_table_name",
     "WebhookEventsTableName": "webhook_events_table_name",
     "AuditTableName": "audit_table_name",
+    "EntitlementChangesTableName": "entitlement_changes_table_name",
     "ReconciliationRunsTableName": "reconciliation_runs_table_name",
     "WebhookQueueUrl": "webhook_queue_url",
     "WebhookDeadLetterQueueUrl": "webhook_dlq_url",

@@ -25,6 +25,7 @@ from billing_client.models import (
     CheckoutSession,
     Entitlement,
     EntitlementCheck,
+    EntitlementHistory,
     Grant,
     HealthStatus,
     PortalEligibility,
@@ -307,6 +308,33 @@ class BillingClient:
             if page.next_cursor is None:
                 return
             cursor = page.next_cursor
+
+    def history(
+        self,
+        *,
+        user_id: str,
+        project_id: ProjectId,
+        at: datetime | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> EntitlementHistory:
+        """GET /api/v1/entitlements/history: with ``at`` (default now), what the user had
+        then; with ``since`` (and ``until``), the changes of [since, until), oldest first, a
+        page at a time (pass ``next_cursor`` back as ``cursor``)."""
+        query = _without_none(
+            {
+                "user_id": user_id,
+                "project_id": str(project_id),
+                "at": format_time(at) if at else None,
+                "since": format_time(since) if since else None,
+                "until": format_time(until) if until else None,
+                "limit": limit,
+                "cursor": cursor,
+            }
+        )
+        return self._get("/api/v1/entitlements/history", query, EntitlementHistory.from_json)
 
     # ------------------------------------------------------------------ metrics
     def subscription_metrics(

@@ -337,6 +337,97 @@ class AuditPage:
         )
 
 
+# ---------------------------------------------------------------------- history
+def _opt_int(data: Mapping[str, Any], key: str) -> int | None:
+    return None if data.get(key) is None else _int(data, key)
+
+
+def _entitlements(data: Mapping[str, Any], key: str) -> tuple[Entitlement, ...]:
+    return tuple(Entitlement.from_json(item) for item in _list(data, key))
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeCause:
+    """What changed a user's entitlements: a Stripe event, a reconciliation run, or a
+    support grant or revoke (``kind``); the other fields are set as the kind has them."""
+
+    kind: str  # "stripe_event", "reconciliation", "grant" or "revoke"
+    event_id: str | None = None
+    run_id: str | None = None
+    grant_id: str | None = None
+    actor: str | None = None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ChangeCause:
+        return cls(
+            kind=_str(data, "kind"),
+            event_id=_opt_str(data, "event_id"),
+            run_id=_opt_str(data, "run_id"),
+            grant_id=_opt_str(data, "grant_id"),
+            actor=_opt_str(data, "actor"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class EntitlementChange:
+    """One change of a user's entitlements: its version (grows by one per change), when,
+    why, and the full state it left."""
+
+    version: int
+    changed_at: datetime
+    cause: ChangeCause
+    entitlements: tuple[Entitlement, ...]
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> EntitlementChange:
+        return cls(
+            version=_int(data, "version"),
+            changed_at=_time(data, "changed_at"),
+            cause=ChangeCause.from_json(_object(data, "cause")),
+            entitlements=_entitlements(data, "entitlements"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class EntitlementHistory:
+    """``history(at=...)``: ``entitlements`` as they were at ``at`` (``version`` None: no
+    record yet). ``history(since=...)``: ``changes`` of the window, oldest first."""
+
+    project_id: str
+    user_id: str
+    at: datetime | None = None
+    version: int | None = None
+    changed_at: datetime | None = None
+    cause: ChangeCause | None = None
+    entitlements: tuple[Entitlement, ...] | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    changes: tuple[EntitlementChange, ...] | None = None
+    next_cursor: str | None = None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> EntitlementHistory:
+        cause = _opt_object(data, "cause")
+        changes = data.get("changes")
+        return cls(
+            project_id=_str(data, "project_id"),
+            user_id=_str(data, "user_id"),
+            at=_opt_time(data, "at"),
+            version=_opt_int(data, "version"),
+            changed_at=_opt_time(data, "changed_at"),
+            cause=ChangeCause.from_json(cause) if cause is not None else None,
+            entitlements=None
+            if data.get("entitlements") is None
+            else _entitlements(data, "entitlements"),
+            since=_opt_time(data, "since"),
+            until=_opt_time(data, "until"),
+            changes=None
+            if changes is None
+            else tuple(EntitlementChange.from_json(c) for c in _list(data, "changes")),
+            next_cursor=_opt_str(data, "next_cursor"),
+        )
+
+
 # ---------------------------------------------------------------------- metrics
 @dataclass(frozen=True, slots=True)
 class PriceSubscriptions:

@@ -134,6 +134,44 @@ class AuditPage(Answer):
     next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null: done")
 
 
+class ChangeCauseBody(Answer):
+    kind: Literal["stripe_event", "reconciliation", "grant", "revoke"]
+    event_id: str | None = Field(
+        default=None, description="the Stripe event (or reconciliation's synthetic one)"
+    )
+    run_id: str | None = Field(default=None, description="the reconciliation run")
+    grant_id: str | None = Field(default=None, description="the manual grant (source_id)")
+    actor: str | None = Field(default=None, description="who granted or revoked")
+
+
+class EntitlementChange(Answer):
+    version: int = Field(description="the record's version: grows by one per change")
+    changed_at: str = IsoTime
+    cause: ChangeCauseBody
+    entitlements: list[Entitlement] = Field(description="the full state after the change")
+
+
+class EntitlementHistory(Answer):
+    """With ``at``: the state then (``version`` null: no record yet). With ``since``: the
+    changes of the window, oldest first."""
+
+    project_id: str
+    user_id: str
+    at: str | None = Field(default=None, description="the moment asked (?at=, default now)")
+    version: int | None = Field(default=None, description="the version in force at `at`")
+    changed_at: str | None = Field(default=None, description="when that version was written")
+    cause: ChangeCauseBody | None = None
+    entitlements: list[Entitlement] | None = Field(
+        default=None, description="the entitlements at `at`, active as of `at`"
+    )
+    since: str | None = None
+    until: str | None = None
+    changes: list[EntitlementChange] | None = None
+    next_cursor: str | None = Field(
+        default=None, description="pass as ?cursor= (same since/until) for the next page"
+    )
+
+
 class PriceSubscriptions(Answer):
     active: int
     feature_codes: list[str]

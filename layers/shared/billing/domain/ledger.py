@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from billing.domain.billing_facts import Fact, Owner
 from billing.domain.entitlement_rules import PriceTerms
 from billing.domain.entitlements import EntitlementSource
 from billing.domain.grants import AuditEntry
 from billing.domain.stripe_events import StripeEventEnvelope
+
+if TYPE_CHECKING:  # not at run time: the entitlement read imports this module, not the log's
+    from billing.domain.change_log import ChangeCause
 
 
 @dataclass(frozen=True)
@@ -24,13 +28,15 @@ class LedgerChange:
     """The event's processed mark, the facts it changed (one object's, and for a paid invoice
     the payment too; all of one user) and the (project, user) entitlement record rewritten
     from them (``record_version`` read: 0 when there was none), with the audit entries of a
-    repair (webhooks write none)."""
+    repair (webhooks write none). ``cause`` goes into the change log beside the record
+    (None: the Stripe event itself)."""
 
     event: StripeEventEnvelope
     facts: tuple[FactChange, ...]
     sources: list[EntitlementSource]
     record_version: int
     audit: tuple[AuditEntry, ...] = ()
+    cause: ChangeCause | None = None
 
     @property
     def owner(self) -> Owner:
