@@ -50,7 +50,11 @@ from billing.wiring import (
 from billing_admin.cli import demo, render
 from billing_admin.cli.catalog_command import add_catalog_commands
 from billing_admin.cli.metrics_command import add_metrics_command, metrics_command
-from billing_admin.cli.push_commands import add_history_command
+from billing_admin.cli.push_commands import (
+    add_deliveries_commands,
+    add_history_command,
+    add_webhook_commands,
+)
 from billing_admin.cli.reconcile_command import add_reconcile_commands
 from billing_admin.cli.target import LocalTarget, connect
 
@@ -320,6 +324,8 @@ def _project_commands(groups: Any) -> None:
     update.add_argument("--clear-origins", action="store_true")
     update.add_argument("--grace-days", type=int)
     update.set_defaults(command=project_update)
+    for action in add_webhook_commands(project, _COMMON).choices.values():
+        action.set_defaults(command=_as_outcome(action.get_default("command")))
 
 
 def _app_commands(groups: Any) -> None:
@@ -443,6 +449,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_metrics_command(groups, _COMMON).set_defaults(command=metrics)
     history = add_history_command(groups, _COMMON)
     history.set_defaults(command=_as_outcome(history.get_default("command")))
+    for action in add_deliveries_commands(groups, _COMMON).choices.values():
+        action.set_defaults(command=_as_outcome(action.get_default("command")))
     for action in add_reconcile_commands(groups, _COMMON).choices.values():
         action.set_defaults(command=_as_outcome(action.get_default("command")))
     for action in add_catalog_commands(groups, _COMMON).choices.values():

@@ -40,6 +40,9 @@ class MetricName:
     RECONCILIATION_REPAIRS = "ReconciliationRepairs"
     RECONCILIATION_FAILURES = "ReconciliationFailures"
     RECONCILIATION_ANOMALIES = "ReconciliationPriceAnomalies"
+    # Outbound webhooks (issue #22): per attempt, with and without an endpoint_id dimension.
+    OUTBOUND_WEBHOOK_DELIVERED = "OutboundWebhookDelivered"
+    OUTBOUND_WEBHOOK_FAILED = "OutboundWebhookFailed"
 
 
 @contextmanager
