@@ -54,6 +54,11 @@ def dynamodb_client(endpoint_url: str, region: str = "us-east-1") -> DynamoDBCli
     return boto3.client("dynamodb", **_client_args(endpoint_url, region))
 
 
+def dynamodb_streams_client(endpoint_url: str, region: str = "us-east-1") -> Any:
+    """A client for DynamoDB Local's Streams API (no stubs installed: untyped)."""
+    return boto3.client("dynamodbstreams", **_client_args(endpoint_url, region))
+
+
 def sqs_client(endpoint_url: str, region: str = "us-east-1") -> SQSClient:
     """A client for the moto server's SQS."""
     return boto3.client("sqs", **_client_args(endpoint_url, region))

@@ -40,6 +40,7 @@ from billing_devstack.lambda_runtime import LambdaRuntime
 from billing_devstack.launcher import Launched, LaunchError
 from billing_devstack.scheduler import ScheduleError, Scheduler, validate_schedules
 from billing_devstack.sqs_poller import BotoQueue, QueuePoller, SqsPollers
+from billing_devstack.stream_poller import BotoStreamReader, StreamPoller, StreamPollers
 from billing_devstack.stripe_standin.server import StandInService
 from billing_devstack.template import LocalTemplate, TemplateError, load_template
 
@@ -169,6 +170,7 @@ class Stack:
         self.children: dict[str, Launched] = {}
         self.runtime = LambdaRuntime(template.functions, config, stdout=stdout)
         self.pollers = SqsPollers([])
+        self.stream_pollers = StreamPollers([])
         self.scheduler = Scheduler(template.schedules, self.runtime, config.schedule_now)
         self.server: GatewayServer | None = None
         self._serving: threading.Thread | None = None
@@ -298,6 +300,8 @@ class Stack:
         ]
         self.pollers = SqsPollers(pollers)
         self.pollers.start()
+        self.stream_pollers = StreamPollers(self._stream_pollers())
+        self.stream_pollers.start()
         self.scheduler.start()
         static = {SWAGGER_UI_PREFIX + "/": self.config.swagger_ui_dir}
         gateway = Gateway(
@@ -312,6 +316,24 @@ class Stack:
         )
         self._serving.start()
         logger.info("gateway serves %d routes", len(self.template.routes))
+
+    def _stream_pollers(self) -> list[StreamPoller]:
+        """One poller per stream event source, reading DynamoDB Local's Streams API."""
+        endpoint, region = self.config.dynamodb_endpoint, self.config.region
+        return [
+            StreamPoller(
+                source=source,
+                reader=BotoStreamReader(
+                    resources.dynamodb_client(endpoint, region),
+                    resources.dynamodb_streams_client(endpoint, region),
+                    source.table_name,
+                ),
+                invoker=self.runtime,
+                retry_delay=float(self.config.sqs_retry_delay),
+            )
+            for source in self.template.stream_sources
+            if source.enabled
+        ]
 
     def drain(self, timeout: float = DRAIN_TIMEOUT) -> int:
         """Let the running pollers empty their queues, at most ``timeout`` seconds (or until
@@ -381,6 +403,7 @@ class Stack:
             self.server.server_close()
         if self.config.persist:
             self.drain()
+        self.stream_pollers.stop()
         self.pollers.stop()
         self.scheduler.stop()
         self.runtime.close()

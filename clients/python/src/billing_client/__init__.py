@@ -40,6 +40,11 @@ from billing_client.models import (
     SubscriptionMetrics,
     WebhookReceipt,
 )
+from billing_client.webhooks import (
+    WebhookReplayGuard,
+    WebhookVerificationError,
+    verify_webhook,
+)
 
 __all__ = [
     "AuditEntry",
@@ -81,5 +86,8 @@ __all__ = [
     "UnauthorizedError",
     "UnexpectedResponseError",
     "WebhookReceipt",
+    "WebhookReplayGuard",
+    "WebhookVerificationError",
     "__version__",
+    "verify_webhook",
 ]
