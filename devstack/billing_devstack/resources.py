@@ -73,6 +73,21 @@ def put_secure_parameters(
         client.put_parameter(Name=name, Value=value, Type="SecureString", Overwrite=True)
 
 
+def kms_client(endpoint_url: str, region: str = "us-east-1") -> Any:
+    """A client for the moto server's KMS."""
+    return boto3.client("kms", **_client_args(endpoint_url, region))
+
+
+def create_signing_key(client: Any) -> str:
+    """A new RSA_2048 signing key in the moto server's KMS (the entitlement tokens'); its ARN.
+    moto signs RSASSA_PKCS1_V1_5_SHA_256 as KMS does (tests/unit/services/test_tokens.py
+    proves it with PyJWT); its keys live as long as the moto server."""
+    key = client.create_key(
+        KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY", Description="local entitlement tokens"
+    )
+    return str(key["KeyMetadata"]["Arn"])
+
+
 def create_tables(client: DynamoDBClient, tables: Sequence[TableSpec]) -> None:
     """CreateTable for each table (an existing one is fine), then TTL where declared."""
     for table in tables:

@@ -56,6 +56,7 @@ DYNAMODB_DIR = "dynamodb"
 CURSOR_KEY_VARIABLE = "AUDIT_CURSOR_KEY"
 CURSOR_KEY_PARAMETER_VARIABLE = "AUDIT_CURSOR_KEY_PARAMETER"
 CURSOR_KEY_FILE = "audit-cursor-key"  # persisting stacks only; the state dir is never committed
+TOKEN_KEYS_VARIABLE = "TOKEN_SIGNING_KEYS"  # noqa: S105 - a variable's name: KMS key ARNs
 
 
 class StartupError(Exception):
@@ -228,6 +229,7 @@ class Stack:
             return {}
         sqs = resources.sqs_client(self.config.moto_endpoint, self.config.region)
         urls = resources.create_queues(sqs, self.template.queues)
+        self._signing_key()
         # The cursor key also where a deployed stack keeps it, SSM: billing-admin reads it there.
         parameters = {
             spec.environment[CURSOR_KEY_PARAMETER_VARIABLE]
@@ -254,6 +256,19 @@ class Stack:
                 logger.info("queue %s: %d messages restored from %s", name, count, BACKLOG_FILE)
         self.queue_urls = urls  # only now: a stop before this must not overwrite the backlog
         return urls
+
+    def _signing_key(self) -> None:
+        """The entitlement tokens' key, made in moto's KMS, for every worker (TOKEN_SIGNING_KEYS
+        wins over the template's stand-in ARN), unless the developer named keys."""
+        if self.config.environ.get(TOKEN_KEYS_VARIABLE):
+            return
+        kms = resources.kms_client(self.config.moto_endpoint, self.config.region)
+        arn = resources.create_signing_key(kms)
+        self.config = replace(
+            self.config, environ={**self.config.environ, TOKEN_KEYS_VARIABLE: arn}
+        )
+        self.runtime.config = self.config
+        logger.info("entitlement tokens are signed by %s (moto's KMS)", arn)
 
     def start_stripe_standin(self, *, webhooks: bool = True) -> None:
         """The local Stripe (in this process, threads only) unless a real key is set; its

@@ -57,6 +57,10 @@ def parameter(template_parameter: str) -> Resource:
     return Resource("parameter", template_parameter)
 
 
+# The entitlement tokens' KMS keys: the stack's own key, or those TokenSigningKeyArns lists.
+TOKEN_KEYS = Resource("key", "TokenSigningKeys")
+
+
 def calls(*pairs: tuple[str, Resource]) -> frozenset[Call]:
     return frozenset(Call(action, resource) for action, resource in pairs)
 
@@ -169,6 +173,11 @@ ENTRY_POINT_CALLS: dict[str, frozenset[Call]] = {
     _SQS + "SqsDeliveryQueue.retry_after": calls(
         ("sqs:ChangeMessageVisibility", queue("WebhookDeliveryQueue"))
     ),
+    # entitlement tokens (issue #22): the first key signs, every key's public part is served
+    _ADAPTERS + "kms_signer.kms_client": NO_CALLS,
+    _ADAPTERS + "kms_signer.KmsTokenSigner.__init__": NO_CALLS,
+    _ADAPTERS + "kms_signer.KmsTokenSigner.sign": calls(("kms:Sign", TOKEN_KEYS)),
+    _ADAPTERS + "kms_signer.KmsTokenSigner.public_key": calls(("kms:GetPublicKey", TOKEN_KEYS)),
     # queues
     _SQS + "SqsEventQueue.enqueue": calls(("sqs:SendMessage", queue("WebhookQueue"))),
     _SQS + "SqsRunQueue.continue_run": calls(("sqs:SendMessage", queue("ReconciliationQueue"))),
@@ -219,9 +228,15 @@ def iam_calls(service: str, operation: str, params: Mapping[str, Any]) -> set[Ca
                 for i in params["TransactItems"]
             }
         return {Call(f"dynamodb:{operation}", table(params["TableName"], params.get("IndexName")))}
+    return _other_iam_calls(service, operation, params)
+
+
+def _other_iam_calls(service: str, operation: str, params: Mapping[str, Any]) -> set[Call]:
     if service == "sqs":  # a batch is authorized as its single action
         action = operation.removesuffix("Batch")
         return {Call(f"sqs:{action}", queue(_queue_name(params["QueueUrl"])))}
+    if service == "kms" and operation in ("Sign", "GetPublicKey"):
+        return {Call(f"kms:{operation}", TOKEN_KEYS)}
     if service == "ssm" and operation == "GetParameter":
         return {Call("ssm:GetParameter", parameter(SSM_PARAMETERS[params["Name"]]))}
     raise AssertionError(f"no IAM translation for {service}:{operation}")

@@ -37,6 +37,7 @@ from tests.support import stripe_events as se
 from tests.support.aws_calls import (
     ENTRY_POINT_CALLS,
     SSM_PARAMETERS,
+    TOKEN_KEYS,
     Call,
     Recording,
     Resource,
@@ -116,6 +117,10 @@ def world(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[dict
             "AuditCursorKeyParameterName": "AUDIT_CURSOR_KEY_PARAMETER",
         }[template_parameter]
         monkeypatch.setenv(setting, name)
+    key = boto3.client("kms", region_name="us-east-1").create_key(
+        KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY"
+    )
+    monkeypatch.setenv("TOKEN_SIGNING_KEYS", key["KeyMetadata"]["Arn"])
     parameters.clear_caches()  # type: ignore[no-untyped-call]
     wiring.reset()
     tenancy.create_project(wiring.project_store(), name="p", project_id=1, now=NOW)
@@ -224,6 +229,24 @@ def _outbound_webhooks() -> None:
         queue_.retry_after("made-up-receipt-handle", 30)
 
 
+def _tokens() -> None:
+    from billing.services.tokens import issue_token, public_keys
+
+    keys = wiring.bound_settings().token_signing_keys
+    issue_token(
+        wiring.entitlement_store(),
+        wiring.token_signer(),
+        signing_keys=keys,
+        issuer="billing",
+        project_id="1",
+        user_id="user_42",
+        audience="api",
+        ttl_seconds=300,
+        now=NOW,
+    )
+    public_keys(wiring.token_signer(), signing_keys=keys)
+
+
 SCENARIOS: list[Callable[[], None]] = [
     _single_items,
     _grants,
@@ -233,6 +256,7 @@ SCENARIOS: list[Callable[[], None]] = [
     _queues_and_secrets,
     _history,
     _outbound_webhooks,
+    _tokens,
 ]
 
 
@@ -310,10 +334,29 @@ def _sam_template(name: str, args: dict[str, Any]) -> set[Call]:
 SSM_ARN = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/${%s}"
 
 
+# How the template names the entitlement tokens' keys, in a statement and in a variable.
+TOKEN_KEYS_IN_POLICY = {
+    "Fn::If": [
+        "TokenKeysGiven",
+        {"Ref": "TokenSigningKeyArns"},
+        [{"Fn::GetAtt": ["EntitlementTokenKey", "Arn"]}],
+    ]
+}
+TOKEN_KEYS_IN_ENVIRONMENT = {
+    "Fn::If": [
+        "TokenKeysGiven",
+        {"Fn::Join": [",", {"Ref": "TokenSigningKeyArns"}]},
+        {"Fn::GetAtt": ["EntitlementTokenKey", "Arn"]},
+    ]
+}
+
+
 def statement_resource(value: Any) -> Resource:
     """A statement's Resource, in the few forms the template uses."""
     if value == "*":
         return ANY
+    if value == TOKEN_KEYS_IN_POLICY:
+        return TOKEN_KEYS
     if isinstance(value, dict) and "Fn::GetAtt" in value:
         logical_id, attribute = value["Fn::GetAtt"]
         assert attribute == "Arn", value
@@ -345,6 +388,8 @@ def granted(logical_id: str) -> set[Call]:
                 "Resource",
             }
             resources = statement["Resource"]
+            if resources == TOKEN_KEYS_IN_POLICY:
+                resources = [resources]
             for resource in resources if isinstance(resources, list) else [resources]:
                 found |= {
                     Call(action, statement_resource(resource)) for action in statement["Action"]
@@ -403,10 +448,13 @@ RESOURCE_VARIABLES = {
     parameter("StripeSecretKeyParameterName"): "STRIPE_SECRET_KEY_PARAMETER",
     parameter("StripeWebhookSecretParameterName"): "STRIPE_WEBHOOK_SECRET_PARAMETER",
     parameter("AuditCursorKeyParameterName"): "AUDIT_CURSOR_KEY_PARAMETER",
+    TOKEN_KEYS: "TOKEN_SIGNING_KEYS",
 }
 
 
 def _resource_value(resource: Resource) -> Any:
+    if resource == TOKEN_KEYS:
+        return TOKEN_KEYS_IN_ENVIRONMENT
     if resource.kind == "parameter":
         return {"Fn::Sub": f"/${{{resource.name}}}"}
     return {"Ref": resource.name}

@@ -336,3 +336,13 @@ class DeliveryQueue(Protocol):
 
     def retry_after(self, receipt_handle: str, seconds: int) -> None:
         """Hide a failed delivery's message for ``seconds`` before its next attempt."""
+
+
+class TokenSigner(Protocol):
+    """Asymmetric keys that sign entitlement tokens and never leave their store (KMS)."""
+
+    def sign(self, key: str, message: bytes) -> bytes:
+        """The RS256 signature of ``message`` by ``key``; DependencyUnavailableError."""
+
+    def public_key(self, key: str) -> bytes:
+        """``key``'s public key, DER (SubjectPublicKeyInfo)."""

@@ -24,6 +24,7 @@ from billing.errors import ConfigurationError
 if TYPE_CHECKING:
     from billing.adapters.dynamo.change_log import DynamoChangeLog
     from billing.adapters.dynamo.webhook_endpoints import DynamoWebhookEndpoints
+    from billing.adapters.kms_signer import KmsTokenSigner
     from billing.adapters.outbound_http import PinnedPoster, SocketResolver
     from billing.adapters.sqs_queue import (
         DeadLetterQueue,
@@ -61,6 +62,7 @@ def reset() -> None:
     webhook_queue.cache_clear()
     payment_gateway.cache_clear()
     stripe_reader.cache_clear()
+    token_signer.cache_clear()
 
 
 def api_key_store() -> DynamoApiKeyStore:
@@ -254,3 +256,11 @@ def delivery_dead_letters() -> DeadLetterQueue:
     if not settings.webhook_delivery_dlq_url:
         raise ConfigurationError("WEBHOOK_DELIVERY_DLQ_URL is not set")
     return DeadLetterQueue(settings.webhook_delivery_dlq_url, sqs_client(settings.aws_region))
+
+
+@lru_cache(maxsize=1)
+def token_signer() -> KmsTokenSigner:
+    """The entitlement tokens' KMS keys (public keys cached for the container's life)."""
+    from billing.adapters.kms_signer import KmsTokenSigner, kms_client
+
+    return KmsTokenSigner(kms_client(get_settings().aws_region))

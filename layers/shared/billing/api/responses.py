@@ -172,6 +172,30 @@ class EntitlementHistory(Answer):
     )
 
 
+class TokenIssued(Answer):
+    token: str = Field(description="a JWT (RS256): verify it with /.well-known/jwks.json")
+    token_type: Literal["JWT"]
+    kid: str = Field(description="the key that signed it (the JWT header's kid)")
+    expires_at: str = IsoTime
+    features: dict[str, int | None] = Field(
+        description="the active features it lists and when each ends (epoch seconds; null: "
+        "no end), as its features claim"
+    )
+
+
+class Jwk(Answer):
+    kty: Literal["RSA"]
+    kid: str
+    use: Literal["sig"]
+    alg: Literal["RS256"]
+    n: str = Field(description="the modulus, base64url")
+    e: str = Field(description="the exponent, base64url")
+
+
+class JwksDocument(Answer):
+    keys: list[Jwk] = Field(description="every key tokens may be signed with (two in a rotation)")
+
+
 class PriceSubscriptions(Answer):
     active: int
     feature_codes: list[str]
