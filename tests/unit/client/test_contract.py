@@ -50,6 +50,8 @@ METHODS = {
     "getSubscriptionMetrics": "subscription_metrics",
     "getRevenueMetrics": "revenue_metrics",
     "receiveStripeWebhook": "post_stripe_webhook",
+    "issueEntitlementToken": "issue_token",
+    "getJwks": "jwks",
 }
 # Methods that return one property of the answer rather than the whole answer.
 UNWRAPPED = {"listEntitlements": "entitlements"}
@@ -82,6 +84,8 @@ ARGUMENTS: dict[str, object] = {
     "until": datetime(2026, 2, 1, tzinfo=UTC),
     "payload": b'{"id":"evt_1","type":"invoice.paid","created":1,"data":{}}',
     "signature": "t=1,v1=00",
+    "audience": "https://api.app.test",
+    "ttl_seconds": 600,
 }
 # JSON Schema words that only annotate: any other word is a rule `violations` must know.
 ANNOTATIONS = {"title", "description", "default", "examples"}

@@ -26,8 +26,10 @@ from billing_client.models import (
     Entitlement,
     EntitlementCheck,
     EntitlementHistory,
+    EntitlementTokenIssued,
     Grant,
     HealthStatus,
+    JwksDocument,
     PortalEligibility,
     PortalSession,
     Readiness,
@@ -335,6 +337,35 @@ class BillingClient:
             }
         )
         return self._get("/api/v1/entitlements/history", query, EntitlementHistory.from_json)
+
+    # ------------------------------------------------------------------ tokens
+    def issue_token(
+        self,
+        *,
+        user_id: str,
+        project_id: ProjectId,
+        audience: str,
+        ttl_seconds: int | None = None,
+    ) -> EntitlementTokenIssued:
+        """POST /api/v1/entitlements/token: a signed JWT of the user's active features for
+        ``audience`` (lifetime ``ttl_seconds``, the service's default 300, at most 3600).
+        Retried like a GET: a second token changes nothing."""
+        body = _without_none(
+            {
+                "user_id": user_id,
+                "project_id": project_id,
+                "audience": audience,
+                "ttl_seconds": ttl_seconds,
+            }
+        )
+        return self._post(
+            "/api/v1/entitlements/token", body, EntitlementTokenIssued.from_json, idempotent=True
+        )
+
+    def jwks(self) -> JwksDocument:
+        """GET /.well-known/jwks.json: the tokens' public keys (needs no API key; sent anyway).
+        :class:`billing_client.TokenVerifier` fetches and caches it."""
+        return self._get("/.well-known/jwks.json", None, JwksDocument.from_json)
 
     # ------------------------------------------------------------------ metrics
     def subscription_metrics(

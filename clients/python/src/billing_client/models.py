@@ -428,6 +428,58 @@ class EntitlementHistory:
         )
 
 
+# ---------------------------------------------------------------------- tokens
+@dataclass(frozen=True, slots=True)
+class EntitlementTokenIssued:
+    """``issue_token``: a signed JWT of the user's active features (verify it offline with
+    :class:`billing_client.TokenVerifier`), its key id, expiry and the features it lists
+    (each with its end, epoch seconds; None: no end)."""
+
+    token: str
+    token_type: str
+    kid: str
+    expires_at: datetime
+    features: dict[str, int | None]
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> EntitlementTokenIssued:
+        listed = _object(data, "features")
+        return cls(
+            token=_str(data, "token"),
+            token_type=_str(data, "token_type"),
+            kid=_str(data, "kid"),
+            expires_at=_time(data, "expires_at"),
+            features={code: _opt_int(listed, code) for code in listed},
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Jwk:
+    """One RSA public key of the tokens (RS256)."""
+
+    kty: str
+    kid: str
+    use: str
+    alg: str
+    n: str
+    e: str
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Jwk:
+        return cls(**{name: _str(data, name) for name in ("kty", "kid", "use", "alg", "n", "e")})
+
+
+@dataclass(frozen=True, slots=True)
+class JwksDocument:
+    """``jwks``: every key a token may be signed with (two during a rotation)."""
+
+    keys: tuple[Jwk, ...]
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> JwksDocument:
+        return cls(keys=tuple(Jwk.from_json(key) for key in _list(data, "keys")))
+
+
 # ---------------------------------------------------------------------- metrics
 @dataclass(frozen=True, slots=True)
 class PriceSubscriptions:
