@@ -75,7 +75,7 @@ def _batch(endpoint_id: str, receive_count: int) -> dict[str, Any]:
 
 def _metrics(stdout: str) -> list[tuple[str, frozenset[tuple[str, str]]]]:
     """(metric name, its dimensions and their values) of each EMF line printed."""
-    found = []
+    found: list[tuple[str, frozenset[tuple[str, str]]]] = []
     for line in stdout.splitlines():
         if not line.startswith('{"_aws"'):
             continue
