@@ -25,7 +25,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export SCARF_ANALYTICS := false
 
 .PHONY: help setup build lint typecheck test test-unit test-integration test-acceptance validate run up down seed webhook \
-	reconcile invoke deploy openapi bench bench-coldstart bench-entitlements bench-webhooks \
+	reconcile invoke deploy openapi format bench bench-coldstart bench-entitlements bench-webhooks \
 	bench-reconciliation bench-push bench-chart soak clean
 
 help: ## List the targets
@@ -72,6 +72,11 @@ lint: $(VENV)/.installed $(CHECKOV_VENV)/.installed ## ruff (lint + format check
 	@# Every check passes or is skipped in template.yaml itself, with its reason.
 	$(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation --skip-download \
 		--compact --quiet
+
+format: $(VENV)/.installed ## Fix what ruff can: ruff check --fix, ruff format, then list what is left (pre-commit: docs/testing.md)
+	$(VENV)/bin/ruff check --fix --exit-zero --silent .
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check .
 
 typecheck: $(VENV)/.installed ## mypy --strict
 	$(VENV)/bin/mypy layers/shared/billing admin/billing_admin devstack/billing_devstack functions/*/app.py \

@@ -1,5 +1,5 @@
-"""``python -m billing_devstack run|up|down|status|invoke FN EVENT|webhook EVENT`` (README,
-Makefile)."""
+"""``python -m billing_devstack run|up|down|status|invoke FN EVENT|webhook EVENT``
+(docs/local-stack.md, Makefile)."""
 
 from __future__ import annotations
 

@@ -26,7 +26,10 @@ class FakeLambdaContext:
     log_stream_name: str = "2026/11/25/[$LATEST]0000"
 
     def get_remaining_time_in_millis(self) -> int:
-        return 10_000
+        # The Stripe-calling API functions' Timeout in template.yaml. A shorter budget made a
+        # first checkout (two Stripe calls of up to 7 s each) answer "no time left" whenever a
+        # loaded machine took 2 s over the first call.
+        return 25_000
 
 
 def import_function(directory: str) -> ModuleType:

@@ -15,7 +15,7 @@ from billing.observability import MetricName
 from billing_devstack.cfn import load_yaml
 from tests.support.lambda_runtime import REPO_ROOT
 
-# The routes of ../shared/API.md, which existing clients call: (method, path, authorized).
+# The routes of the API contract (docs/api.md), which clients call: (method, path, authorized).
 CONTRACT_ROUTES = {
     ("GET", "/health", False),
     ("GET", "/ready", False),
