@@ -27,7 +27,7 @@ from billing.errors import (
     PayloadTooLargeError,
 )
 from billing.observability import MetricName, logger, metrics
-from billing.ports import EventQueue
+from billing.ports.webhooks import EventQueue
 from billing.secrets import webhook_signing_secrets
 from billing.services.webhooks import accept_delivery
 

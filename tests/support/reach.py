@@ -52,6 +52,9 @@ AWS_MODULES = (
 )
 OWN_CODE = ("billing.", "functions.")
 SETTINGS_CLASS = "billing.config.Settings"
+# Reads os.environ whole, for the variables Settings' fields name: what a function needs of
+# them is the fields it reads (Reach.settings), not this loop.
+SETTINGS_LOADER = "billing.config._environment"
 
 
 @dataclass
@@ -242,7 +245,8 @@ class _Walker:
                 if argument.initializer is not None:
                     self.visit(argument.initializer)
             path = self.program.files[self.program.module_of(func.fullname)].path
-            self.environ_reads(path, func.line, func.end_line)
+            if func.fullname != SETTINGS_LOADER:
+                self.environ_reads(path, func.line, func.end_line)
 
 
 @cache

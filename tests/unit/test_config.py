@@ -41,3 +41,63 @@ def test_a_bad_value_stops_start_up_naming_the_variable(
 def test_secrets_do_not_show_in_the_settings_repr(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STRIPE_SECRET_KEY", "sk_test_do_not_print")
     assert "sk_test_do_not_print" not in repr(load_settings())
+
+
+def test_names_match_whatever_their_case(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ENTITLEMENTS_TABLE_NAME", raising=False)
+    monkeypatch.setenv("entitlements_table_name", "lower-case-table")
+    assert load_settings().entitlements_table_name == "lower-case-table"
+
+
+def test_the_upper_case_name_wins_over_another_spelling(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Set last, the other spelling comes last in os.environ too.
+    monkeypatch.setenv("ENTITLEMENTS_TABLE_NAME", "upper-case-table")
+    monkeypatch.setenv("Entitlements_Table_Name", "mixed-case-table")
+    assert load_settings().entitlements_table_name == "upper-case-table"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("ENVIRONMENT", ""),
+        ("RECONCILIATION_REQUESTS_PER_SECOND", "fast"),
+        ("RECONCILIATION_REQUESTS_PER_SECOND", "0"),
+        ("RECONCILIATION_PAGE_SIZE", "101"),
+        ("WEBHOOK_MAX_BODY_BYTES", "262145"),
+        ("WEBHOOK_TOLERANCE_SECONDS", "5.5"),
+    ],
+)
+def test_a_value_out_of_its_bounds_or_type_is_refused(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigurationError, match=f"{name}: must"):
+        load_settings()
+
+
+def test_every_bad_variable_is_named_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RECONCILIATION_DAYS_BACK", "31")
+    monkeypatch.setenv("RECONCILIATION_ENABLED", "sometimes")
+    with pytest.raises(ConfigurationError) as refused:
+        load_settings()
+    assert "RECONCILIATION_DAYS_BACK" in str(refused.value)
+    assert "RECONCILIATION_ENABLED" in str(refused.value)
+
+
+@pytest.mark.parametrize(("word", "enabled"), [("yes", True), ("ON", True), ("0", False)])
+def test_booleans_take_the_usual_words(
+    monkeypatch: pytest.MonkeyPatch, word: str, enabled: bool
+) -> None:
+    monkeypatch.setenv("RECONCILIATION_ENABLED", word)
+    assert load_settings().reconciliation_enabled is enabled
+
+
+def test_numbers_and_secrets_are_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RECONCILIATION_REQUESTS_PER_SECOND", "12.5")
+    monkeypatch.setenv("AUDIT_CURSOR_KEY", "k1,k2")
+    settings = load_settings()
+    assert settings.reconciliation_requests_per_second == 12.5
+    assert settings.audit_cursor_key is not None
+    assert settings.audit_cursor_key.get_secret_value() == "k1,k2"
+    assert "k1,k2" not in str(settings.audit_cursor_key)
+    assert settings.set_by_environment >= {"reconciliation_requests_per_second"}

@@ -10,7 +10,7 @@ from datetime import datetime
 from billing.domain.api_keys import hash_api_key
 from billing.domain.tenancy import Price
 from billing.errors import ConflictError
-from billing.ports import AppStore, PriceStore, ProjectStore
+from billing.ports.tenancy import AppStore, PriceStore, ProjectStore
 from billing.services import tenancy
 from billing.wiring import api_key_store
 

@@ -8,12 +8,14 @@ StripeSecretKeyParameterName, read through billing.secrets as the functions read
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from typing import Any, cast
 
-from pydantic import Field, SecretStr
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from billing.config import Settings, load_settings
+from billing.config import SecretStr, Settings, load_settings
 from billing.wiring import use_settings
 
 # Stack output -> setting, for a deployed stack (see Outputs in template.yaml).
@@ -117,7 +119,8 @@ def connect(stack: str | None, region: str | None) -> Settings:
         updates.update(_local_stripe(settings, local))
         if settings.audit_cursor_key is None and not settings.audit_cursor_key_parameter:
             updates["audit_cursor_key_parameter"] = local.cursor_key_parameter
-    return use_settings(settings.model_copy(update=updates))
+    # The updates are settings values, each of its field's type (the dicts mix them).
+    return use_settings(dataclasses.replace(settings, **cast(dict[str, Any], updates)))
 
 
 def _local_stripe(settings: Settings, local: LocalTarget) -> dict[str, object]:
@@ -125,7 +128,7 @@ def _local_stripe(settings: Settings, local: LocalTarget) -> dict[str, object]:
     if settings.stripe_secret_key is not None or settings.stripe_secret_key_parameter:
         return {}
     updates: dict[str, object] = {"stripe_secret_key": SecretStr(LOCAL_STANDIN_SECRET_KEY)}
-    if "stripe_api_base" not in settings.model_fields_set:
+    if "stripe_api_base" not in settings.set_by_environment:
         updates["stripe_api_base"] = local.stripe_standin_url
     return updates
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from billing.errors import ConflictError
-from billing.ports import PriceStore, ProjectStore
+from billing.ports.tenancy import PriceStore, ProjectStore
 from billing.services.tenancy import add_price, get_project
 from billing_admin.domain.catalog import (
     ArchivePrice,

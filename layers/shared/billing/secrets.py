@@ -7,9 +7,7 @@ rotated secret is picked up without a deploy. Secrets are never logged or put in
 
 from __future__ import annotations
 
-from pydantic import SecretStr
-
-from billing.config import Settings
+from billing.config import SecretStr, Settings
 from billing.errors import ConfigurationError
 
 SECRET_CACHE_SECONDS = 300

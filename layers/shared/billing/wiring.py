@@ -1,28 +1,38 @@
-"""Composition root: builds adapters from the settings, once per Lambda container."""
+"""Composition root: builds adapters from the settings, once per Lambda container.
+
+What the hot paths use on every request is imported with this module, at init: PynamoDB,
+the table models, and the API key and entitlement stores (nothing of theirs waits for the
+first request). Every other adapter is imported by its factory, when first called: the
+ledger, tenancy, grants, metrics and reconciliation stores (and the domain modules behind
+them) load only in the functions that use them, as do boto3's SQS, Stripe and SSM.
+"""
 
 from __future__ import annotations
 
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from billing.adapters.dynamo.customers import DynamoCustomerStore
-from billing.adapters.dynamo.grants import DynamoGrantStore
-from billing.adapters.dynamo.ledger import DynamoBillingLedger
-from billing.adapters.dynamo.metrics import DynamoMetricsStore
 from billing.adapters.dynamo.models import bind_models
-from billing.adapters.dynamo.reconciliation import DynamoReconciliationRuns
 from billing.adapters.dynamo.stores import (
     DynamoApiKeyStore,
     DynamoEntitlementStore,
     DynamoHealthProbe,
 )
-from billing.adapters.dynamo.tenancy import DynamoAppStore, DynamoPriceStore, DynamoProjectStore
-from billing.config import Settings, get_settings
-from billing.domain.cursors import CursorSeal
+from billing.config import get_settings
 from billing.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from billing.adapters.dynamo.change_log import DynamoChangeLog
+    from billing.adapters.dynamo.customers import DynamoCustomerStore
+    from billing.adapters.dynamo.grants import DynamoGrantStore
+    from billing.adapters.dynamo.ledger import DynamoBillingLedger
+    from billing.adapters.dynamo.metrics import DynamoMetricsStore
+    from billing.adapters.dynamo.reconciliation import DynamoReconciliationRuns
+    from billing.adapters.dynamo.tenancy import (
+        DynamoAppStore,
+        DynamoPriceStore,
+        DynamoProjectStore,
+    )
     from billing.adapters.dynamo.webhook_endpoints import DynamoWebhookEndpoints
     from billing.adapters.kms_signer import KmsTokenSigner
     from billing.adapters.outbound_http import PinnedPoster, SocketResolver
@@ -35,6 +45,8 @@ if TYPE_CHECKING:
     from billing.adapters.stripe_gateway import StripePaymentGateway
     from billing.adapters.stripe_listing import StripeListing
     from billing.adapters.stripe_reader import StripeObjectReader
+    from billing.config import Settings
+    from billing.domain.cursors import CursorSeal
 
 
 _bound: Settings | None = None
@@ -76,31 +88,43 @@ def entitlement_store() -> DynamoEntitlementStore:
 
 
 def billing_ledger() -> DynamoBillingLedger:
+    from billing.adapters.dynamo.ledger import DynamoBillingLedger
+
     bound_settings()
     return DynamoBillingLedger()
 
 
 def project_store() -> DynamoProjectStore:
+    from billing.adapters.dynamo.tenancy import DynamoProjectStore
+
     bound_settings()
     return DynamoProjectStore()
 
 
 def app_store() -> DynamoAppStore:
+    from billing.adapters.dynamo.tenancy import DynamoAppStore
+
     bound_settings()
     return DynamoAppStore()
 
 
 def price_store() -> DynamoPriceStore:
+    from billing.adapters.dynamo.tenancy import DynamoPriceStore
+
     bound_settings()
     return DynamoPriceStore()
 
 
 def metrics_store() -> DynamoMetricsStore:
+    from billing.adapters.dynamo.metrics import DynamoMetricsStore
+
     bound_settings()
     return DynamoMetricsStore()
 
 
 def grant_store() -> DynamoGrantStore:
+    from billing.adapters.dynamo.grants import DynamoGrantStore
+
     bound_settings()
     return DynamoGrantStore()
 
@@ -108,17 +132,22 @@ def grant_store() -> DynamoGrantStore:
 def audit_cursor_seal() -> CursorSeal:
     """What seals and opens the audit list's cursors, with the keys of the bound settings
     (an SSM read in AWS, cached five minutes by billing.secrets)."""
+    from billing.domain.cursors import CursorSeal
     from billing.secrets import audit_cursor_keys
 
     return CursorSeal(audit_cursor_keys(bound_settings()))
 
 
 def customer_store() -> DynamoCustomerStore:
+    from billing.adapters.dynamo.customers import DynamoCustomerStore
+
     bound_settings()
     return DynamoCustomerStore()
 
 
 def reconciliation_runs() -> DynamoReconciliationRuns:
+    from billing.adapters.dynamo.reconciliation import DynamoReconciliationRuns
+
     bound_settings()
     return DynamoReconciliationRuns()
 
@@ -163,6 +192,8 @@ def stripe_reader() -> StripeObjectReader:
 
 def user_facts() -> DynamoBillingLedger:
     """The billing facts of one user (the portal finds the live subscription's customer)."""
+    from billing.adapters.dynamo.ledger import DynamoBillingLedger
+
     bound_settings()
     return DynamoBillingLedger()
 

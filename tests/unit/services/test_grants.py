@@ -14,7 +14,7 @@ from billing import wiring
 from billing.domain.entitlements import EntitlementSource
 from billing.domain.grants import AuditEntry, GrantRequest
 from billing.errors import DependencyUnavailableError
-from billing.ports import GrantStore
+from billing.ports.grants import GrantStore
 from billing.services import grants, tenancy
 
 NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)

@@ -42,7 +42,7 @@ from billing import wiring
 from billing.adapters.dynamo.models import EntitlementModel, StripeObjectModel, WebhookEventModel
 from billing.domain.entitlements import evaluate
 from billing.domain.tenancy import Price
-from billing.ports import BillingLedger
+from billing.ports.ledger import BillingLedger
 from billing.services import engine, tenancy
 from tests.support import stripe_events as se
 from tests.support.stripe_timeline import READABLE, FakeStripe, StripeTimeline

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from billing.domain.api_keys import ApiKeyGrant, hash_api_key
 from billing.errors import UnauthorizedError
-from billing.ports import ApiKeyStore
+from billing.ports.api_keys import ApiKeyStore
 
 MAX_API_KEY_LENGTH = 256
 

@@ -20,7 +20,8 @@ from billing.domain.checkout import (
 )
 from billing.domain.tenancy import Price, Project
 from billing.errors import NotFoundError
-from billing.ports import CustomerStore, PaymentGateway, PriceStore, ProjectStore, UserFacts
+from billing.ports.checkout import CustomerStore, PaymentGateway, UserFacts
+from billing.ports.tenancy import PriceStore, ProjectStore
 from billing.services.tenancy import get_project
 
 CHECKOUT_RETRY_WINDOW_SECONDS = 600

@@ -49,7 +49,7 @@ from billing.domain.ledger import FactChange, LedgerChange
 from billing.domain.stripe_events import StripeEventEnvelope, parse_event
 from billing.domain.tenancy import DEFAULT_GRACE_PERIOD_DAYS
 from billing.errors import DependencyUnavailableError
-from billing.ports import BillingLedger, StripeReader
+from billing.ports.ledger import BillingLedger, StripeReader
 
 MAX_ATTEMPTS = 4
 

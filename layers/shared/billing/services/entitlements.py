@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from billing.domain.entitlements import EntitlementView, evaluate
-from billing.ports import EntitlementStore
+from billing.ports.entitlements import EntitlementStore
 
 
 def read_entitlements(

@@ -20,7 +20,8 @@ from billing.domain.grants import (
     validate_request,
 )
 from billing.errors import DependencyUnavailableError, ValidationError
-from billing.ports import GrantStore, ProjectStore
+from billing.ports.grants import GrantStore
+from billing.ports.tenancy import ProjectStore
 
 MAX_ATTEMPTS = 6
 # Before attempt n+1, a random pause of up to BACKOFF_SECONDS * 2**n: racing writers spread

@@ -9,7 +9,7 @@ from typing import Any
 from billing.domain.clock import to_iso, utc_instant
 from billing.domain.cursors import CursorSeal
 from billing.errors import ValidationError
-from billing.ports import ChangeLog
+from billing.ports.push import ChangeLog
 
 MAX_CHANGES_PAGE = 100
 _POSITION_PREFIX = "history:"  # a cursor of this list opens as nothing else's position

@@ -9,7 +9,8 @@ from typing import Any
 from billing.domain import metrics
 from billing.domain.billing_facts import Fact
 from billing.domain.tenancy import Price
-from billing.ports import MetricsStore, PriceStore
+from billing.ports.metrics import MetricsStore
+from billing.ports.tenancy import PriceStore
 
 Report = Callable[[list[Fact], Mapping[str, Price], metrics.Window], Any]
 

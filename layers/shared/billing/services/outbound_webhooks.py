@@ -34,14 +34,14 @@ from billing.domain.webhook_endpoints import (
     with_new_secret,
 )
 from billing.errors import ConflictError, NotFoundError, ValidationError
-from billing.ports import (
+from billing.ports.push import (
     AddressResolver,
     ChangeLog,
     DeliveryQueue,
-    ProjectStore,
     WebhookEndpointStore,
     WebhookPoster,
 )
+from billing.ports.tenancy import ProjectStore
 
 MAX_DESCRIPTION_LENGTH = 200
 DELIVERY_TIMEOUT_SECONDS = 5.0  # a receiver answers quickly, or the delivery is retried later

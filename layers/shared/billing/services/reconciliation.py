@@ -52,13 +52,8 @@ from billing.domain.reconciliation import (
 )
 from billing.errors import DependencyUnavailableError, NotFoundError
 from billing.observability import logger
-from billing.ports import (
-    BillingLedger,
-    ReconciliationRuns,
-    RunQueue,
-    StripeObjectPages,
-    StripeReader,
-)
+from billing.ports.ledger import BillingLedger, StripeReader
+from billing.ports.reconciliation import ReconciliationRuns, RunQueue, StripeObjectPages
 from billing.services.engine import (
     MAX_ATTEMPTS,
     Attempt,

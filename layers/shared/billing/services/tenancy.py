@@ -30,7 +30,7 @@ from billing.domain.tenancy import (
     validate_price,
 )
 from billing.errors import ConflictError, NotFoundError, ValidationError
-from billing.ports import AppStore, PriceStore, ProjectStore
+from billing.ports.tenancy import AppStore, PriceStore, ProjectStore
 
 MAX_ROTATION_OVERLAP = timedelta(days=30)
 MAX_ID_ATTEMPTS = 20

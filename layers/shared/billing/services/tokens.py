@@ -14,7 +14,8 @@ from billing.domain.clock import from_epoch, to_iso
 from billing.domain.entitlements import evaluate
 from billing.domain.tokens import claims_for, compact_token, jwk_of, key_id_of, signing_input
 from billing.errors import ConfigurationError
-from billing.ports import EntitlementStore, TokenSigner
+from billing.ports.entitlements import EntitlementStore
+from billing.ports.push import TokenSigner
 
 
 def _keys(configured: str | None) -> list[str]:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from billing.domain.stripe_events import StripeEventEnvelope, parse_event
 from billing.domain.webhook_signature import verify_signature
 from billing.errors import InvalidSignatureError, PayloadTooLargeError, ValidationError
-from billing.ports import EventQueue
+from billing.ports.webhooks import EventQueue
 
 
 def accept_delivery(
