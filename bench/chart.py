@@ -232,6 +232,26 @@ def delivery_lag(axis: Axes, data: dict[str, Any]) -> None:
     axis.set_title("Outbound webhook delivery lag (local stack)")
 
 
+def usage(axis: Axes, data: dict[str, Any]) -> None:
+    rows = {row["target"]: row for row in data["results"]}
+    handler = next(row for name, row in rows.items() if name.startswith("POST"))
+    floor = next(row for name, row in rows.items() if name.startswith("floor"))
+    pairs = [(handler["latency"][p], floor["latency"][p]) for p in ("p50_ms", "p95_ms", "p99_ms")]
+    _bars(
+        axis,
+        ["p50", "p95", "p99"],
+        pairs,
+        names=("POST /api/v1/usage (handler)", "floor: one raw conditional UpdateItem"),
+        unit="ms",
+    )
+    calls = ", ".join(
+        f"{op.removeprefix('dynamodb.')} {n:g}"
+        for op, n in handler["dynamodb_calls_per_request"].items()
+    )
+    stripe = sum(handler["stripe_calls_per_request"].values())
+    axis.set_title(f"Usage call in process: {calls}; Stripe {stripe:g} per call", fontsize=10)
+
+
 PANELS: list[tuple[str, str, Callable[[Axes, dict[str, Any]], None]]] = [
     ("coldstart", "Cold start", cold_start),
     ("entitlement_read", "Entitlement read in process", entitlements_in_process),
@@ -241,6 +261,7 @@ PANELS: list[tuple[str, str, Callable[[Axes, dict[str, Any]], None]]] = [
     ("coldstart", "Built packages", package_sizes),
     ("push", "Entitlement tokens", tokens),
     ("push", "Outbound webhook delivery lag", delivery_lag),
+    ("usage", "Usage call", usage),
 ]
 
 

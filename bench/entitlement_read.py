@@ -7,9 +7,10 @@ by the webhook engine, and a manual grant, i.e. three sources in one Entitlement
 In process (DynamoDB Local started here on a free port): GET /api/v1/entitlements's
 ``lambda_handler`` called in this process with an API Gateway proxy event whose
 requestContext.authorizer carries the seeded project, app and scopes. Its floor is one raw
-boto3 GetItem of the same item with a client made once: the handler does exactly that read,
-so the ratio is what the service adds around it (Powertools routing and validation, the
-scope check, evaluating the sources, JSON, the ETag). The same for the single-feature route
+boto3 GetItem of the same item with a client made once: the handler reads that item and the
+user's usage counters in one BatchGetItem, so the ratio is what the service adds around it
+(the counters item, Powertools routing and validation, the scope check, evaluating the
+sources, JSON, the ETag). The same for the single-feature route
 GET /api/v1/entitlements/check, and for the API-key authorizer beside a GetItem of the key's
 item. Per round: p50/p95/p99 of ``--calls`` calls, after a warm-up; rounds interleave the
 targets and their floors.
@@ -807,10 +808,12 @@ CALLS_NOTE = (
     "DynamoDB calls per request. In process: bench.support.aws_calls() around an untimed pass of "
     "each target. Over HTTP: bench/probes/sitecustomize.py in every Lambda worker logs each AWS "
     "call during an untimed pass, request by request (in the timed rounds it costs one stat() "
-    "per AWS call). The handler makes 1 GetItem per request; the authorizer 1 GetItem per "
+    "per AWS call). The handler makes 1 BatchGetItem per request (the record and the usage "
+    "counters); the authorizer 1 GetItem per "
     "invocation, and the gateway invokes it only on a cache miss. With API Gateway's cache "
     "(ReauthorizeEvery 300 s, the template's, used unless LOCAL_AUTHORIZER_CACHE_TTL is set) "
-    "that is once per key per 5 minutes, so over HTTP a request costs 1 GetItem plus 1 per key "
+    "that is once per key per 5 minutes, so over HTTP a request costs 1 BatchGetItem plus 1 "
+    "GetItem per key "
     "per 5 minutes (the first request of a key: 2); without the cache "
     "(LOCAL_AUTHORIZER_CACHE_TTL=0) every request costs 2, and the in-process authorizer row "
     "prices the second one."

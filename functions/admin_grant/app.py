@@ -48,6 +48,7 @@ def grant_feature(body: Annotated[GrantBody, Body()]) -> Response[str]:
         actor=body.granted_by,
         reason=body.reason,
         valid_to=body.valid_to,
+        quantity=body.quantity,
     )
     source, created = grant(
         wiring.project_store(), wiring.grant_store(), request, app_id=caller.app_id, now=utc_now()
@@ -66,6 +67,7 @@ def grant_feature(body: Annotated[GrantBody, Body()]) -> Response[str]:
             "granted_by": request.actor,
             "reason": request.reason,
             "created": created,
+            "quantity": source.allowance.limit if source.allowance else None,
         },
     )
 

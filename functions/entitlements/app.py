@@ -1,4 +1,5 @@
-"""GET /api/v1/entitlements: the hot read path. One GetItem; no Stripe, no X-Ray SDK.
+"""GET /api/v1/entitlements: the hot read path. One BatchGetItem (the record and the user's
+usage counters); no Stripe, no X-Ray SDK.
 
 Answers carry an ETag; a client sending it back in If-None-Match gets 304.
 """
@@ -15,7 +16,7 @@ from billing.api.responses import AUTHORIZED, CHECKED, STORAGE, EntitlementList,
 from billing.api.schemas import project_id_query, user_id_query
 from billing.domain.clock import utc_now
 from billing.domain.ids import validate_user_id
-from billing.services.entitlements import read_entitlements
+from billing.services.entitlements import read_entitlements_with_usage
 
 app = build_rest_resolver()
 
@@ -44,10 +45,14 @@ def get_entitlements(
     project_id: Annotated[str, project_id_query()],
 ) -> Response[str]:
     project = caller_of(app.current_event).project_id
-    views = read_entitlements(
+    views, balances = read_entitlements_with_usage(
         wiring.entitlement_store(), project, validate_user_id(user_id), utc_now()
     )
-    return with_etag(app.current_event, {"entitlements": [view.to_api() for view in views]})
+    body = {
+        "entitlements": [view.to_api() for view in views],
+        "usage": [balance.to_api() for balance in balances],
+    }
+    return with_etag(app.current_event, body)
 
 
 lambda_handler = rest_handler(app, scope="entitlements")

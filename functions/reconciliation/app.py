@@ -14,9 +14,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from billing import wiring
 from billing.config import get_settings
-from billing.domain.clock import utc_now
+from billing.domain.clock import from_epoch, utc_now
 from billing.domain.reconciliation import VERDICTS, tally
 from billing.observability import MetricName, get_tracer, logger, metrics
+from billing.services.metering import compare_meters
 from billing.services.reconciliation import Budget, Invocation, continue_run, start_run
 
 tracer = get_tracer()
@@ -72,6 +73,25 @@ def _count_metrics(done: Invocation) -> None:
         )
 
 
+def _compare_meters(done: Invocation) -> None:
+    """Once a run is over: metered usage against Stripe's meters, over the run's window, into
+    its report. A failure here fails no repair already made: it counts as a failure (alarm)."""
+    run = done.run
+    try:
+        drift = compare_meters(
+            wiring.metered_usage_store(),
+            wiring.meter_readings(),
+            since=from_epoch(run.since),
+            until=run.started_at,
+        )
+        wiring.reconciliation_runs().save_meter_drift(run, drift)
+    except Exception:
+        metrics.add_metric(name=MetricName.RECONCILIATION_FAILURES, unit=MetricUnit.Count, value=1)
+        logger.exception("comparing metered usage with Stripe's meters failed")
+        return
+    metrics.add_metric(name=MetricName.METER_DRIFT, unit=MetricUnit.Count, value=len(drift))
+
+
 def _carry_on(run_id: str, context: LambdaContext) -> dict[str, Any]:
     settings = get_settings()
     logger.set_correlation_id(run_id)
@@ -96,6 +116,8 @@ def _carry_on(run_id: str, context: LambdaContext) -> dict[str, Any]:
         logger.exception("reconciliation page failed; SQS retries from the last checkpoint")
         raise
     _count_metrics(done)
+    if done.pages and done.run.status != "running":
+        _compare_meters(done)
     if done.more:
         wiring.run_queue().continue_run(run_id)
     return {"run_id": run_id, "status": done.run.status, "pages": done.pages, "more": done.more}

@@ -114,6 +114,11 @@ def valid_call(route: ApiRoute, project: str, user: str = USER) -> Call:
             body={**people, "feature_code": "pro", "revoked_by": "support", "reason": "test"},
         ),
         ("GET", "/api/v1/admin/audit"): Call("GET", route.path, query=people),
+        ("POST", "/api/v1/usage"): Call(
+            "POST",
+            route.path,
+            body={**people, "feature_code": "pro", "quantity": 1, "idempotency_key": "hostile_1"},
+        ),
         ("GET", "/api/v1/metrics/project/{project_id}/subscriptions"): Call(
             "GET", route.path.replace("{project_id}", project)
         ),
@@ -172,6 +177,8 @@ TABLES = (
     "CustomersTable",
     "StripeObjectsTable",
     "WebhookEventsTable",
+    "UsageCountersTable",
+    "UsageRecordsTable",
 )
 
 
@@ -278,7 +285,7 @@ def test_every_authenticated_route_of_the_template_is_covered(tenants: Tenants) 
     below differ from it in the hostile field only)."""
     for route in AUTHENTICATED:
         call = valid_call(route, PROJECT)  # KeyError: a route this module does not know
-        if route.path.endswith(("/grant", "/revoke", "/checkout/session")):
+        if route.path.endswith(("/grant", "/revoke", "/checkout/session", "/usage")):
             continue  # these write: their hostile variants are checked against the tables
         response = call.send(tenants.stack, tenants.key)
         assert response.status_code in (200, 404), (route_id(route), response.text)
@@ -320,6 +327,7 @@ LIMITS: dict[str, dict[str, Any]] = {
         "feature_code": "f" * 65,
         "granted_by": "g" * 129,
         "reason": "r" * 501,
+        "quantity": 10**15 + 1,
     },
     "/api/v1/admin/revoke": {
         "user_id": "u" * 129,
@@ -331,6 +339,12 @@ LIMITS: dict[str, dict[str, Any]] = {
         "user_id": "u" * 129,
         "audience": "a" * 201,
         "ttl_seconds": 3601,
+    },
+    "/api/v1/usage": {
+        "user_id": "u" * 129,
+        "feature_code": "f" * 65,
+        "quantity": 10**9 + 1,
+        "idempotency_key": "k" * 256,
     },
 }
 

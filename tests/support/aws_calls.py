@@ -80,6 +80,8 @@ _LEDGER = _ADAPTERS + "dynamo.ledger.DynamoBillingLedger."
 _RUNS = _ADAPTERS + "dynamo.reconciliation.DynamoReconciliationRuns."
 _CUSTOMERS = _ADAPTERS + "dynamo.customers.DynamoCustomerStore."
 _GRANTS = _ADAPTERS + "dynamo.grants.DynamoGrantStore."
+_USAGE = _ADAPTERS + "dynamo.usage.DynamoUsageStore."
+_METERED = _ADAPTERS + "dynamo.metering.DynamoMeteredUsage."
 _STORES = _ADAPTERS + "dynamo.stores."
 _TENANCY = _ADAPTERS + "dynamo.tenancy."
 _SQS = _ADAPTERS + "sqs_queue."
@@ -93,10 +95,17 @@ ENTRY_POINT_CALLS: dict[str, frozenset[Call]] = {
     _SQS + "SqsEventQueue.__init__": NO_CALLS,
     _SQS + "SqsRunQueue.__init__": NO_CALLS,
     _SQS + "DeadLetterQueue.__init__": NO_CALLS,
+    _SQS + "SqsMeterDeadLetters.__init__": NO_CALLS,
     # one item each
     _STORES + "DynamoApiKeyStore.find": calls(("dynamodb:GetItem", table("ApiKeysTable"))),
+    # the record alone (entitlement tokens)
     _STORES + "DynamoEntitlementStore.sources_of": calls(
         ("dynamodb:GetItem", table("EntitlementsTable"))
+    ),
+    # the record and the usage counters in one BatchGetItem (entitlement reads)
+    _STORES + "DynamoEntitlementStore.usage_of": calls(
+        ("dynamodb:BatchGetItem", table("EntitlementsTable")),
+        ("dynamodb:BatchGetItem", table("UsageCountersTable")),
     ),
     _STORES + "DynamoHealthProbe.check": calls(("dynamodb:DescribeTable", table("ProjectsTable"))),
     _TENANCY + "DynamoProjectStore.get": calls(("dynamodb:GetItem", table("ProjectsTable"))),
@@ -119,6 +128,24 @@ ENTRY_POINT_CALLS: dict[str, frozenset[Call]] = {
         ("dynamodb:PutItem", table("EntitlementChangesTable")),
     ),
     _GRANTS + "audit": calls(("dynamodb:Query", table("AuditTable"))),
+    # metered usage: what waits (a sparse index), the subscriptions' customers, the marks
+    _METERED + "unreported": calls(("dynamodb:Query", table("UsageRecordsTable", "unreported"))),
+    _METERED + "customers_of": calls(("dynamodb:BatchGetItem", table("StripeObjectsTable"))),
+    _METERED + "mark_reported": calls(("dynamodb:UpdateItem", table("UsageRecordsTable"))),
+    _METERED + "mark_retry": calls(("dynamodb:UpdateItem", table("UsageRecordsTable"))),
+    _METERED + "mark_dead_lettered": calls(("dynamodb:UpdateItem", table("UsageRecordsTable"))),
+    _METERED + "of_meter": calls(("dynamodb:Query", table("UsageRecordsTable", "by_meter"))),
+    # usage: one BatchGetItem of the record, the counters and the usage under the key, one
+    # TransactWriteItems of the counter and the usage's record
+    _USAGE + "read": calls(
+        ("dynamodb:BatchGetItem", table("EntitlementsTable")),
+        ("dynamodb:BatchGetItem", table("UsageCountersTable")),
+        ("dynamodb:BatchGetItem", table("UsageRecordsTable")),
+    ),
+    _USAGE + "record": calls(
+        ("dynamodb:UpdateItem", table("UsageCountersTable")),
+        ("dynamodb:PutItem", table("UsageRecordsTable")),
+    ),
     _ADAPTERS + "dynamo.metrics.DynamoMetricsStore.facts_of_project": calls(
         ("dynamodb:Query", table("StripeObjectsTable", "by_project"))
     ),
@@ -147,6 +174,9 @@ ENTRY_POINT_CALLS: dict[str, frozenset[Call]] = {
         ("dynamodb:Query", table("ReconciliationRunsTable", "by_started"))
     ),
     _RUNS + "count_invocation": calls(("dynamodb:UpdateItem", table("ReconciliationRunsTable"))),
+    _RUNS + "save_meter_drift": calls(
+        ("dynamodb:BatchWriteItem", table("ReconciliationRunsTable"))
+    ),
     _RUNS + "save_page": calls(
         ("dynamodb:BatchWriteItem", table("ReconciliationRunsTable")),
         ("dynamodb:UpdateItem", table("ReconciliationRunsTable")),
@@ -181,6 +211,9 @@ ENTRY_POINT_CALLS: dict[str, frozenset[Call]] = {
     # queues
     _SQS + "SqsEventQueue.enqueue": calls(("sqs:SendMessage", queue("WebhookQueue"))),
     _SQS + "SqsRunQueue.continue_run": calls(("sqs:SendMessage", queue("ReconciliationQueue"))),
+    _SQS + "SqsMeterDeadLetters.park": calls(
+        ("sqs:SendMessage", queue("MeterReportDeadLetterQueue"))
+    ),
     _SQS + "DeadLetterQueue.approximate_count": calls(
         ("sqs:GetQueueAttributes", queue("WebhookDeadLetterQueue"))
     ),

@@ -23,15 +23,18 @@ from aws_lambda_powertools.utilities import parameters
 
 from billing import wiring
 from billing.config import Settings, get_settings
+from billing.domain.allowances import FeatureLimit
 from billing.domain.billing_facts import Owner
 from billing.domain.grants import AuditEntry, GrantRequest
 from billing.domain.ledger import FactChange, LedgerChange
+from billing.domain.metering import MeterDrift
 from billing.domain.reconciliation import Checkpoint, PageOutcome, RepairRecord, RunSummary
 from billing.domain.stripe_events import parse_event
 from billing.domain.tenancy import Price
+from billing.domain.usage import UsageRequest
 from billing.errors import DependencyUnavailableError
 from billing.secrets import audit_cursor_keys, stripe_secret_key, webhook_signing_secrets
-from billing.services import engine, grants, history, tenancy
+from billing.services import engine, grants, history, tenancy, usage
 from billing_devstack.cfn import load_yaml
 from tests.support import stripe_events as se
 from tests.support.aws_calls import (
@@ -105,6 +108,7 @@ def world(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[dict
     project with a price: what the entry points read."""
     monkeypatch.setenv("RECONCILIATION_QUEUE_URL", aws["ReconciliationQueue"])
     monkeypatch.setenv("WEBHOOK_DELIVERY_QUEUE_URL", aws["WebhookDeliveryQueue"])
+    monkeypatch.setenv("METER_REPORT_DLQ_URL", aws["MeterReportDeadLetterQueue"])
     monkeypatch.delenv("STRIPE_WEBHOOK_SECRET")
     monkeypatch.delenv("AUDIT_CURSOR_KEY", raising=False)
     ssm = boto3.client("ssm", region_name="us-east-1")
@@ -125,6 +129,10 @@ def world(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[dict
     wiring.reset()
     tenancy.create_project(wiring.project_store(), name="p", project_id=1, now=NOW)
     wiring.price_store().put(Price("price_pro", "1", ("pro",), 900, "usd", "month"))
+    metered = FeatureLimit("calls", 10, "billing_period", "api_requests")
+    wiring.price_store().put(
+        Price("price_metered", "1", ("calls",), 900, "usd", "month", limits=(metered,))
+    )
     wiring.reset()  # the scenarios bind the models again
     yield aws
     parameters.clear_caches()  # type: ignore[no-untyped-call]
@@ -132,7 +140,7 @@ def world(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[dict
 
 def _single_items() -> None:
     wiring.api_key_store().find("0" * 64)
-    wiring.entitlement_store().sources_of("1", "user_42")
+    wiring.entitlement_store().usage_of("1", "user_42")
     wiring.dynamo_health_probe().check()
     wiring.project_store().get("1")
     wiring.price_store().get("price_pro")
@@ -151,6 +159,38 @@ def _grants() -> None:
     grants.audit_trail(
         wiring.grant_store(), "1", "user_42", limit=10, cursor=None, seal=wiring.audit_cursor_seal()
     )
+
+
+def _usage() -> None:
+    """A usage counted, the same key again, and an enforced one over the limit."""
+    request = GrantRequest("1", "user_42", "credits", "support", "trial", quantity=5)
+    grants.grant(wiring.project_store(), wiring.grant_store(), request, app_id="app", now=NOW)
+    for quantity, key in ((3, "k1"), (3, "k1"), (3, "k2")):
+        usage.record_usage(
+            wiring.usage_store(),
+            UsageRequest("1", "user_42", "credits", quantity, key, enforce=True),
+            now=NOW,
+        )
+
+
+def _metering() -> None:
+    """A metered usage waiting, its customer found, marked each way, read by meter; parked."""
+    subscription = se.subscription("sub_m", prices=("price_metered",), start=1_795_000_000)
+    raw = se.event("customer.subscription.created", subscription, 1_795_000_000)
+    engine.apply_event(raw, wiring.billing_ledger(), NOW)
+    request = UsageRequest("1", "user_42", "calls", 2, "m1")
+    usage.record_usage(wiring.usage_store(), request, now=NOW)
+    store = wiring.metered_usage_store()
+    (waiting,) = store.unreported(10)
+    store.customers_of(["sub_m"])
+    store.mark_retry(waiting, "Stripe down", NOW)
+    store.mark_reported(waiting, "cus_1", NOW)
+    store.mark_dead_lettered(waiting, "refused", NOW)
+    store.of_meter("api_requests", NOW - timedelta(days=1), NOW + timedelta(days=1))
+    wiring.meter_dead_letters().park(waiting, "refused")
+    run = RunSummary("run_m", "test", NOW, 0, "completed", Checkpoint(), {})
+    drift = MeterDrift("api_requests", "cus_1", NOW, 2, 0)
+    wiring.reconciliation_runs().save_meter_drift(run, [drift])
 
 
 def _ledger() -> None:
@@ -250,6 +290,8 @@ def _tokens() -> None:
 SCENARIOS: list[Callable[[], None]] = [
     _single_items,
     _grants,
+    _usage,
+    _metering,
     _ledger,
     _repair_with_audit,
     _runs,
@@ -445,6 +487,7 @@ RESOURCE_VARIABLES = {
     queue("ReconciliationQueue"): "RECONCILIATION_QUEUE_URL",
     queue("WebhookDeliveryQueue"): "WEBHOOK_DELIVERY_QUEUE_URL",
     queue("WebhookDeliveryDeadLetterQueue"): "WEBHOOK_DELIVERY_DLQ_URL",
+    queue("MeterReportDeadLetterQueue"): "METER_REPORT_DLQ_URL",
     parameter("StripeSecretKeyParameterName"): "STRIPE_SECRET_KEY_PARAMETER",
     parameter("StripeWebhookSecretParameterName"): "STRIPE_WEBHOOK_SECRET_PARAMETER",
     parameter("AuditCursorKeyParameterName"): "AUDIT_CURSOR_KEY_PARAMETER",

@@ -116,8 +116,7 @@ def test_the_queue_redrives_to_a_dlq_after_5_and_outlives_6_consumer_timeouts() 
 
 
 def test_reconciliation_runs_on_the_configured_hour_and_switch() -> None:
-    ((function_id, props),) = events("Schedule")
-    assert function_id == "ReconciliationFunction"
+    (props,) = [p for fid, p in events("Schedule") if fid == "ReconciliationFunction"]
     assert props["Schedule"] == {"Fn::Sub": "cron(0 ${ReconciliationScheduleHour} * * ? *)"}
     assert props["State"] == {"Fn::If": ["ReconciliationOn", "ENABLED", "DISABLED"]}
     assert template()["Conditions"]["ReconciliationOn"] == {
@@ -255,7 +254,8 @@ def test_every_table_and_queue_in_use_reaches_some_function_under_a_setting() ->
         if isinstance(value, dict) and "Ref" in value
     }
     # Only the reconciliation and delivery DLQs are read by no function (their alarms watch
-    # them; billing-admin reads the delivery DLQ through the stack's outputs).
+    # them; billing-admin reads the delivery DLQ through the stack's outputs); the meter
+    # report DLQ is written by the reporter.
     in_use = {*resources("AWS::DynamoDB::Table"), *resources("AWS::SQS::Queue")}
     for logical_id in in_use - {"ReconciliationDeadLetterQueue", "WebhookDeliveryDeadLetterQueue"}:
         assert logical_id in named, f"{logical_id} reaches no function"
@@ -317,6 +317,8 @@ EXPECTED_ALARMS = {
     ),
     "OutboundWebhookDeadLetterAlarm": queue_not_empty("WebhookDeliveryDeadLetterQueue"),
     "OutboundWebhookDispatchErrorsAlarm": lambda_errors("WebhookDispatcherFunction"),
+    "MeterReportDeadLetterAlarm": queue_not_empty("MeterReportDeadLetterQueue"),
+    "MeterReporterErrorsAlarm": lambda_errors("MeterReporterFunction"),
 }
 
 
@@ -434,6 +436,32 @@ def test_the_functions_that_call_stripe_on_requests_are_capped_by_a_parameter() 
     assert scaling == {"MaximumConcurrency": {"Ref": "WebhookConsumerConcurrency"}}
     limits = template()["Parameters"]["WebhookConsumerConcurrency"]
     assert (limits["MinValue"], limits["MaxValue"]) == (2, 1000)  # what SQS accepts
+
+
+# ---------------------------------------------------------------- usage and meters
+
+
+def test_usage_counts_in_one_write_and_metered_usage_is_reported_off_the_request_path() -> None:
+    """The usage route writes the counter and the record (one transaction) and calls no
+    Stripe; a scheduled function reports metered usage, one pass at a time, and what Stripe
+    will not take lands in a DLQ that alarms."""
+    usage = functions()["UsageFunction"]["Properties"]
+    assert not {name for name in usage["Environment"]["Variables"] if name.startswith("STRIPE")}
+    ((function_id, schedule),) = [e for e in events("Schedule") if e[0] != "ReconciliationFunction"]
+    assert (function_id, schedule["Schedule"]) == ("MeterReporterFunction", "rate(1 minute)")
+    reporter = functions()["MeterReporterFunction"]["Properties"]
+    assert reporter["ReservedConcurrentExecutions"] == 1
+    assert reporter["Environment"]["Variables"]["METER_REPORT_DLQ_URL"] == {
+        "Ref": "MeterReportDeadLetterQueue"
+    }
+    records = resources("AWS::DynamoDB::Table")["UsageRecordsTable"]["Properties"]
+    assert {i["IndexName"] for i in records["GlobalSecondaryIndexes"]} == {
+        "unreported",
+        "by_meter",
+    }
+    assert records["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    counters = resources("AWS::DynamoDB::Table")["UsageCountersTable"]["Properties"]
+    assert counters["KeySchema"] == [{"AttributeName": "project_user", "KeyType": "HASH"}]
 
 
 def test_every_checkov_skip_names_a_check_and_gives_its_reason() -> None:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from billing.domain.allowances import RESETS, FeatureLimit, parse_reset
 from billing.domain.clock import utc_now
 from billing.domain.grants import GrantRequest
 from billing.domain.ids import normalize_project_id, validate_user_id
@@ -148,19 +149,72 @@ def app_deactivate(args: argparse.Namespace) -> Outcome:
 
 
 # ---------------------------------------------------------------------- prices
+@dataclass
+class _FeatureFlags:
+    """One ``--feature`` and the ``--limit``/``--reset``/``--meter`` given after it."""
+
+    code: str
+    limit: str | None = None
+    reset: str | None = None
+    meter: str | None = None
+
+
+class _FeatureAction(argparse.Action):
+    """``--feature F [--limit N --reset R [--meter M]]``, repeatable: a limit, reset or meter
+    belongs to the ``--feature`` just before it (``price add`` grants several features, each
+    with or without a limit)."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        features: list[_FeatureFlags] = list(getattr(namespace, "features", None) or [])
+        if self.dest == "features":
+            features.append(_FeatureFlags(str(values)))
+        elif not features:
+            parser.error(f"{option_string} must follow the --feature it limits")
+        elif getattr(features[-1], self.dest) is not None:
+            parser.error(f"{option_string} given twice for --feature {features[-1].code}")
+        else:
+            setattr(features[-1], self.dest, str(values))
+        namespace.features = features
+
+
+def _feature_limit(flags: _FeatureFlags) -> FeatureLimit | None:
+    if flags.limit is None:
+        if flags.reset is not None or flags.meter is not None:
+            raise ValidationError(
+                "limit", f"--feature {flags.code}: --reset and --meter need --limit"
+            )
+        return None
+    try:
+        limit = int(flags.limit)
+    except ValueError:
+        raise ValidationError("limit", f"--feature {flags.code}: must be an integer") from None
+    if flags.reset is None:
+        raise ValidationError("reset", f"--feature {flags.code}: --limit needs --reset")
+    return FeatureLimit(flags.code, limit, parse_reset(flags.reset), flags.meter)
+
+
 def price_add(args: argparse.Namespace) -> Outcome:
+    features: list[_FeatureFlags] = args.features
+    limits = tuple(limit for flags in features if (limit := _feature_limit(flags)) is not None)
     price = tenancy.add_price(
         project_store(),
         price_store(),
         Price(
             stripe_price_id=args.price,
             project_id=args.project,
-            feature_codes=tuple(args.feature),
+            feature_codes=tuple(flags.code for flags in features),
             amount=args.amount,
             currency=args.currency.lower(),
             interval="one_time" if args.one_time else args.interval,
             interval_count=args.interval_count,
             access_days=args.access_days,
+            limits=limits,
         ),
     )
     return Outcome(render.price(price), f"registered {render.price_line(price)}")
@@ -190,6 +244,7 @@ def _grant_request(args: argparse.Namespace) -> GrantRequest:
         actor=args.by,
         reason=args.reason,
         valid_to=_iso_time(args.valid_to) if getattr(args, "valid_to", None) else None,
+        quantity=getattr(args, "quantity", None),
     )
 
 
@@ -366,7 +421,32 @@ def _price_commands(groups: Any) -> None:
     add = actions.add_parser("add", parents=[_COMMON], help="register a Stripe price for a project")
     add.add_argument("--project", required=True)
     add.add_argument("--price", required=True, help="Stripe price id, price_...")
-    add.add_argument("--feature", action="append", required=True, help="feature code (repeat)")
+    add.add_argument(
+        "--feature",
+        dest="features",
+        action=_FeatureAction,
+        required=True,
+        help="feature code (repeat for several)",
+    )
+    add.add_argument(
+        "--limit",
+        dest="limit",
+        action=_FeatureAction,
+        help="an integer limit on the --feature just before (with --reset)",
+    )
+    add.add_argument(
+        "--reset",
+        dest="reset",
+        action=_FeatureAction,
+        choices=list(RESETS),
+        help="when that feature's count starts over",
+    )
+    add.add_argument(
+        "--meter",
+        dest="meter",
+        action=_FeatureAction,
+        help="the Stripe meter (its event_name) that feature's usage is reported to",
+    )
     add.add_argument("--amount", type=int, required=True, help="in the currency's minor unit")
     add.add_argument("--currency", required=True, help="ISO 4217, e.g. usd")
     terms = add.add_mutually_exclusive_group(required=True)
@@ -420,6 +500,11 @@ def _support_commands(groups: Any) -> None:
         parser.add_argument("--reason", required=True)
         if name == "grant":
             parser.add_argument("--valid-to", help="ISO 8601 end (default: no end)")
+            parser.add_argument(
+                "--quantity",
+                type=int,
+                help="credits of a limited feature, added to its limit until --valid-to",
+            )
         parser.set_defaults(command=command)
     audit = groups.add_parser("audit", parents=[_COMMON], help="a user's support changes")
     audit.add_argument("--project", required=True)

@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 from billing.domain.billing_facts import Fact
 from billing.domain.clock import from_epoch, to_iso, utc_now
 from billing.domain.entitlement_rules import PriceAnomaly
+from billing.domain.metering import MeterDrift
 from billing.domain.reconciliation import (
     KINDS,
     VERDICTS,
@@ -97,6 +98,18 @@ def _anomaly_line(anomaly: PriceAnomaly) -> str:
     )
 
 
+def _drift_data(drift: MeterDrift) -> dict[str, Any]:
+    return {**asdict(drift), "day": drift.day.strftime("%Y-%m-%d")}
+
+
+def _drift_line(drift: MeterDrift) -> str:
+    pending = f" ({drift.pending} not reported)" if drift.pending else ""
+    return (
+        f"  meter {drift.meter}, customer {drift.customer_id}, {drift.day:%Y-%m-%d}: "
+        f"ours {drift.ours}, Stripe {drift.stripe}{pending}"
+    )
+
+
 def _repair_line(repair: RepairRecord) -> str:
     if repair.before is None:
         change = f"created ({repair.after.kind} {repair.fact_id})"
@@ -124,6 +137,7 @@ def report(run: RunSummary) -> ReconcileOutcome:
     runs = reconciliation_runs()
     repairs, errors = runs.repairs(run.run_id), runs.errors(run.run_id)
     anomalies = runs.anomalies(run.run_id)
+    drift = runs.meter_drift(run.run_id)
     finished = f", finished {to_iso(run.finished_at)}" if run.finished_at else ""
     lines = [
         f"run {run.run_id} ({run.trigger}): {run.status}",
@@ -136,12 +150,15 @@ def report(run: RunSummary) -> ReconcileOutcome:
         *(f"  {e.kind} {e.object_id}: {e.message}" for e in errors),
         f"price anomalies: {len(anomalies)}",
         *(_anomaly_line(a) for a in anomalies),
+        f"meter drift: {len(drift)}",
+        *(_drift_line(d) for d in drift),
     ]
     data = {
         **_summary_data(run),
         "repairs": [_repair_data(r) for r in repairs],
         "errors": [_error_data(e) for e in errors],
         "anomalies": [_anomaly_data(a) for a in anomalies],
+        "meter_drift": [_drift_data(d) for d in drift],
     }
     return ReconcileOutcome(data, "\n".join(lines))
 

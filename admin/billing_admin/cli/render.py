@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from billing.domain.allowances import FeatureLimit
 from billing.domain.clock import to_iso
 from billing.domain.dead_letters import DeadLetter
 from billing.domain.entitlements import EntitlementSource
@@ -114,6 +115,15 @@ def price(item: Price) -> dict[str, Any]:
         "interval": item.interval,
         "interval_count": item.interval_count,
         "access_days": item.access_days,
+        "limits": [
+            {
+                "feature_code": limit.feature_code,
+                "limit": limit.limit,
+                "reset": limit.reset,
+                "meter": limit.meter,
+            }
+            for limit in item.limits
+        ],
     }
 
 
@@ -125,8 +135,19 @@ def price_line(item: Price) -> str:
         terms = f"every {every}"
     else:
         terms = f"one-time, {item.access_days} days" if item.access_days else "one-time, no end"
-    features = ",".join(item.feature_codes)
+    limits = {limit.feature_code: limit for limit in item.limits}
+    features = ",".join(
+        f"{code} ({limit_text(limits[code])})" if code in limits else code
+        for code in item.feature_codes
+    )
     return f"{item.stripe_price_id} -> {features}: {item.amount} {item.currency} {terms}"
+
+
+def limit_text(limit: FeatureLimit) -> str:
+    """``50000 per billing_period, meter api_requests``."""
+    every = "in all" if limit.reset == "never" else f"per {limit.reset}"
+    meter = f", meter {limit.meter}" if limit.meter else ""
+    return f"{limit.limit} {every}{meter}"
 
 
 def dead_letter(item: DeadLetter, show_body: bool = False) -> dict[str, Any]:
@@ -171,12 +192,14 @@ def manual_source(source: EntitlementSource, user_id: str, *, created: bool) -> 
         "valid_from": to_iso(source.valid_from),
         "valid_to": to_iso(source.valid_to) if source.valid_to else None,
         "created": created,
+        "quantity": source.allowance.limit if source.allowance else None,
     }
 
 
 def manual_source_line(source: EntitlementSource, user_id: str) -> str:
     until = f" until {to_iso(source.valid_to)}" if source.valid_to else ""
-    return f"{source.feature_code} for {user_id} ({source.source_id}{until})"
+    quantity = f"{source.allowance.limit} of " if source.allowance else ""
+    return f"{quantity}{source.feature_code} for {user_id} ({source.source_id}{until})"
 
 
 def audit_line(entry: dict[str, Any]) -> str:

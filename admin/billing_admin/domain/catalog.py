@@ -27,9 +27,24 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic import ValidationError as SchemaError
 
+from billing.domain.allowances import (
+    MAX_LIMIT,
+    METER_EVENT_NAME_PATTERN,
+    FeatureLimit,
+    Reset,
+    validate_feature_limits,
+)
 from billing.domain.ids import normalize_project_id
 from billing.domain.tenancy import MAX_ACCESS_DAYS, MAX_INTERVAL_COUNT, Interval, Price
 from billing.domain.text import validate_text
@@ -54,6 +69,30 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
+class CatalogFeature(_Strict):
+    """A feature with a limit: ``{code: api_calls, limit: 50000, reset: billing_period}``,
+    optionally ``meter`` (the Stripe meter's event_name its usage is reported to)."""
+
+    code: FeatureCode
+    limit: int = Field(ge=0, le=MAX_LIMIT)
+    reset: Reset
+    meter: Annotated[str, Field(pattern=f"^{METER_EVENT_NAME_PATTERN}$")] | None = None
+
+    def as_limit(self) -> FeatureLimit:
+        return FeatureLimit(self.code, self.limit, self.reset, self.meter)
+
+
+def _feature_kind(value: object) -> str:
+    return "limited" if isinstance(value, dict | CatalogFeature) else "code"
+
+
+# A feature code, or a mapping with a limit (CatalogFeature); errors name the one given.
+FeatureEntry = Annotated[
+    Annotated[FeatureCode, Tag("code")] | Annotated[CatalogFeature, Tag("limited")],
+    Discriminator(_feature_kind),
+]
+
+
 class CatalogPrice(_Strict):
     key: Key
     amount: int = Field(ge=0, le=MAX_UNIT_AMOUNT, description="in the currency's minor unit")
@@ -62,7 +101,15 @@ class CatalogPrice(_Strict):
     interval_count: int = Field(default=1, ge=1, le=MAX_INTERVAL_COUNT)
     trial_days: int | None = Field(default=None, ge=1, le=MAX_TRIAL_DAYS)
     access_days: int | None = Field(default=None, ge=1, le=MAX_ACCESS_DAYS)
-    features: list[FeatureCode] = Field(min_length=1)
+    features: list[FeatureEntry] = Field(min_length=1)
+
+    @property
+    def feature_codes(self) -> list[str]:
+        return [f if isinstance(f, str) else f.code for f in self.features]
+
+    @property
+    def limits(self) -> tuple[FeatureLimit, ...]:
+        return tuple(f.as_limit() for f in self.features if isinstance(f, CatalogFeature))
 
     @field_validator("interval_count")
     @classmethod
@@ -87,11 +134,20 @@ class CatalogPrice(_Strict):
 
     @field_validator("features")
     @classmethod
-    def _features(cls, value: list[str]) -> list[str]:
-        if len(set(value)) != len(value):
+    def _features(
+        cls, value: list[str | CatalogFeature], info: ValidationInfo
+    ) -> list[str | CatalogFeature]:
+        codes = [f if isinstance(f, str) else f.code for f in value]
+        if len(set(codes)) != len(codes):
             raise ValueError("a feature code is listed twice")
-        if len(FEATURE_SEPARATOR.join(value)) > MAX_METADATA_VALUE:
+        if len(FEATURE_SEPARATOR.join(codes)) > MAX_METADATA_VALUE:
             raise ValueError(f"joined with ',' they exceed Stripe's {MAX_METADATA_VALUE} chars")
+        limits = [f.as_limit() for f in value if isinstance(f, CatalogFeature)]
+        recurring = info.data.get("interval", "one_time") != "one_time"
+        try:
+            validate_feature_limits(limits, codes, recurring=recurring)
+        except ValidationError as exc:
+            raise ValueError(f"{exc.field}: {exc.reason}") from None
         return value
 
 
@@ -132,9 +188,12 @@ class Catalog(_Strict):
 
 
 def _path(loc: Sequence[int | str]) -> str:
-    """('projects', 0, 'products', 1, 'key') -> 'projects[0].products[1].key'."""
+    """('projects', 0, 'products', 1, 'key') -> 'projects[0].products[1].key' (the tag of a
+    feature's form left out)."""
     text = ""
     for part in loc:
+        if part in ("code", "limited") and text.endswith("]"):
+            continue
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
     return text or "catalog"
 
@@ -261,6 +320,7 @@ class PriceSpec:
     features: tuple[str, ...]
     trial_days: int | None = None
     access_days: int | None = None
+    limits: tuple[FeatureLimit, ...] = ()
 
     @property
     def lookup_key(self) -> str:
@@ -293,6 +353,7 @@ class PriceSpec:
             interval=self.interval,
             interval_count=self.interval_count,
             access_days=self.access_days,
+            limits=self.limits,
         )
 
     def same_terms(self, price: StripePrice) -> bool:
@@ -315,9 +376,10 @@ def price_spec(project_id: str, product: CatalogProduct, price: CatalogPrice) ->
         currency=price.currency,
         interval=price.interval,
         interval_count=price.interval_count,
-        features=tuple(price.features),
+        features=tuple(price.feature_codes),
         trial_days=price.trial_days,
         access_days=price.access_days,
+        limits=price.limits,
     )
 
 
@@ -503,9 +565,14 @@ class PutServicePrice:
         terms = terms_text(row.amount, row.currency, row.interval, row.interval_count)
         what = "add" if self.before is None else "update"
         access = f", access {row.access_days} days" if row.access_days else ""
+        limits = "".join(
+            f", {limit.feature_code} limit {limit.limit} per {limit.reset}"
+            + (f" meter {limit.meter}" if limit.meter else "")
+            for limit in row.limits
+        )
         return (
             f"service: {what} price {row.stripe_price_id} "
-            f"({terms}, features {','.join(row.feature_codes)}{access})"
+            f"({terms}, features {','.join(row.feature_codes)}{access}{limits})"
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -707,10 +774,10 @@ def _follow(price: StripePrice, specs: Mapping[str, PriceSpec], project_id: str)
 
 
 def _followed_row(price: StripePrice, spec: PriceSpec, table: Mapping[str, Price]) -> Price | None:
-    """An older price's row: its own terms, the catalog's feature codes."""
+    """An older price's row: its own terms, the catalog's feature codes and limits."""
     before = table.get(price.price_id)
     if before is not None:
-        return replace(before, feature_codes=spec.features)
+        return replace(before, feature_codes=spec.features, limits=spec.limits)
     if price.amount is None:
         return None
     access = price.metadata.get("access_days", "")
@@ -723,6 +790,7 @@ def _followed_row(price: StripePrice, spec: PriceSpec, table: Mapping[str, Price
         interval=price.interval,
         interval_count=price.interval_count,
         access_days=int(access) if price.interval == "one_time" and access.isdigit() else None,
+        limits=spec.limits,
     )
 
 

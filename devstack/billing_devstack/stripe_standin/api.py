@@ -53,6 +53,7 @@ RESOURCES = {
     "disputes": "dispute",
     "coupons": "coupon",
     "events": "event",
+    "billing/meters": "billing.meter",
 }
 
 _CUSTOMER: Mapping[str, Spec] = {

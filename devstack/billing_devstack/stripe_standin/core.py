@@ -36,6 +36,7 @@ from billing_devstack.stripe_standin.events import NO_REQUEST, EventLog
 from billing_devstack.stripe_standin.faults import Fault, Faults, RequestLog
 from billing_devstack.stripe_standin.flows import Flows
 from billing_devstack.stripe_standin.limits import RateLimiter
+from billing_devstack.stripe_standin.meters import Meters
 from billing_devstack.stripe_standin.objects import API_VERSION
 from billing_devstack.stripe_standin.pages import Page, Pages, error_page
 from billing_devstack.stripe_standin.store import Obj, Store, new_id
@@ -125,6 +126,7 @@ class StripeStandIn:
         self.store = Store()
         self.events = EventLog(self.store, self.now, webhooks)
         self.coupons = Coupons(self.store, self.events, self.now)
+        self.meters = Meters(self.store, self.now)
         self.flows = Flows(self.store, self.events, self.coupons, self.now, lambda: self.base_url)
         self.api = Api(
             self.store,
@@ -430,7 +432,7 @@ class StripeStandIn:
 
     # ------------------------------------------------------------------ routes
     def _route_table(self) -> list[_Route]:
-        api, controls, pages = self.api, self.controls, self.pages
+        api, controls, pages, meters = self.api, self.controls, self.pages, self.meters
         collections = "|".join(re.escape(name) for name in RESOURCES)
         table: list[tuple[str, str, Area, Callable[..., Any]]] = [
             ("POST", "/v1/customers", "api", api.create_customer),
@@ -449,6 +451,9 @@ class StripeStandIn:
             ("POST", "/v1/invoices/([^/]+)/pay", "api", api.pay_invoice),
             ("POST", "/v1/coupons", "api", api.create_coupon),
             ("DELETE", "/v1/coupons/([^/]+)", "api", api.delete_coupon),
+            ("POST", "/v1/billing/meters", "api", meters.create),
+            ("POST", "/v1/billing/meter_events", "api", meters.create_event),
+            ("GET", "/v1/billing/meters/([^/]+)/event_summaries", "api", meters.summaries),
             ("GET", f"/v1/({collections})", "api", api.list_objects),
             ("GET", f"/v1/({collections})/([^/]+)", "api", api.retrieve),
             ("GET", "/checkout/([^/]+)", "page", lambda sid, _p: pages.checkout(sid)),

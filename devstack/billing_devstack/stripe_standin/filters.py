@@ -83,6 +83,7 @@ _FILTERS: Mapping[str, Mapping[str, Spec]] = {
         "created": RANGE,
     },
     "event": {"type": STRING, "types": ListOf(STRING), "created": RANGE},
+    "billing.meter": {"status": choice("active", "inactive")},
 }
 
 

@@ -164,6 +164,14 @@ class Settings:
     reconciliation_runs_table_name: str = Field(
         default="ReconciliationRunsTable", validation_alias="RECONCILIATION_RUNS_TABLE_NAME"
     )
+    usage_counters_table_name: str = Field(
+        default="UsageCountersTable", validation_alias="USAGE_COUNTERS_TABLE_NAME"
+    )
+    usage_records_table_name: str = Field(
+        default="UsageRecordsTable", validation_alias="USAGE_RECORDS_TABLE_NAME"
+    )
+    # Metered usage Stripe refused, or did not take after every retry (billing.services.metering).
+    meter_report_dlq_url: str | None = Field(default=None, validation_alias="METER_REPORT_DLQ_URL")
     reconciliation_queue_url: str | None = Field(
         default=None, validation_alias="RECONCILIATION_QUEUE_URL"
     )

@@ -43,6 +43,10 @@ class MetricName:
     # Outbound webhooks (issue #22): per attempt, with and without an endpoint_id dimension.
     OUTBOUND_WEBHOOK_DELIVERED = "OutboundWebhookDelivered"
     OUTBOUND_WEBHOOK_FAILED = "OutboundWebhookFailed"
+    METER_EVENTS_REPORTED = "MeterEventsReported"  # metered usage sent to Stripe
+    METER_EVENTS_RETRIED = "MeterEventsRetried"  # Stripe did not answer: tried again later
+    METER_EVENTS_DEAD_LETTERED = "MeterEventsDeadLettered"  # refused, or failing for good
+    METER_DRIFT = "MeterDrift"  # (meter, customer, day) where Stripe's total differs from ours
 
 
 @contextmanager

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from billing.adapters.dynamo.customers import DynamoCustomerStore
     from billing.adapters.dynamo.grants import DynamoGrantStore
     from billing.adapters.dynamo.ledger import DynamoBillingLedger
+    from billing.adapters.dynamo.metering import DynamoMeteredUsage
     from billing.adapters.dynamo.metrics import DynamoMetricsStore
     from billing.adapters.dynamo.reconciliation import DynamoReconciliationRuns
     from billing.adapters.dynamo.tenancy import (
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
         DynamoPriceStore,
         DynamoProjectStore,
     )
+    from billing.adapters.dynamo.usage import DynamoUsageStore
     from billing.adapters.dynamo.webhook_endpoints import DynamoWebhookEndpoints
     from billing.adapters.kms_signer import KmsTokenSigner
     from billing.adapters.outbound_http import PinnedPoster, SocketResolver
@@ -40,10 +42,12 @@ if TYPE_CHECKING:
         DeadLetterQueue,
         SqsDeliveryQueue,
         SqsEventQueue,
+        SqsMeterDeadLetters,
         SqsRunQueue,
     )
     from billing.adapters.stripe_gateway import StripePaymentGateway
     from billing.adapters.stripe_listing import StripeListing
+    from billing.adapters.stripe_meters import StripeMeters
     from billing.adapters.stripe_reader import StripeObjectReader
     from billing.config import Settings
     from billing.domain.cursors import CursorSeal
@@ -75,6 +79,7 @@ def reset() -> None:
     payment_gateway.cache_clear()
     stripe_reader.cache_clear()
     token_signer.cache_clear()
+    stripe_meters.cache_clear()
 
 
 def api_key_store() -> DynamoApiKeyStore:
@@ -85,6 +90,54 @@ def api_key_store() -> DynamoApiKeyStore:
 def entitlement_store() -> DynamoEntitlementStore:
     bound_settings()
     return DynamoEntitlementStore()
+
+
+def usage_store() -> DynamoUsageStore:
+    from billing.adapters.dynamo.usage import DynamoUsageStore
+
+    bound_settings()
+    return DynamoUsageStore()
+
+
+def metered_usage_store() -> DynamoMeteredUsage:
+    from billing.adapters.dynamo.metering import DynamoMeteredUsage
+
+    bound_settings()
+    return DynamoMeteredUsage()
+
+
+@lru_cache(maxsize=1)
+def stripe_meters() -> StripeMeters:
+    """Stripe's meters, for the reporter (stripe imported here, as in payment_gateway())."""
+    from billing.adapters.stripe_gateway import build_client
+    from billing.adapters.stripe_meters import StripeMeters
+    from billing.secrets import stripe_secret_key
+
+    settings = bound_settings()
+    return StripeMeters(build_client(stripe_secret_key(settings), settings.stripe_api_base))
+
+
+def meter_readings() -> StripeMeters:
+    """Stripe's meters for one reconciliation invocation, paced under Stripe's rate limit."""
+    from billing.adapters.stripe_gateway import build_client
+    from billing.adapters.stripe_listing import StripeListing
+    from billing.adapters.stripe_meters import StripeMeters
+    from billing.secrets import stripe_secret_key
+
+    settings = bound_settings()
+    client = build_client(stripe_secret_key(settings), settings.stripe_api_base)
+    listing = StripeListing(client, settings.reconciliation_requests_per_second)
+    return StripeMeters(client, pace=listing.pace)
+
+
+def meter_dead_letters() -> SqsMeterDeadLetters:
+    """Where metered usage Stripe would not take is parked (boto3 imported here)."""
+    from billing.adapters.sqs_queue import SqsMeterDeadLetters, sqs_client
+
+    settings = bound_settings()
+    if not settings.meter_report_dlq_url:
+        raise ConfigurationError("METER_REPORT_DLQ_URL is not set")
+    return SqsMeterDeadLetters(settings.meter_report_dlq_url, sqs_client(settings.aws_region))
 
 
 def billing_ledger() -> DynamoBillingLedger:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from billing.domain.allowances import FeatureLimit
 from billing.domain.tenancy import Price
+from billing.errors import ValidationError
 from billing_admin.domain.catalog import (
     CatalogProject,
     CreatePrice,
     PriceSpec,
+    PutServicePrice,
     StripeCatalogState,
     StripePrice,
     StripeProduct,
@@ -126,3 +129,49 @@ def test_product_namespaces_never_overlap_between_projects() -> None:
     assert not is_catalog_product("cat_12_pro", "1")
     assert not is_catalog_product("cat_1_pro", "12")
     assert not is_catalog_product("prod_cat_1_pro", "1")
+
+
+def test_a_limit_in_the_catalog_changes_only_the_service_rows_of_its_key() -> None:
+    """Limits live in the price table, not in Stripe: a feature added with a limit changes the
+    feature codes (Stripe's metadata), and the limit goes into the rows of the key, the
+    current price's and an archived one's alike."""
+    state, rows = in_sync()
+    monthly = price_specs(project())[0]
+    archived = stripe_price(monthly, "price_before", active=False, lookup_key=None, amount=700)
+    state = StripeCatalogState(state.products, (*state.prices, archived))
+    old_row = Price("price_before", "1", ("pro",), 700, "usd", "month")
+    limited = document()
+    prices = limited["projects"][0]["products"][0]["prices"]
+    prices[0]["features"] = [
+        "pro",
+        {"code": "api_calls", "limit": 50000, "reset": "billing_period", "meter": "api_requests"},
+    ]
+    changes = plan_project(parse_catalog(limited).projects[0], state, [*rows, old_row])
+    limit = "api_calls limit 50000 per billing_period meter api_requests"
+    assert [c.describe() for c in changes] == [
+        "stripe: update price price_pro_monthly (pro_monthly): metadata "
+        "feature_code='pro,api_calls'",
+        "stripe: update price price_before (pro_monthly): metadata feature_code='pro,api_calls'",
+        f"service: update price price_pro_monthly (900 usd/month, features pro,api_calls, {limit})",
+        f"service: update price price_before (700 usd/month, features pro,api_calls, {limit})",
+    ]
+    put = [c for c in changes if isinstance(c, PutServicePrice)]
+    assert {c.price.stripe_price_id for c in put} == {"price_pro_monthly", "price_before"}
+    for change in put:
+        assert change.price.limits == (
+            FeatureLimit("api_calls", 50_000, "billing_period", "api_requests"),
+        )
+        assert change.price.feature_codes == ("pro", "api_calls")
+
+
+def test_a_limit_that_cannot_be_is_refused_naming_the_feature() -> None:
+    bad = document()
+    passes = bad["projects"][0]["products"][1]["prices"][0]
+    passes["features"] = [{"code": "archive", "limit": 3, "reset": "billing_period"}]
+    try:
+        parse_catalog(bad)
+    except ValidationError as refused:
+        assert refused.field == "projects[0].products[1].prices[0].features"
+        assert "billing_period needs a recurring price" in refused.reason
+    else:
+        raise AssertionError("a one_time price with a billing_period reset was taken")

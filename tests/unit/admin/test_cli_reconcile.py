@@ -13,6 +13,7 @@ from billing import wiring
 from billing.adapters.stripe_gateway import build_client
 from billing.adapters.stripe_listing import StripeListing
 from billing.domain.clock import utc_now
+from billing.domain.metering import MeterDrift
 from billing.domain.tenancy import Price
 from billing.services import tenancy
 from billing.services.reconciliation import Budget, continue_run
@@ -144,3 +145,33 @@ def test_report_lists_the_prices_that_grant_nothing_where_they_are_used(
     _, out, _ = run(capsys, "reconcile", "report", run_id, "--json")
     (anomaly,) = json.loads(out)["anomalies"]
     assert (anomaly["problem"], anomaly["registered_to"]) == ("foreign", "2")
+
+
+def test_report_lists_the_days_where_stripes_meters_and_our_usage_differ(
+    cli: None, queue_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, out, _ = run(capsys, "reconcile", "run", "--no-wait", "--json")
+    run_id = json.loads(out)["run_id"]
+    run_summary = wiring.reconciliation_runs().get(run_id)
+    assert run_summary is not None
+    day = datetime(2026, 12, 7, tzinfo=UTC)
+    drift = MeterDrift("api_requests", "cus_1", day, ours=16, stripe=12, pending=4)
+    wiring.reconciliation_runs().save_meter_drift(run_summary, [drift])
+    code, text, _ = run(capsys, "reconcile", "report", run_id)
+    assert code == 0
+    assert "meter drift: 1" in text
+    assert (
+        "meter api_requests, customer cus_1, 2026-12-07: ours 16, Stripe 12 (4 not reported)"
+        in text
+    )
+    _, out, _ = run(capsys, "reconcile", "report", run_id, "--json")
+    assert json.loads(out)["meter_drift"] == [
+        {
+            "meter": "api_requests",
+            "customer_id": "cus_1",
+            "day": "2026-12-07",
+            "ours": 16,
+            "stripe": 12,
+            "pending": 4,
+        }
+    ]

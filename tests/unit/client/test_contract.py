@@ -52,9 +52,18 @@ METHODS = {
     "receiveStripeWebhook": "post_stripe_webhook",
     "issueEntitlementToken": "issue_token",
     "getJwks": "jwks",
+    "recordUsage": "record_usage",
 }
 # Methods that return one property of the answer rather than the whole answer.
 UNWRAPPED = {"listEntitlements": "entitlements"}
+# Further methods of an operation, each returning another property of its answer.
+MORE_READERS = {"entitlement_usage": ("listEntitlements", "usage")}
+# Every (operation, method, property it returns or None: the whole answer).
+BINDINGS = [
+    *((op, method, UNWRAPPED.get(op)) for op, method in sorted(METHODS.items())),
+    *((op, method, key) for method, (op, key) in sorted(MORE_READERS.items())),
+]
+BINDING_IDS = [method for _, method, _ in BINDINGS]
 # The body is Stripe's signed event, relayed as bytes: its shape is not the client's to choose.
 RAW_BODY = {"receiveStripeWebhook"}
 # Fields the client adds to an answer, and where they come from.
@@ -80,6 +89,8 @@ ARGUMENTS: dict[str, object] = {
     "limit": 10,
     "at": datetime(2026, 1, 15, tzinfo=UTC),
     "cursor": "cursor_1",
+    "idempotency_key": "req_1",
+    "enforce": True,
     "since": datetime(2026, 1, 1, tzinfo=UTC),
     "until": datetime(2026, 2, 1, tzinfo=UTC),
     "payload": b'{"id":"evt_1","type":"invoice.paid","created":1,"data":{}}',
@@ -118,16 +129,15 @@ def operations() -> dict[str, tuple[str, str, Mapping[str, Any]]]:
     }
 
 
-def answer_schema(operation_id: str) -> Mapping[str, Any]:
-    """The schema of what the operation's method returns."""
+def answer_schema(operation_id: str, key: str | None) -> Mapping[str, Any]:
+    """The schema of what a method of the operation returns: the answer, or its ``key``."""
     operation = operations()[operation_id][2]
     schema = resolve(success(operation)["content"]["application/json"]["schema"])
-    key = UNWRAPPED.get(operation_id)
     return schema["properties"][key] if key else schema
 
 
-def result_type(operation_id: str) -> Any:
-    return get_type_hints(getattr(BillingClient, METHODS[operation_id]))["return"]
+def result_type(method: str) -> Any:
+    return get_type_hints(getattr(BillingClient, method))["return"]
 
 
 # ---------------------------------------------------------------------- types vs schemas
@@ -427,13 +437,14 @@ def body_problems(request: HttpRequest, operation_id: str, every_argument: bool)
     ]
 
 
-def call(operation_id: str, *, every_argument: bool, full: bool) -> tuple[HttpRequest, Any, Any]:
-    """Call the operation's method on a sample of its documented answer (with every
+def call(
+    operation_id: str, name: str, key: str | None, *, every_argument: bool, full: bool
+) -> tuple[HttpRequest, Any, Any]:
+    """Call a method of the operation on a sample of its documented answer (with every
     argument, or the required ones only): the request sent, the result and its JSON."""
-    data = sample(answer_schema(operation_id), result_type(operation_id), full, itertools.count(1))
-    key = UNWRAPPED.get(operation_id)
+    data = sample(answer_schema(operation_id, key), result_type(name), full, itertools.count(1))
     h = harness(answer(200, {key: data} if key else data))
-    method = getattr(h.client, METHODS[operation_id])
+    method = getattr(h.client, name)
     arguments = {
         p.name: ARGUMENTS[p.name]
         for p in inspect.signature(method).parameters.values()
@@ -449,22 +460,28 @@ def test_every_operation_that_answers_json_has_a_client_method() -> None:
     assert sorted(METHODS.keys() - operations().keys()) == [], "no longer documented"
 
 
-@pytest.mark.parametrize("operation_id", sorted(METHODS))
-def test_the_result_type_declares_the_documented_answer(operation_id: str) -> None:
-    hint, schema = result_type(operation_id), answer_schema(operation_id)
-    assert type_problems(hint, schema, METHODS[operation_id], required=True) == []
+@pytest.mark.parametrize(("operation_id", "method", "key"), BINDINGS, ids=BINDING_IDS)
+def test_the_result_type_declares_the_documented_answer(
+    operation_id: str, method: str, key: str | None
+) -> None:
+    hint, schema = result_type(method), answer_schema(operation_id, key)
+    assert type_problems(hint, schema, method, required=True) == []
 
 
 @pytest.mark.parametrize("full", [True, False], ids=["every field", "required fields, nulls"])
-@pytest.mark.parametrize("operation_id", sorted(METHODS))
-def test_the_result_holds_each_documented_field(operation_id: str, full: bool) -> None:
-    _, result, data = call(operation_id, every_argument=False, full=full)
-    assert mismatches(result, data, result_type(operation_id), METHODS[operation_id]) == []
+@pytest.mark.parametrize(("operation_id", "method", "key"), BINDINGS, ids=BINDING_IDS)
+def test_the_result_holds_each_documented_field(
+    operation_id: str, method: str, key: str | None, full: bool
+) -> None:
+    _, result, data = call(operation_id, method, key, every_argument=False, full=full)
+    assert mismatches(result, data, result_type(method), method) == []
 
 
 @pytest.mark.parametrize("every_argument", [True, False], ids=["every argument", "required"])
-@pytest.mark.parametrize("operation_id", sorted(METHODS))
-def test_the_request_is_the_documented_one(operation_id: str, every_argument: bool) -> None:
-    request, _, _ = call(operation_id, every_argument=every_argument, full=True)
+@pytest.mark.parametrize(("operation_id", "method", "key"), BINDINGS, ids=BINDING_IDS)
+def test_the_request_is_the_documented_one(
+    operation_id: str, method: str, key: str | None, every_argument: bool
+) -> None:
+    request, _, _ = call(operation_id, method, key, every_argument=every_argument, full=True)
     assert parameter_problems(request, operation_id, every_argument) == []
     assert body_problems(request, operation_id, every_argument) == []

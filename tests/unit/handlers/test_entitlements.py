@@ -45,7 +45,10 @@ def grant(feature: str, valid_to: datetime | None = None) -> EntitlementSourceAt
 
 def test_a_user_with_nothing_has_an_empty_list(aws: dict[str, str]) -> None:
     response = request(user_id="user_42", project_id="1")
-    assert (response["statusCode"], json_body(response)) == (200, {"entitlements": []})
+    assert (response["statusCode"], json_body(response)) == (
+        200,
+        {"entitlements": [], "usage": []},
+    )
 
 
 def test_stored_sources_are_listed_with_expiry_decided_at_read_time(aws: dict[str, str]) -> None:

@@ -217,7 +217,7 @@ def test_an_unchanged_answer_is_304_and_a_change_gets_a_new_etag(project: None) 
     assert changed["multiValueHeaders"]["ETag"][0] != etag
 
 
-def test_one_entitlements_read_is_exactly_one_dynamodb_call(
+def test_one_entitlements_read_is_exactly_one_dynamodb_call_with_the_usage_counters(
     project: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     grant()
@@ -231,7 +231,7 @@ def test_one_entitlements_read_is_exactly_one_dynamodb_call(
 
     monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", counting)
     assert read()["statusCode"] == 200
-    assert calls == ["GetItem"]
+    assert calls == ["BatchGetItem"]  # the record and the user's usage counters
 
 
 def test_the_single_check_answers_one_feature(project: None) -> None:

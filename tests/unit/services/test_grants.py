@@ -4,16 +4,17 @@ in commit order; a 503 (retry) only after MAX_ATTEMPTS."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from billing import wiring
+from billing.domain.allowances import Allowance
 from billing.domain.entitlements import EntitlementSource
 from billing.domain.grants import AuditEntry, GrantRequest
-from billing.errors import DependencyUnavailableError
+from billing.errors import DependencyUnavailableError, ValidationError
 from billing.ports.grants import GrantStore
 from billing.services import grants, tenancy
 
@@ -100,3 +101,30 @@ def test_still_contended_after_every_attempt_is_503_and_writes_nothing_of_ours(
     assert [e["action"] for e in entries if e["feature_code"] == "beta"] == ["grant"]
     sources, _ = wiring.grant_store().read("1", "user_42")
     assert any(s.feature_code == "beta" and s.in_force for s in sources)
+
+
+def test_a_grant_of_a_quantity_is_an_allowance_that_never_resets(project: None) -> None:
+    store = wiring.grant_store()
+    credits = GrantRequest(
+        "1", "user_42", "api_calls", "support", "sorry", NOW + timedelta(days=30), quantity=1000
+    )
+    source, created = grants.grant(wiring.project_store(), store, credits, app_id="a", now=NOW)
+    again, again_created = grants.grant(wiring.project_store(), store, credits, app_id="a", now=NOW)
+    assert source.allowance == Allowance(1000, "never")
+    assert (created, again_created, again) == (True, False, source)  # the same grant: one
+    more = replace(credits, quantity=1500)
+    replaced, changed = grants.grant(wiring.project_store(), store, more, app_id="a", now=NOW)
+    assert changed and replaced.allowance == Allowance(1500, "never")
+    (only,) = store.read("1", "user_42")[0]  # a new grant replaces, it does not add
+    assert only.allowance == Allowance(1500, "never")
+
+
+@pytest.mark.parametrize("quantity", [0, -1, 10**16])
+def test_a_quantity_outside_1_to_the_largest_limit_is_refused_naming_it(
+    project: None, quantity: int
+) -> None:
+    request = replace(REQUEST, quantity=quantity)
+    with pytest.raises(ValidationError) as refused:
+        grants.grant(wiring.project_store(), wiring.grant_store(), request, app_id="a", now=NOW)
+    assert refused.value.field == "quantity"
+    assert wiring.grant_store().read("1", "user_42") == ([], 0)

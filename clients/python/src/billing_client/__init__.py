@@ -17,6 +17,7 @@ from billing_client.errors import (
     ServiceUnavailableError,
     UnauthorizedError,
     UnexpectedResponseError,
+    UsageLimitExceededError,
 )
 from billing_client.models import (
     AuditedSource,
@@ -30,6 +31,7 @@ from billing_client.models import (
     EntitlementCheck,
     EntitlementHistory,
     EntitlementTokenIssued,
+    FeatureUsage,
     Grant,
     HealthStatus,
     Jwk,
@@ -41,6 +43,7 @@ from billing_client.models import (
     RevenueMetrics,
     Revocation,
     SubscriptionMetrics,
+    UsageRecord,
     WebhookReceipt,
 )
 from billing_client.tokens import EntitlementToken, TokenVerificationError, TokenVerifier
@@ -69,6 +72,7 @@ __all__ = [
     "EntitlementHistory",
     "EntitlementToken",
     "EntitlementTokenIssued",
+    "FeatureUsage",
     "FieldProblem",
     "ForbiddenError",
     "Grant",
@@ -95,6 +99,8 @@ __all__ = [
     "Transport",
     "UnauthorizedError",
     "UnexpectedResponseError",
+    "UsageLimitExceededError",
+    "UsageRecord",
     "WebhookReceipt",
     "WebhookReplayGuard",
     "WebhookVerificationError",

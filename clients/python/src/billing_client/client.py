@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import time
+import uuid
 from collections.abc import Callable, Container, Iterator, Mapping
 from datetime import datetime
 from http import HTTPStatus
@@ -16,7 +17,9 @@ from billing_client._retry import RETRYABLE_STATUSES, RetryPolicy
 from billing_client.cache import CacheKey, EntitlementCache, Fetched
 from billing_client.errors import (
     BillingConnectionError,
+    ConflictError,
     UnexpectedResponseError,
+    UsageLimitExceededError,
     error_from_response,
 )
 from billing_client.models import (
@@ -27,6 +30,7 @@ from billing_client.models import (
     EntitlementCheck,
     EntitlementHistory,
     EntitlementTokenIssued,
+    FeatureUsage,
     Grant,
     HealthStatus,
     JwksDocument,
@@ -37,9 +41,11 @@ from billing_client.models import (
     RevenueMetrics,
     Revocation,
     SubscriptionMetrics,
+    UsageRecord,
     WebhookReceipt,
     format_time,
     parse_entitlements,
+    parse_usage,
 )
 
 __version__ = "0.1.0"
@@ -223,6 +229,45 @@ class BillingClient:
             key, lambda etag: self._revalidate(path, query, etag, EntitlementCheck.from_json)
         )
 
+    def entitlement_usage(self, *, user_id: str, project_id: ProjectId) -> list[FeatureUsage]:
+        """GET /api/v1/entitlements: each limited feature of the user, with its limit, what
+        was used this period and what remains (never cached: usage moves on every call)."""
+        query = {"user_id": user_id, "project_id": str(project_id)}
+        return list(self._get("/api/v1/entitlements", query, parse_usage))
+
+    def record_usage(
+        self,
+        *,
+        user_id: str,
+        project_id: ProjectId,
+        feature_code: str,
+        quantity: int,
+        idempotency_key: str | None = None,
+        enforce: bool = False,
+    ) -> UsageRecord:
+        """POST /api/v1/usage: count ``quantity`` of a limited feature, once.
+
+        The ``idempotency_key`` (one is made when none is given) makes the call safe to retry,
+        so it is retried like a GET: the same key again counts nothing and answers the first
+        answer (``replayed=True``). Over the limit with ``enforce=True``: nothing is counted
+        and UsageLimitExceededError (a ConflictError) says what remains; without it the
+        usage is counted and ``overage`` says by how much it is over.
+        """
+        body = {
+            "user_id": user_id,
+            "project_id": project_id,
+            "feature_code": feature_code,
+            "quantity": quantity,
+            "idempotency_key": idempotency_key or f"usage_{uuid.uuid4().hex}",
+            "enforce": enforce,
+        }
+        try:
+            return self._post("/api/v1/usage", body, UsageRecord.from_json, idempotent=True)
+        except ConflictError as exc:
+            raise UsageLimitExceededError.of(exc) from None
+        finally:  # the cached checks of this user hold what was used
+            self.invalidate(project_id=project_id, user_id=user_id)
+
     def invalidate(self, *, project_id: ProjectId, user_id: str) -> None:
         """Forget the cached answers about this user (a change made elsewhere, e.g.)."""
         for cache in (self._entitlement_lists, self._entitlement_checks):
@@ -239,8 +284,10 @@ class BillingClient:
         granted_by: str,
         reason: str,
         valid_to: datetime | None = None,
+        quantity: int | None = None,
     ) -> Grant:
-        """POST /api/v1/admin/grant: give the user a feature by hand (audited).
+        """POST /api/v1/admin/grant: give the user a feature by hand (audited); with a
+        ``quantity``, that many credits of a limited feature until ``valid_to``.
 
         Retried like a GET: the same grant again changes nothing. So when a first attempt
         went through unseen, the answer is ``created=False`` although this call created it.
@@ -253,6 +300,7 @@ class BillingClient:
                 "granted_by": granted_by,
                 "reason": reason,
                 "valid_to": format_time(valid_to) if valid_to is not None else None,
+                "quantity": quantity,
             }
         )
         try:

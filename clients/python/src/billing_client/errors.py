@@ -6,6 +6,7 @@ the status and the service's own ``message``.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -77,6 +78,52 @@ class NotFoundError(BillingApiError):
 
 class ConflictError(BillingApiError):
     """409: the request clashes with what exists."""
+
+
+class UsageLimitExceededError(ConflictError):
+    """409 from ``record_usage(enforce=True)``: over the limit, nothing was counted.
+    ``remaining`` is what can still be used this period (None where the body did not say)."""
+
+    @classmethod
+    def of(cls, error: ConflictError) -> UsageLimitExceededError:
+        return cls(
+            error.status,
+            error.message,
+            method=error.method,
+            path=error.path,
+            errors=error.errors,
+            body=error.body,
+            retry_after=error.retry_after,
+            request_id=error.request_id,
+        )
+
+    @property
+    def _answer(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.body)
+        except ValueError:
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def _figure(self, key: str) -> int | None:
+        value = self._answer.get(key)
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    @property
+    def limit(self) -> int | None:
+        return self._figure("limit")
+
+    @property
+    def used(self) -> int | None:
+        return self._figure("used")
+
+    @property
+    def remaining(self) -> int | None:
+        return self._figure("remaining")
+
+    @property
+    def requested(self) -> int | None:
+        return self._figure("requested")
 
 
 class RateLimitedError(BillingApiError):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal, cast, get_args
 
 
 class ResponseShapeError(ValueError):
@@ -55,6 +55,21 @@ def _object(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
         raise ResponseShapeError(f"{key!r} is not an object")
     return value
+
+
+def _opt_int(data: Mapping[str, Any], key: str) -> int | None:
+    return None if data.get(key) is None else _int(data, key)
+
+
+Reset = Literal["never", "billing_period", "day", "month"]
+_RESETS = get_args(Reset)
+
+
+def _opt_reset(data: Mapping[str, Any], key: str) -> Reset | None:
+    value = _opt_str(data, key)
+    if value is not None and value not in _RESETS:
+        raise ResponseShapeError(f"{key!r} is not one of {', '.join(_RESETS)}")
+    return cast(Reset | None, value)
 
 
 def _opt_object(data: Mapping[str, Any], key: str) -> Mapping[str, Any] | None:
@@ -168,6 +183,8 @@ class Entitlement:
     valid_from: datetime
     valid_to: datetime | None
     reason: str | None = None
+    limit: int | None = None  # what this source gives of a limited feature, per ``reset``
+    reset: Reset | None = None
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Entitlement:
@@ -179,6 +196,8 @@ class Entitlement:
             valid_from=_time(data, "valid_from"),
             valid_to=_opt_time(data, "valid_to"),
             reason=_opt_str(data, "reason"),
+            limit=_opt_int(data, "limit"),
+            reset=_opt_reset(data, "reset"),
         )
 
 
@@ -188,12 +207,45 @@ def parse_entitlements(data: Mapping[str, Any]) -> tuple[Entitlement, ...]:
 
 
 @dataclass(frozen=True, slots=True)
+class FeatureUsage:
+    """A limited feature now: its limit (all its active sources), what was used of it this
+    period, what remains, and when the count starts over (None: never)."""
+
+    feature_code: str
+    limit: int
+    used: int
+    remaining: int
+    resets_at: datetime | None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> FeatureUsage:
+        return cls(
+            feature_code=_str(data, "feature_code"),
+            limit=_int(data, "limit"),
+            used=_int(data, "used"),
+            remaining=_int(data, "remaining"),
+            resets_at=_opt_time(data, "resets_at"),
+        )
+
+
+def parse_usage(data: Mapping[str, Any]) -> tuple[FeatureUsage, ...]:
+    """The ``usage`` of the ``/entitlements`` answer."""
+    return tuple(FeatureUsage.from_json(item) for item in _list(data, "usage"))
+
+
+@dataclass(frozen=True, slots=True)
 class EntitlementCheck:
     """One feature: active or not, and until when (None: no end, or not active)."""
 
     feature_code: str
     active: bool
     valid_to: datetime | None
+    # For a limited feature (else None): its limit now, used this period, what remains, and
+    # when the count starts over (None there too when it never does).
+    limit: int | None = None
+    used: int | None = None
+    remaining: int | None = None
+    resets_at: datetime | None = None
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> EntitlementCheck:
@@ -201,6 +253,47 @@ class EntitlementCheck:
             feature_code=_str(data, "feature_code"),
             active=_bool(data, "active"),
             valid_to=_opt_time(data, "valid_to"),
+            limit=_opt_int(data, "limit"),
+            used=_opt_int(data, "used"),
+            remaining=_opt_int(data, "remaining"),
+            resets_at=_opt_time(data, "resets_at"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRecord:
+    """A usage counted (or, ``replayed``, the first answer to the same idempotency key):
+    the feature's limit, what is used this period with it, what remains, the overage when
+    counted over the limit, and when the count starts over (None: never)."""
+
+    project_id: str
+    user_id: str
+    feature_code: str
+    quantity: int
+    idempotency_key: str
+    limit: int
+    used: int
+    remaining: int
+    overage: int
+    resets_at: datetime | None
+    recorded_at: datetime
+    replayed: bool
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> UsageRecord:
+        return cls(
+            project_id=_str(data, "project_id"),
+            user_id=_str(data, "user_id"),
+            feature_code=_str(data, "feature_code"),
+            quantity=_int(data, "quantity"),
+            idempotency_key=_str(data, "idempotency_key"),
+            limit=_int(data, "limit"),
+            used=_int(data, "used"),
+            remaining=_int(data, "remaining"),
+            overage=_int(data, "overage"),
+            resets_at=_opt_time(data, "resets_at"),
+            recorded_at=_time(data, "recorded_at"),
+            replayed=_bool(data, "replayed"),
         )
 
 
@@ -220,6 +313,7 @@ class Grant:
     granted_by: str
     reason: str
     created: bool
+    quantity: int | None = None  # credits of a limited feature; None: no limit
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Grant:
@@ -235,6 +329,7 @@ class Grant:
             granted_by=_str(data, "granted_by"),
             reason=_str(data, "reason"),
             created=_bool(data, "created"),
+            quantity=_opt_int(data, "quantity"),
         )
 
 
@@ -338,10 +433,6 @@ class AuditPage:
 
 
 # ---------------------------------------------------------------------- history
-def _opt_int(data: Mapping[str, Any], key: str) -> int | None:
-    return None if data.get(key) is None else _int(data, key)
-
-
 def _entitlements(data: Mapping[str, Any], key: str) -> tuple[Entitlement, ...]:
     return tuple(Entitlement.from_json(item) for item in _list(data, key))
 

@@ -1,4 +1,5 @@
-"""The webhook queue on SQS and its dead-letter queue, and reconciliation's queue."""
+"""The webhook queue on SQS and its dead-letter queue, reconciliation's queue, and the
+dead-letter queue of metered usage Stripe would not take."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from billing.domain.dead_letters import DeadLetter, event_identity
+from billing.domain.metering import MeteredUsage
 from billing.errors import DependencyUnavailableError
 
 if TYPE_CHECKING:
@@ -116,6 +118,35 @@ class SqsDeliveryQueue:
         except (BotoCoreError, ClientError) as exc:
             raise DependencyUnavailableError(
                 f"SQS ChangeMessageVisibility failed: {type(exc).__name__}"
+            ) from exc
+
+
+class SqsMeterDeadLetters:
+    """Metered usage whose report to Stripe was refused or kept failing: one message each,
+    the usage and why, for an operator (the usage's record says it was dead-lettered)."""
+
+    def __init__(self, queue_url: str, client: SQSClient) -> None:
+        self._queue_url = queue_url
+        self._client = client
+
+    def park(self, usage: MeteredUsage, reason: str) -> None:
+        body = {
+            "record_key": usage.key,
+            "project_id": usage.project_id,
+            "user_id": usage.user_id,
+            "feature_code": usage.feature_code,
+            "meter": usage.meter,
+            "quantity": usage.quantity,
+            "recorded_at": usage.recorded_at.isoformat(),
+            "subscription": usage.source_id,
+            "attempts": usage.attempts,
+            "reason": reason,
+        }
+        try:
+            self._client.send_message(QueueUrl=self._queue_url, MessageBody=json.dumps(body))
+        except (BotoCoreError, ClientError) as exc:
+            raise DependencyUnavailableError(
+                f"SQS SendMessage failed: {type(exc).__name__}"
             ) from exc
 
 

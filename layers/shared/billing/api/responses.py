@@ -80,16 +80,77 @@ class Entitlement(Answer):
     reason: str | None = Field(
         default=None, description="only when inactive: why (e.g. canceled, past_due, revoked)"
     )
+    limit: int | None = Field(
+        default=None,
+        description="only when this source limits its feature: how much it gives per period "
+        "(the feature's limit is the sum over its active sources: see usage)",
+    )
+    reset: Literal["never", "billing_period", "day", "month"] | None = Field(
+        default=None, description="only with limit: when the count starts over"
+    )
+
+
+ResetsAt = Field(description="ISO 8601, UTC: when the count starts over; null: never")
+
+
+class FeatureUsage(Answer):
+    """A limited feature's balance now: the sum of its active sources' limits, and what was
+    used of it in the current period."""
+
+    feature_code: str
+    limit: int
+    used: int
+    remaining: int = Field(description="limit - used, at least 0")
+    resets_at: str | None = ResetsAt
 
 
 class EntitlementList(Answer):
     entitlements: list[Entitlement]
+    usage: list[FeatureUsage] = Field(
+        description="each limited feature the user has now, with its limit and usage"
+    )
 
 
 class EntitlementCheck(Answer):
     feature_code: str
     active: bool
     valid_to: str | None = Field(description="when the access ends; null: no end, or not active")
+    limit: int | None = Field(
+        default=None, description="only for a limited feature: its limit now (all its sources)"
+    )
+    used: int | None = Field(default=None, description="only with limit: used this period")
+    remaining: int | None = Field(default=None, description="only with limit: limit - used")
+    resets_at: str | None = Field(
+        default=None, description="only with limit: when the count starts over (null: never)"
+    )
+
+
+class UsageRecorded(Answer):
+    project_id: str
+    user_id: str
+    feature_code: str
+    quantity: int
+    idempotency_key: str
+    limit: int = Field(description="the feature's limit now")
+    used: int = Field(
+        description="used this period, this usage included (calls racing on the same feature "
+        "may have counted more: /entitlements reads the counter)"
+    )
+    remaining: int = Field(description="limit - used, at least 0")
+    overage: int = Field(description="used - limit when over it (enforce: false), else 0")
+    resets_at: str | None = ResetsAt
+    recorded_at: str = IsoTime
+    replayed: bool = Field(description="true: the same key again, answered as the first time")
+
+
+class UsageRefused(Answer):
+    message: str
+    feature_code: str
+    requested: int
+    limit: int
+    used: int
+    remaining: int = Field(description="what can still be used this period")
+    resets_at: str | None = ResetsAt
 
 
 class GrantResult(Answer):
@@ -104,6 +165,9 @@ class GrantResult(Answer):
     granted_by: str
     reason: str
     created: bool = Field(description="false: the same grant already existed (answered 200)")
+    quantity: int | None = Field(
+        default=None, description="the credits granted of a limited feature; null: no limit"
+    )
 
 
 class RevocationResult(Answer):

@@ -9,7 +9,9 @@ from typing import Any, Literal
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from billing.domain.allowances import MAX_LIMIT
 from billing.domain.ids import FEATURE_CODE_PATTERN, PROJECT_ID_PATTERN, USER_ID_PATTERN
+from billing.domain.usage import IDEMPOTENCY_KEY_PATTERN, MAX_QUANTITY
 
 ProjectIdField = Field(description="the project, as an integer or a numeric string")
 # The handlers check user ids with validate_user_id (a clearer message than a pattern's);
@@ -74,6 +76,7 @@ class PortalSessionBody(BaseModel):
 
 
 FEATURE_CODE_SCHEMA: dict[str, Any] = {"pattern": f"^{FEATURE_CODE_PATTERN}$"}
+IDEMPOTENCY_KEY_SCHEMA: dict[str, Any] = {"pattern": f"^{IDEMPOTENCY_KEY_PATTERN}$"}
 FeatureCodeField = Field(min_length=1, max_length=64, json_schema_extra=FEATURE_CODE_SCHEMA)
 ActorField = Field(min_length=1, max_length=128)
 ReasonField = Field(min_length=1, max_length=500)
@@ -88,6 +91,35 @@ class GrantBody(BaseModel):
     granted_by: str = ActorField
     reason: str = ReasonField
     valid_to: datetime | None = None
+    quantity: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_LIMIT,
+        strict=True,
+        description="credits of a limited feature, added to its limit until valid_to (a "
+        "new grant replaces the previous one); omitted: the feature without a limit",
+    )
+
+
+class UsageBody(BaseModel):
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    user_id: str = UserIdField
+    project_id: int | str = ProjectIdField
+    feature_code: str = FeatureCodeField
+    quantity: int = Field(ge=1, le=MAX_QUANTITY, strict=True, description="units used")
+    idempotency_key: str = Field(
+        min_length=1,
+        max_length=255,
+        json_schema_extra=IDEMPOTENCY_KEY_SCHEMA,
+        description="the same key within 24 h counts once and answers the first answer",
+    )
+    enforce: bool = Field(
+        default=False,
+        strict=True,
+        description="true: refuse (409) what would go over the limit; false: count it, "
+        "reported as overage",
+    )
 
 
 class RevokeBody(BaseModel):

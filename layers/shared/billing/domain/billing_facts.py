@@ -82,6 +82,7 @@ class SubscriptionFact:
     quantities: tuple[int, ...] = ()  # per price, in price_ids order
     ended_at: int | None = None
     cancel_at: int | None = None  # Stripe's ``cancel_at``: access ends then
+    period_start: int | None = None  # the current period's start (usage resets with it)
 
     def quantity_of(self, index: int) -> int:
         return self.quantities[index] if index < len(self.quantities) else 1
@@ -196,6 +197,16 @@ def subscription_items(
     return tuple(quantities), tuple(quantities.values()), period_end
 
 
+def subscription_period_start(subscription: dict[str, Any]) -> int | None:
+    """The current period's start: from the items (current API) or the top level (older)."""
+    starts = [
+        start
+        for item in (subscription.get("items") or {}).get("data") or []
+        if (start := _int(item.get("current_period_start"))) is not None
+    ]
+    return max(starts, default=None) or _int(subscription.get("current_period_start"))
+
+
 def invoice_subscription_id(invoice: dict[str, Any]) -> str | None:
     details = ((invoice.get("parent") or {}).get("subscription_details")) or {}
     return _str(details.get("subscription")) or _str(invoice.get("subscription"))
@@ -208,6 +219,15 @@ def invoice_period_end(invoice: dict[str, Any]) -> int | None:
         if (end := _int((line.get("period") or {}).get("end"))) is not None
     ]
     return max(ends) if ends else _int(invoice.get("period_end"))
+
+
+def invoice_period_start(invoice: dict[str, Any]) -> int | None:
+    starts = [
+        start
+        for line in (invoice.get("lines") or {}).get("data") or []
+        if (start := _int((line.get("period") or {}).get("start"))) is not None
+    ]
+    return max(starts) if starts else _int(invoice.get("period_start"))
 
 
 def invoice_price_ids(invoice: dict[str, Any]) -> tuple[str, ...]:
@@ -271,6 +291,7 @@ def subscription_fact(
         ended_at=ended_at,
         started_at=_int(sub.get("start_date")) or _int(sub.get("created")) or event.created,
         period_end=period_end if period_end is not None else (old.period_end if old else None),
+        period_start=subscription_period_start(sub) or (old.period_start if old else None),
         cancel_at_period_end=bool(sub.get("cancel_at_period_end")),
         cancel_at=_int(sub.get("cancel_at")),
         trial_end=_int(sub.get("trial_end")),
@@ -298,10 +319,13 @@ def invoice_paid(event: StripeEventEnvelope, old: SubscriptionFact) -> Subscript
         status = "active"
     if latest and status == "trialing" and end is not None and end > (old.trial_end or end):
         status = "active"  # the trial's end, whose update came an hour before this invoice
+    moved_on = end is not None and (old.period_end is None or end > old.period_end)
     return replace(
         old,
         status=status,
         period_end=max(filter(None, (old.period_end, end)), default=None),
+        period_start=(invoice_period_start(event.data_object) if moved_on else None)
+        or old.period_start,
         payment_failed_at=None if latest else old.payment_failed_at,
         version=event.created,
     )

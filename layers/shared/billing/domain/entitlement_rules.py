@@ -18,9 +18,10 @@ Time windows are stored; the read decides, so nothing needs a job to expire.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
+from billing.domain.allowances import Allowance, FeatureLimit
 from billing.domain.billing_facts import Fact, PurchaseFact, SubscriptionFact
 from billing.domain.clock import from_epoch
 from billing.domain.entitlements import EntitlementSource
@@ -50,6 +51,7 @@ class PriceTerms:
     feature_codes: tuple[str, ...]
     access_days: int | None = None
     project_id: str | None = None
+    limits: tuple[FeatureLimit, ...] = ()  # numeric limits on some of the features
 
 
 @dataclass(frozen=True)
@@ -124,12 +126,35 @@ def _granted(
     return granted, anomalies
 
 
+def _allowance(
+    code: str,
+    granted: Iterable[PriceTerms],
+    period_start: datetime | None = None,
+    period_end: datetime | None = None,
+) -> Allowance | None:
+    """What the granted prices give of ``code``: None without a limit; two prices of one
+    subscription limiting the same feature add up (the first's reset and meter)."""
+    limits = [limit for terms in granted for limit in terms.limits if limit.feature_code == code]
+    if not limits:
+        return None
+    first = limits[0].allowance(period_start, period_end)
+    if len(limits) == 1:
+        return first
+    meter = next((limit.meter for limit in limits if limit.meter), None)
+    return replace(first, limit=sum(limit.limit for limit in limits), meter=meter)
+
+
+def _epoch(seconds: int | None) -> datetime | None:
+    return from_epoch(seconds) if seconds is not None else None
+
+
 def subscription_sources(
     fact: SubscriptionFact, prices: Mapping[str, PriceTerms], grace_days: int
 ) -> Derived:
     window = _subscription_window(fact, grace_days)
     granted, anomalies = _granted(fact, fact.price_ids, prices)
     features = dict.fromkeys(code for terms in granted.values() for code in terms.feature_codes)
+    period = (_epoch(fact.period_start), _epoch(fact.period_end))
     return Derived(
         [
             EntitlementSource(
@@ -144,6 +169,7 @@ def subscription_sources(
                 active_until=(
                     from_epoch(window.active_until) if window.active_until is not None else None
                 ),
+                allowance=_allowance(code, granted.values(), *period),
             )
             for code in features
         ],
@@ -170,6 +196,7 @@ def purchase_sources(fact: PurchaseFact, prices: Mapping[str, PriceTerms]) -> De
                 valid_to=valid_to,
                 in_force=in_force,
                 reason=None if in_force else _PURCHASE_REASON.get(status, status),
+                allowance=_allowance(code, (terms,)),
             )
             for code in terms.feature_codes
         ],

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from billing.domain.allowances import Allowance
 from billing.domain.clock import to_iso
 
 SourceKind = Literal["subscription", "purchase", "manual"]
@@ -37,6 +38,8 @@ class EntitlementSource:
     # Why the source stops once ``valid_to`` passes (a lapsed grace period is not an expiry).
     expiry_reason: str = "expired"
     active_until: datetime | None = None
+    # How much of the feature this source gives (None: no limit): billing.domain.allowances.
+    allowance: Allowance | None = None
 
     @property
     def ends_at(self) -> datetime | None:
@@ -55,9 +58,11 @@ class EntitlementView:
     valid_from: datetime
     valid_to: datetime | None
     reason: str | None
+    allowance: Allowance | None = None
 
     def to_api(self) -> dict[str, object]:
-        """The API.md shape; ``reason`` only when the source is inactive."""
+        """The API.md shape; ``reason`` only when the source is inactive, ``limit`` and
+        ``reset`` only when the source limits its feature."""
         body: dict[str, object] = {
             "feature_code": self.feature_code,
             "active": self.active,
@@ -68,19 +73,26 @@ class EntitlementView:
         }
         if not self.active and self.reason:
             body["reason"] = self.reason
+        if self.allowance is not None:
+            body["limit"] = self.allowance.limit
+            body["reset"] = self.allowance.reset
         return body
+
+
+def active_at(source: EntitlementSource, now: datetime) -> tuple[bool, str | None]:
+    """Whether the source gives its feature at ``now``, and why not."""
+    if source.in_force and now < source.valid_from:
+        return False, "not_yet_valid"
+    if source.in_force and source.ends_at is not None and now >= source.ends_at:
+        return False, source.expiry_reason
+    return source.in_force, source.reason
 
 
 def evaluate(sources: list[EntitlementSource], now: datetime) -> list[EntitlementView]:
     """Each source with ``active`` decided at ``now``, in a stable order."""
     views = []
     for item in sorted(sources, key=lambda s: (s.feature_code, s.source, s.source_id)):
-        reason = item.reason
-        active = item.in_force
-        if active and now < item.valid_from:
-            active, reason = False, "not_yet_valid"
-        elif active and item.ends_at is not None and now >= item.ends_at:
-            active, reason = False, item.expiry_reason
+        active, reason = active_at(item, now)
         views.append(
             EntitlementView(
                 feature_code=item.feature_code,
@@ -90,6 +102,7 @@ def evaluate(sources: list[EntitlementSource], now: datetime) -> list[Entitlemen
                 valid_from=item.valid_from,
                 valid_to=item.valid_to,
                 reason=None if active else reason,
+                allowance=item.allowance,
             )
         )
     return views

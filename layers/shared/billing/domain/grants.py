@@ -3,6 +3,10 @@
 At most one manual source per feature: a grant sets it (or extends it), a revoke takes it
 out of force with the reason ``revoked``; nothing is deleted. The same grant twice is one
 grant: granting what is already granted, to the same end, changes nothing.
+
+A grant may give a ``quantity`` of a limited feature (credits): an allowance that never
+resets and ends with the grant, added to the limit of the feature's other sources. A new
+grant replaces the previous one, quantity included (it does not add to it).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
 
+from billing.domain.allowances import Allowance, validate_limit
 from billing.domain.clock import utc_instant
 from billing.domain.entitlements import EntitlementSource
 from billing.domain.ids import FEATURE_CODE_RULE, is_feature_code
@@ -32,6 +37,11 @@ class GrantRequest:
     actor: str
     reason: str
     valid_to: datetime | None = None
+    quantity: int | None = None  # of a limited feature; None: no limit
+
+    @property
+    def allowance(self) -> Allowance | None:
+        return Allowance(self.quantity, "never") if self.quantity is not None else None
 
 
 @dataclass(frozen=True)
@@ -66,6 +76,11 @@ def validate_request(request: GrantRequest, now: datetime, action: Action) -> Gr
         valid_to = utc_instant(valid_to, "valid_to")
         if valid_to <= now:
             raise ValidationError("valid_to", "must be in the future")
+    if request.quantity is not None:
+        if action != "grant":
+            raise ValidationError("quantity", "only a grant gives a quantity")
+        if validate_limit(request.quantity, "quantity") == 0:
+            raise ValidationError("quantity", "must be at least 1")
     return replace(request, actor=actor, reason=reason, valid_to=valid_to)
 
 
@@ -92,6 +107,7 @@ def apply_grant(
         and before.in_force
         and (before.valid_to is None or before.valid_to > now)
         and before.valid_to == request.valid_to
+        and before.allowance == request.allowance
     )
     if live and before is not None:
         return sources, before, before
@@ -103,6 +119,7 @@ def apply_grant(
         valid_to=request.valid_to,
         in_force=True,
         reason=None,
+        allowance=request.allowance,
     )
     return _replaced(sources, before, after), before, after
 

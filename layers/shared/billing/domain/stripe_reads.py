@@ -24,6 +24,7 @@ from billing.domain.billing_facts import (
     invoice_subscription_id,
     purchase_fact,
     subscription_fact,
+    subscription_period_start,
     with_refunds,
 )
 from billing.domain.stripe_events import StripeEventEnvelope
@@ -48,12 +49,7 @@ def subscription_happened_at(sub: dict[str, Any]) -> int | None:
         ended = _int(sub.get("ended_at")) or _int(sub.get("canceled_at"))
         if ended:
             return ended
-    starts = [
-        start
-        for item in (sub.get("items") or {}).get("data") or []
-        if (start := _int(item.get("current_period_start"))) is not None
-    ]
-    return max(starts, default=None) or _int(sub.get("current_period_start"))
+    return subscription_period_start(sub)
 
 
 def as_event(

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Literal
 from urllib.parse import urlsplit
 
+from billing.domain.allowances import FeatureLimit, validate_feature_limits
 from billing.domain.ids import FEATURE_CODE_RULE, is_feature_code
 from billing.errors import ValidationError
 
@@ -68,6 +69,7 @@ class Price:
     interval: Interval
     interval_count: int = 1
     access_days: int | None = None
+    limits: tuple[FeatureLimit, ...] = ()  # numeric limits on some of its features
 
     @property
     def recurring(self) -> bool:
@@ -133,6 +135,7 @@ def _validate_price_grants(price: Price) -> None:
     for code in price.feature_codes:
         if not is_feature_code(code):
             raise ValidationError("feature_codes", f"{code!r}: {FEATURE_CODE_RULE}")
+    validate_feature_limits(price.limits, price.feature_codes, recurring=price.recurring)
 
 
 def _validate_price_terms(price: Price) -> None:

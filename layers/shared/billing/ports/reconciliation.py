@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Protocol
 
 from billing.domain.entitlement_rules import PriceAnomaly
+from billing.domain.metering import MeterDrift
 from billing.domain.reconciliation import (
     Checkpoint,
     ObjectKind,
@@ -62,6 +63,11 @@ class ReconciliationRuns(Protocol):
 
     def anomalies(self, run_id: str) -> list[PriceAnomaly]:
         """The prices the run found granting nothing where they are used."""
+
+    def save_meter_drift(self, run: RunSummary, drift: list[MeterDrift]) -> None:
+        """Add the run's comparison of metered usage with Stripe's meters to its report."""
+
+    def meter_drift(self, run_id: str) -> list[MeterDrift]: ...
 
 
 class RunQueue(Protocol):

@@ -13,6 +13,7 @@ from typing import Any
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.models import Model
 
+from billing.adapters.dynamo.batch import batch_get
 from billing.adapters.dynamo.errors import (
     dynamo_errors,
     get_or_none,
@@ -27,7 +28,6 @@ from billing.adapters.dynamo.models import (
     ProjectModel,
     StripeObjectModel,
     WebhookEventModel,
-    connection,
     entitlement_key,
     transaction,
 )
@@ -37,6 +37,7 @@ from billing.adapters.dynamo.stores import (
     entitlement_record,
     source_from_item,
 )
+from billing.adapters.dynamo.tenancy import feature_limits_from_items
 from billing.domain.billing_facts import (
     Dispute,
     Fact,
@@ -48,10 +49,6 @@ from billing.domain.billing_facts import (
 from billing.domain.entitlement_rules import PriceTerms
 from billing.domain.ledger import LedgerChange, LedgerState
 from billing.domain.stripe_events import StripeEventEnvelope
-from billing.errors import DependencyUnavailableError
-
-BATCH_READ_ATTEMPTS = 5
-BATCH_READ_KEYS = 100
 
 
 def fact_to_json(fact: Fact) -> str:
@@ -97,32 +94,23 @@ def price_terms(item: PriceModel) -> PriceTerms:
         tuple(str(code) for code in item.feature_codes or ()),
         int(item.access_days) if item.access_days is not None else None,
         item.project_id,
+        feature_limits_from_items(item.feature_limits),
     )
 
 
 def batch_read(wanted: dict[type[Model], list[str]]) -> dict[type[Model], list[Any]]:
-    """Items of several tables by hash key: one BatchGetItem per 100 keys (DynamoDB's limit;
-    an event needs a handful, a reconciliation page about a hundred); keys DynamoDB leaves
-    unprocessed under load are asked again."""
-    found: dict[type[Model], list[Any]] = {model: [] for model in wanted}
-    tables = {model.Meta.table_name: model for model in wanted}
-    keys = [(model, key) for model, model_keys in wanted.items() for key in model_keys]
-    for start in range(0, len(keys), BATCH_READ_KEYS):
-        request: dict[str, Any] = {}
-        for model, key in keys[start : start + BATCH_READ_KEYS]:
-            entry = request.setdefault(model.Meta.table_name, {"Keys": [], "ConsistentRead": True})
-            entry["Keys"].append({_hash_key_name(model): {"S": key}})
-        for _ in range(BATCH_READ_ATTEMPTS):
-            with dynamo_errors("BatchGetItem ledger"):
-                answer = connection().dispatch("BatchGetItem", {"RequestItems": request})
-            for table, items in answer.get("Responses", {}).items():
-                found[tables[table]].extend(tables[table].from_raw_data(item) for item in items)
-            request = answer.get("UnprocessedKeys") or {}
-            if not request:
-                break
-        if request:
-            raise DependencyUnavailableError("DynamoDB BatchGetItem ledger: keys left unprocessed")
-    return found
+    """Items of several tables by hash key, strongly consistent: one BatchGetItem per 100 keys
+    (an event needs a handful, a reconciliation page about a hundred)."""
+    keys = [
+        (model.Meta.table_name, {_hash_key_name(model): {"S": key}})
+        for model, model_keys in wanted.items()
+        for key in model_keys
+    ]
+    raw = batch_get(keys, consistent=True, operation="ledger")
+    return {
+        model: [model.from_raw_data(item) for item in raw.get(model.Meta.table_name, [])]
+        for model in wanted
+    }
 
 
 def _hash_key_name(model: type[Model]) -> str:

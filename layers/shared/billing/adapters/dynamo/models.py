@@ -112,6 +112,15 @@ class PricesByProject(GlobalSecondaryIndex["PriceModel"]):  # type: ignore[no-un
     stripe_price_id = UnicodeAttribute(range_key=True)
 
 
+class FeatureLimitAttribute(MapAttribute[str, Any]):
+    """A price's limit on one of its features (billing.domain.allowances.FeatureLimit)."""
+
+    feature_code = UnicodeAttribute()
+    limit = NumberAttribute()
+    reset = UnicodeAttribute()
+    meter = UnicodeAttribute(null=True)
+
+
 class PriceModel(Model):
     """A Stripe price of a project and the feature codes it grants."""
 
@@ -127,8 +136,19 @@ class PriceModel(Model):
     interval_count = NumberAttribute(default=1)
     access_days = NumberAttribute(null=True)
     created_at = UTCDateTimeAttribute(null=True)
+    feature_limits = ListAttribute(of=FeatureLimitAttribute, null=True)
 
     by_project = PricesByProject()
+
+
+class AllowanceAttribute(MapAttribute[str, Any]):
+    """What a source gives of a limited feature (billing.domain.allowances.Allowance)."""
+
+    limit = NumberAttribute()
+    reset = UnicodeAttribute()
+    meter = UnicodeAttribute(null=True)
+    period_start = UTCDateTimeAttribute(null=True)
+    period_end = UTCDateTimeAttribute(null=True)
 
 
 class EntitlementSourceAttribute(MapAttribute[str, Any]):
@@ -141,6 +161,7 @@ class EntitlementSourceAttribute(MapAttribute[str, Any]):
     reason = UnicodeAttribute(null=True)
     expiry_reason = UnicodeAttribute(null=True)
     active_until = UTCDateTimeAttribute(null=True)
+    allowance = AllowanceAttribute(null=True)  # type: ignore[no-untyped-call]
 
 
 class EntitlementModel(Model):
@@ -291,6 +312,75 @@ class ReconciliationEntryModel(Model):
     at = UnicodeAttribute(null=True)
 
 
+class UsageCountersModel(Model):
+    """A user's usage counters, one item per (project, user): besides the key and the TTL, one
+    number per feature and period, named ``<feature>#<period>`` (billing.domain.usage), so the
+    entitlement read gets them with the record in one call. Written raw (the names vary)."""
+
+    class Meta(_Meta):
+        pass
+
+    project_user = UnicodeAttribute(hash_key=True)
+    expires_at = TTLAttribute(null=True)
+
+
+class UnreportedUsage(GlobalSecondaryIndex["UsageRecordModel"]):  # type: ignore[no-untyped-call]
+    """Metered usage not yet reported to Stripe, oldest first: a sparse index (only such
+    records carry ``report_shard``), spread over a few shards."""
+
+    class Meta:
+        index_name = "unreported"
+        projection = AllProjection()
+
+    report_shard = UnicodeAttribute(hash_key=True)
+    recorded_at = NumberAttribute(range_key=True)
+
+
+class UsageByMeter(GlobalSecondaryIndex["UsageRecordModel"]):  # type: ignore[no-untyped-call]
+    """Metered usage by Stripe meter and time, for reconciliation (sparse: ``meter`` only on
+    metered records)."""
+
+    class Meta:
+        index_name = "by_meter"
+        projection = AllProjection()
+
+    meter = UnicodeAttribute(hash_key=True)
+    recorded_at = NumberAttribute(range_key=True)
+
+
+class UsageRecordModel(Model):
+    """One recorded usage under ``<project>#<idempotency key>``: its first answer (replayed
+    for 24 h) and, for a metered feature, where its report to Stripe stands."""
+
+    class Meta(_Meta):
+        pass
+
+    record_key = UnicodeAttribute(hash_key=True)
+    project_id = UnicodeAttribute()
+    user_id = UnicodeAttribute()
+    feature_code = UnicodeAttribute()
+    quantity = NumberAttribute()
+    counter = UnicodeAttribute()
+    fingerprint = UnicodeAttribute()
+    answer = UnicodeAttribute()  # the first answer's JSON
+    recorded_at = NumberAttribute()  # epoch milliseconds
+    replay_until = NumberAttribute()  # epoch seconds
+    expires_at = TTLAttribute(null=True)
+    # metered usage
+    meter = UnicodeAttribute(null=True)
+    source_id = UnicodeAttribute(null=True)  # the subscription whose customer Stripe bills
+    report_shard = UnicodeAttribute(null=True)
+    report_attempts = NumberAttribute(null=True)
+    next_attempt_at = NumberAttribute(null=True)
+    reported_at = NumberAttribute(null=True)
+    stripe_customer_id = UnicodeAttribute(null=True)
+    dead_lettered_at = NumberAttribute(null=True)
+    report_error = UnicodeAttribute(null=True)
+
+    unreported = UnreportedUsage()
+    by_meter = UsageByMeter()
+
+
 _TABLES: dict[type[Model], str] = {
     ReconciliationEntryModel: "reconciliation_runs_table_name",
     AuditModel: "audit_table_name",
@@ -302,6 +392,8 @@ _TABLES: dict[type[Model], str] = {
     PriceModel: "prices_table_name",
     EntitlementModel: "entitlements_table_name",
     WebhookEventModel: "webhook_events_table_name",
+    UsageCountersModel: "usage_counters_table_name",
+    UsageRecordModel: "usage_records_table_name",
 }
 
 

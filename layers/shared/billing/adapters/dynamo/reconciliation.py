@@ -8,6 +8,7 @@ continuation twice, only one invocation's page counts.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -18,6 +19,7 @@ from billing.adapters.dynamo.ledger import fact_from_json, fact_to_json
 from billing.adapters.dynamo.models import ReconciliationEntryModel
 from billing.domain.clock import parse_iso, to_iso
 from billing.domain.entitlement_rules import PriceAnomaly
+from billing.domain.metering import MeterDrift
 from billing.domain.reconciliation import (
     Checkpoint,
     ObjectKind,
@@ -33,6 +35,7 @@ LISTING = "runs"
 REPAIR_PREFIX = "repair#"
 ERROR_PREFIX = "error#"
 ANOMALY_PREFIX = "anomaly#"
+METER_DRIFT_PREFIX = "meter#"
 # How many runs back ``last_completed`` looks for one that completed without errors.
 RUNS_SEARCHED = 100
 # A year of nightly reports, and some: repairs also stay in the audit table for good.
@@ -227,6 +230,52 @@ class DynamoReconciliationRuns:
             )
             for item in self._entries(run_id, ANOMALY_PREFIX)
         ]
+
+    def save_meter_drift(self, run: RunSummary, drift: list[MeterDrift]) -> None:
+        """One entry per (meter, customer, day) that differs: ``object_id`` the customer,
+        ``message`` the figures (JSON)."""
+        expires = run.started_at + RUN_RETENTION
+        model = ReconciliationEntryModel
+        if not drift:
+            return
+        with dynamo_errors("BatchWriteItem meter drift"), model.batch_write() as batch:
+            for item in drift:
+                day = item.day.strftime("%Y-%m-%d")
+                batch.save(
+                    model(
+                        run.run_id,
+                        f"{METER_DRIFT_PREFIX}{item.meter}#{item.customer_id}#{day}",
+                        kind="meter",
+                        object_id=item.customer_id,
+                        message=json.dumps(
+                            {
+                                "meter": item.meter,
+                                "day": day,
+                                "ours": item.ours,
+                                "stripe": item.stripe,
+                                "pending": item.pending,
+                            }
+                        ),
+                        at=to_iso(item.day),
+                        expires_at=expires,
+                    )
+                )
+
+    def meter_drift(self, run_id: str) -> list[MeterDrift]:
+        found = []
+        for item in self._entries(run_id, METER_DRIFT_PREFIX):
+            figures = json.loads(item.message or "{}")
+            found.append(
+                MeterDrift(
+                    meter=str(figures["meter"]),
+                    customer_id=item.object_id or "",
+                    day=parse_iso(item.at or ""),
+                    ours=int(figures["ours"]),
+                    stripe=int(figures["stripe"]),
+                    pending=int(figures["pending"]),
+                )
+            )
+        return found
 
     @staticmethod
     def _entries(run_id: str, prefix: str) -> list[ReconciliationEntryModel]:

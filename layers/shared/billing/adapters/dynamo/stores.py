@@ -11,14 +11,18 @@ from typing import cast
 from pynamodb.connection import TableConnection
 from pynamodb.expressions.condition import Condition
 
+from billing.adapters.dynamo.batch import RawItem, batch_get
 from billing.adapters.dynamo.errors import dynamo_errors, get_or_none
 from billing.adapters.dynamo.models import (
+    AllowanceAttribute,
     ApiKeyModel,
     AuditModel,
     EntitlementModel,
     EntitlementSourceAttribute,
+    UsageCountersModel,
     entitlement_key,
 )
+from billing.domain.allowances import Allowance, parse_reset
 from billing.domain.api_keys import ApiKeyGrant
 from billing.domain.clock import to_iso
 from billing.domain.entitlements import EntitlementSource, SourceKind
@@ -26,6 +30,30 @@ from billing.domain.grants import AuditEntry
 
 # Stripe retries a delivery for 3 days and its Events API keeps 30: keep marks a bit longer.
 PROCESSED_MARK_RETENTION = timedelta(days=35)
+
+
+def allowance_from_item(item: AllowanceAttribute | None) -> Allowance | None:
+    if item is None:
+        return None
+    return Allowance(
+        limit=int(item.limit),
+        reset=parse_reset(item.reset),
+        meter=item.meter,
+        period_start=item.period_start,
+        period_end=item.period_end,
+    )
+
+
+def allowance_to_item(allowance: Allowance | None) -> AllowanceAttribute | None:
+    if allowance is None:
+        return None
+    return AllowanceAttribute(  # type: ignore[no-untyped-call]
+        limit=allowance.limit,
+        reset=allowance.reset,
+        meter=allowance.meter,
+        period_start=allowance.period_start,
+        period_end=allowance.period_end,
+    )
 
 
 def source_from_item(item: EntitlementSourceAttribute) -> EntitlementSource:
@@ -39,6 +67,7 @@ def source_from_item(item: EntitlementSourceAttribute) -> EntitlementSource:
         reason=item.reason,
         expiry_reason=item.expiry_reason or "expired",
         active_until=item.active_until,
+        allowance=allowance_from_item(item.allowance),
     )
 
 
@@ -53,6 +82,7 @@ def source_to_item(source: EntitlementSource) -> EntitlementSourceAttribute:
         reason=source.reason,
         expiry_reason=source.expiry_reason,
         active_until=source.active_until,
+        allowance=allowance_to_item(source.allowance),
     )
 
 
@@ -97,7 +127,16 @@ def _source_json(source: EntitlementSource | None) -> str | None:
     data["valid_from"] = to_iso(source.valid_from)
     data["valid_to"] = to_iso(source.valid_to) if source.valid_to else None
     data["active_until"] = to_iso(source.active_until) if source.active_until else None
-    return json.dumps(data, separators=(",", ":"))
+    if source.allowance is None:
+        del data["allowance"]  # as entries written before limits existed
+    return json.dumps(data, separators=(",", ":"), default=_iso_default)
+
+
+def _iso_default(value: object) -> str:
+    """Times nested in a source (its allowance's period) as the API writes times."""
+    if isinstance(value, datetime):
+        return to_iso(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def audit_item(entry: AuditEntry) -> AuditModel:
@@ -131,6 +170,33 @@ class DynamoApiKeyStore:
         )
 
 
+def usage_counters(raw: RawItem | None) -> dict[str, int]:
+    """The counters of a raw UsageCountersTable item: its ``<feature>#<period>`` numbers."""
+    return {
+        name: int(value["N"]) for name, value in (raw or {}).items() if "#" in name and "N" in value
+    }
+
+
+def user_keys(project_id: str, user_id: str) -> list[tuple[str, RawItem]]:
+    """The keys of a user's entitlement record and usage counters, for one BatchGetItem."""
+    key = {"project_user": {"S": entitlement_key(project_id, user_id)}}
+    return [(EntitlementModel.Meta.table_name, key), (UsageCountersModel.Meta.table_name, key)]
+
+
+def user_items(
+    found: dict[str, list[RawItem]],
+) -> tuple[list[EntitlementSource], dict[str, int]]:
+    """The sources and counters among what a BatchGetItem of :func:`user_keys` found."""
+    records = found.get(EntitlementModel.Meta.table_name) or []
+    counters = found.get(UsageCountersModel.Meta.table_name) or []
+    sources = (
+        [source_from_item(s) for s in EntitlementModel.from_raw_data(records[0]).sources]
+        if records
+        else []
+    )
+    return sources, usage_counters(counters[0] if counters else None)
+
+
 class DynamoEntitlementStore:
     def sources_of(self, project_id: str, user_id: str) -> list[EntitlementSource]:
         item = get_or_none(
@@ -139,6 +205,15 @@ class DynamoEntitlementStore:
         if item is None:
             return []
         return [source_from_item(s) for s in item.sources]
+
+    def usage_of(
+        self, project_id: str, user_id: str
+    ) -> tuple[list[EntitlementSource], dict[str, int]]:
+        """The record's sources and the user's usage counters: one BatchGetItem of both."""
+        found = batch_get(
+            user_keys(project_id, user_id), consistent=False, operation="entitlements"
+        )
+        return user_items(found)
 
 
 class DynamoHealthProbe:

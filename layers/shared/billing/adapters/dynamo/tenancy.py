@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import cast
 
@@ -19,11 +20,13 @@ from billing.adapters.dynamo.models import (
     PROJECT_ID_COUNTER_KEY,
     ApiKeyModel,
     ApiKeysByProject,
+    FeatureLimitAttribute,
     PriceModel,
     ProjectIdCounter,
     ProjectModel,
     transaction,
 )
+from billing.domain.allowances import FeatureLimit, parse_reset
 from billing.domain.tenancy import ApiKeyInfo, App, Interval, Price, Project
 from billing.errors import ConflictError, NotFoundError
 
@@ -188,6 +191,21 @@ class DynamoAppStore:
                 )
 
 
+def feature_limits_from_items(
+    items: Iterable[FeatureLimitAttribute] | None,
+) -> tuple[FeatureLimit, ...]:
+    """A price row's limits (a row written before limits existed has none)."""
+    return tuple(
+        FeatureLimit(
+            feature_code=item.feature_code,
+            limit=int(item.limit),
+            reset=parse_reset(item.reset),
+            meter=item.meter,
+        )
+        for item in items or ()
+    )
+
+
 def _price(item: PriceModel) -> Price:
     return Price(
         stripe_price_id=item.stripe_price_id,
@@ -198,6 +216,7 @@ def _price(item: PriceModel) -> Price:
         interval=cast(Interval, item.interval),
         interval_count=int(item.interval_count),
         access_days=int(item.access_days) if item.access_days is not None else None,
+        limits=feature_limits_from_items(item.feature_limits),
     )
 
 
@@ -212,6 +231,16 @@ class DynamoPriceStore:
             interval=price.interval,
             interval_count=price.interval_count,
             access_days=price.access_days,
+            feature_limits=[
+                FeatureLimitAttribute(  # type: ignore[no-untyped-call]
+                    feature_code=limit.feature_code,
+                    limit=limit.limit,
+                    reset=limit.reset,
+                    meter=limit.meter,
+                )
+                for limit in price.limits
+            ]
+            or None,
         )
         same_project = PriceModel.stripe_price_id.does_not_exist() | (
             PriceModel.project_id == price.project_id
