@@ -26,7 +26,7 @@ export SCARF_ANALYTICS := false
 
 .PHONY: help setup build lint typecheck test test-unit test-integration test-acceptance validate run up down seed webhook \
 	reconcile invoke deploy openapi format bench bench-coldstart bench-entitlements bench-webhooks \
-	bench-reconciliation bench-usage bench-chart soak clean
+	bench-reconciliation bench-usage bench-push bench-chart soak clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -175,13 +175,16 @@ bench-webhooks: setup ## The webhook consumer on a realistic mix vs a bare condi
 bench-reconciliation: setup ## Nightly reconciliation over 1k, 10k and 100k subscriptions: time and memory vs the listing floor
 	$(PY) -m bench.reconciliation
 
+bench-push: setup ## Entitlement tokens (issue over HTTP, verify offline) beside the read, and the outbound webhooks' delivery lag p50/p99
+	$(PY) -m bench.push
+
 bench-usage: setup ## POST /api/v1/usage beside one raw conditional UpdateItem; DynamoDB and Stripe calls per request
 	$(PY) -m bench.usage
 
 bench-chart: $(VENV)/.installed ## Draw artifacts/bench/*.json into artifacts/bench/benchmarks.png
 	$(PY) -m bench.chart
 
-bench: bench-coldstart bench-entitlements bench-webhooks bench-reconciliation bench-usage bench-chart ## Every benchmark, then the chart (about 12 min on 2 cores; run after make test)
+bench: bench-coldstart bench-entitlements bench-webhooks bench-reconciliation bench-usage bench-push bench-chart ## Every benchmark, then the chart (about 12 min on 2 cores; run after make test)
 
 clean: ## Remove build output and artifacts (keeps the virtualenvs)
 	rm -rf .aws-sam $(ARTIFACTS) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -189,6 +189,49 @@ def package_sizes(axis: Axes, data: dict[str, Any]) -> None:
     axis.set_title(f"Built packages{shared}")
 
 
+def tokens(axis: Axes, data: dict[str, Any]) -> None:
+    http, offline = data["tokens_over_http"], data["offline_verification"]
+    pairs = [
+        (http["issue_p50_ms"], http["read_p50_ms"]),
+        (http["issue_p99_ms"], http["read_p99_ms"]),
+        (offline["verify_p50_ms"], offline["pyjwt_p50_ms"]),
+        (offline["verify_p99_ms"], offline["pyjwt_p99_ms"]),
+    ]
+    _bars(
+        axis,
+        [
+            "issue p50\n(HTTP)",
+            "issue p99\n(HTTP)",
+            "verify p50\n(offline)",
+            "verify p99\n(offline)",
+        ],
+        pairs,
+        names=(
+            "token: POST .../token; offline: TokenVerifier",
+            "floor: GET /entitlements; offline: PyJWT (C RSA)",
+        ),
+        unit="ms",
+    )
+    axis.set_yscale("log")
+    axis.set_title("Entitlement tokens: issue over HTTP, verify offline")
+
+
+def delivery_lag(axis: Axes, data: dict[str, Any]) -> None:
+    delivery = data["delivery"]
+    pairs = [
+        (delivery["lag_p50_ms"], delivery["grant_p50_ms"]),
+        (delivery["lag_p99_ms"], delivery["grant_p99_ms"]),
+    ]
+    _bars(
+        axis,
+        ["p50", "p99"],
+        pairs,
+        names=("grant -> delivery received", "the grant's own round trip"),
+        unit="ms",
+    )
+    axis.set_title("Outbound webhook delivery lag (local stack)")
+
+
 def usage(axis: Axes, data: dict[str, Any]) -> None:
     rows = {row["target"]: row for row in data["results"]}
     handler = next(row for name, row in rows.items() if name.startswith("POST"))
@@ -216,6 +259,8 @@ PANELS: list[tuple[str, str, Callable[[Axes, dict[str, Any]], None]]] = [
     ("webhook_consumer", "Webhook consumer", webhooks),
     ("reconciliation", "Reconciliation", reconciliation),
     ("coldstart", "Built packages", package_sizes),
+    ("push", "Entitlement tokens", tokens),
+    ("push", "Outbound webhook delivery lag", delivery_lag),
     ("usage", "Usage call", usage),
 ]
 

@@ -256,6 +256,8 @@ class Resolver:
                 "Arn": names.arn("dynamodb", table),
                 "StreamArn": names.arn("dynamodb", f"{table}/stream/local"),
             }
+        elif kind == "AWS::KMS::Key":  # a stand-in: the local stack makes the key in moto
+            by_attribute = {"Arn": names.arn("kms", f"key/{logical_id}")}
         elif kind in ("AWS::Serverless::Function", "AWS::Lambda::Function"):
             by_attribute = {"Arn": names.arn("lambda", f"function:{logical_id}")}
         else:

@@ -4,7 +4,8 @@
 What the function needs is read from its environment in template.yaml, the names its code
 reads its settings by: a table name (``*_TABLE_NAME``) needs DynamoDB Local, with every table
 of the template; a queue URL or an SSM parameter (``*_QUEUE_URL``, ``*_DLQ_URL``,
-``*_PARAMETER``) needs the moto server, with the template's queues; a Stripe address or key
+``*_PARAMETER``) or the tokens' KMS keys (``TOKEN_SIGNING_KEYS``) need the moto server, with
+the template's queues and a signing key; a Stripe address or key
 (``STRIPE_API_BASE``, ``STRIPE_SECRET_KEY_PARAMETER``) needs the Stripe stand-in, unless a real
 ``STRIPE_SECRET_KEY`` is set. Those start on free ports with a temporary state dir (so a stack
 started by ``make up`` is left alone); the function runs once in a Lambda-like worker; its
@@ -40,6 +41,7 @@ from billing_devstack.template import FunctionSpec, LocalTemplate, TemplateError
 _TABLE_SUFFIXES = ("_TABLE_NAME",)
 _MOTO_SUFFIXES = ("_QUEUE_URL", "_DLQ_URL", "_PARAMETER")
 _STRIPE_VARIABLES = ("STRIPE_API_BASE", "STRIPE_SECRET_KEY_PARAMETER")
+_MOTO_VARIABLES = ("TOKEN_SIGNING_KEYS",)  # a key of moto's KMS
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,7 @@ def needs_of(spec: FunctionSpec) -> Needs:
     names = spec.environment.keys()
     return Needs(
         dynamodb=any(name.endswith(_TABLE_SUFFIXES) for name in names),
-        moto=any(name.endswith(_MOTO_SUFFIXES) for name in names),
+        moto=any(name.endswith(_MOTO_SUFFIXES) or name in _MOTO_VARIABLES for name in names),
         stripe=any(name in _STRIPE_VARIABLES for name in names),
     )
 

@@ -40,9 +40,13 @@ _REAL_AWS_VARIABLES = (
     "AWS_SECURITY_TOKEN",
 )
 # Plain local stand-ins (not secrets); the service prefers them over the SSM parameter names.
-_STRIPE_DEFAULTS = {
+_LOCAL_DEFAULTS = {
     "STRIPE_SECRET_KEY": STANDIN_SECRET_KEY,
     "STRIPE_WEBHOOK_SECRET": STANDIN_WEBHOOK_SECRET,
+    # Outbound webhooks (issue #22) go to receivers on this machine, and a failed one is
+    # tried again after 1 s, 2 s, 4 s... instead of 30 s, 1 min...
+    "WEBHOOK_ENDPOINTS_ALLOW_LOOPBACK": "true",
+    "WEBHOOK_DELIVERY_RETRY_BASE_SECONDS": "1",
 }
 
 
@@ -102,7 +106,7 @@ def worker_environment(spec: FunctionSpec, config: LocalConfig) -> dict[str, str
         _HANDLER=spec.handler,
         TZ=":UTC",
     )
-    for key, value in _STRIPE_DEFAULTS.items():
+    for key, value in _LOCAL_DEFAULTS.items():
         if not env.get(key):  # unset or empty: the stand-in's value
             env[key] = value
     env.setdefault("PYTHONUNBUFFERED", "1")  # a handler's print() reaches the log at once

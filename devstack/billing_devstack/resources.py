@@ -54,6 +54,11 @@ def dynamodb_client(endpoint_url: str, region: str = "us-east-1") -> DynamoDBCli
     return boto3.client("dynamodb", **_client_args(endpoint_url, region))
 
 
+def dynamodb_streams_client(endpoint_url: str, region: str = "us-east-1") -> Any:
+    """A client for DynamoDB Local's Streams API (no stubs installed: untyped)."""
+    return boto3.client("dynamodbstreams", **_client_args(endpoint_url, region))
+
+
 def sqs_client(endpoint_url: str, region: str = "us-east-1") -> SQSClient:
     """A client for the moto server's SQS."""
     return boto3.client("sqs", **_client_args(endpoint_url, region))
@@ -66,6 +71,21 @@ def put_secure_parameters(
     client: Any = boto3.client("ssm", **_client_args(endpoint_url, region))  # no SSM stubs
     for name in names:
         client.put_parameter(Name=name, Value=value, Type="SecureString", Overwrite=True)
+
+
+def kms_client(endpoint_url: str, region: str = "us-east-1") -> Any:
+    """A client for the moto server's KMS."""
+    return boto3.client("kms", **_client_args(endpoint_url, region))
+
+
+def create_signing_key(client: Any) -> str:
+    """A new RSA_2048 signing key in the moto server's KMS (the entitlement tokens'); its ARN.
+    moto signs RSASSA_PKCS1_V1_5_SHA_256 as KMS does (tests/unit/services/test_tokens.py
+    proves it with PyJWT); its keys live as long as the moto server."""
+    key = client.create_key(
+        KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY", Description="local entitlement tokens"
+    )
+    return str(key["KeyMetadata"]["Arn"])
 
 
 def create_tables(client: DynamoDBClient, tables: Sequence[TableSpec]) -> None:

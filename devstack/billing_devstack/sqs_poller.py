@@ -177,7 +177,9 @@ class QueuePoller:
         retry = [r for r in records if r["messageId"] in failed]
         if done:
             self.queue.delete(done)
-        if retry:
+        # A function that sets its failed messages' visibility itself keeps the wait it set
+        # (AWS never touches it); anything else waits the emulated visibility timeout.
+        if retry and (not result.ok or not self.source.manages_visibility):
             self.queue.retry_after([r["receiptHandle"] for r in retry], self.retry_delay)
             for record in retry:
                 logger.info(

@@ -40,6 +40,7 @@ from billing_devstack.lambda_runtime import LambdaRuntime
 from billing_devstack.launcher import Launched, LaunchError
 from billing_devstack.scheduler import ScheduleError, Scheduler, validate_schedules
 from billing_devstack.sqs_poller import BotoQueue, QueuePoller, SqsPollers
+from billing_devstack.stream_poller import BotoStreamReader, StreamPoller, StreamPollers
 from billing_devstack.stripe_standin.server import StandInService
 from billing_devstack.template import LocalTemplate, TemplateError, load_template
 
@@ -55,6 +56,7 @@ DYNAMODB_DIR = "dynamodb"
 CURSOR_KEY_VARIABLE = "AUDIT_CURSOR_KEY"
 CURSOR_KEY_PARAMETER_VARIABLE = "AUDIT_CURSOR_KEY_PARAMETER"
 CURSOR_KEY_FILE = "audit-cursor-key"  # persisting stacks only; the state dir is never committed
+TOKEN_KEYS_VARIABLE = "TOKEN_SIGNING_KEYS"  # noqa: S105 - a variable's name: KMS key ARNs
 
 
 class StartupError(Exception):
@@ -169,6 +171,7 @@ class Stack:
         self.children: dict[str, Launched] = {}
         self.runtime = LambdaRuntime(template.functions, config, stdout=stdout)
         self.pollers = SqsPollers([])
+        self.stream_pollers = StreamPollers([])
         self.scheduler = Scheduler(template.schedules, self.runtime, config.schedule_now)
         self.server: GatewayServer | None = None
         self._serving: threading.Thread | None = None
@@ -226,6 +229,7 @@ class Stack:
             return {}
         sqs = resources.sqs_client(self.config.moto_endpoint, self.config.region)
         urls = resources.create_queues(sqs, self.template.queues)
+        self._signing_key()
         # The cursor key also where a deployed stack keeps it, SSM: billing-admin reads it there.
         parameters = {
             spec.environment[CURSOR_KEY_PARAMETER_VARIABLE]
@@ -252,6 +256,19 @@ class Stack:
                 logger.info("queue %s: %d messages restored from %s", name, count, BACKLOG_FILE)
         self.queue_urls = urls  # only now: a stop before this must not overwrite the backlog
         return urls
+
+    def _signing_key(self) -> None:
+        """The entitlement tokens' key, made in moto's KMS, for every worker (TOKEN_SIGNING_KEYS
+        wins over the template's stand-in ARN), unless the developer named keys."""
+        if self.config.environ.get(TOKEN_KEYS_VARIABLE):
+            return
+        kms = resources.kms_client(self.config.moto_endpoint, self.config.region)
+        arn = resources.create_signing_key(kms)
+        self.config = replace(
+            self.config, environ={**self.config.environ, TOKEN_KEYS_VARIABLE: arn}
+        )
+        self.runtime.config = self.config
+        logger.info("entitlement tokens are signed by %s (moto's KMS)", arn)
 
     def start_stripe_standin(self, *, webhooks: bool = True) -> None:
         """The local Stripe (in this process, threads only) unless a real key is set; its
@@ -298,6 +315,8 @@ class Stack:
         ]
         self.pollers = SqsPollers(pollers)
         self.pollers.start()
+        self.stream_pollers = StreamPollers(self._stream_pollers())
+        self.stream_pollers.start()
         self.scheduler.start()
         static = {SWAGGER_UI_PREFIX + "/": self.config.swagger_ui_dir}
         gateway = Gateway(
@@ -312,6 +331,24 @@ class Stack:
         )
         self._serving.start()
         logger.info("gateway serves %d routes", len(self.template.routes))
+
+    def _stream_pollers(self) -> list[StreamPoller]:
+        """One poller per stream event source, reading DynamoDB Local's Streams API."""
+        endpoint, region = self.config.dynamodb_endpoint, self.config.region
+        return [
+            StreamPoller(
+                source=source,
+                reader=BotoStreamReader(
+                    resources.dynamodb_client(endpoint, region),
+                    resources.dynamodb_streams_client(endpoint, region),
+                    source.table_name,
+                ),
+                invoker=self.runtime,
+                retry_delay=float(self.config.sqs_retry_delay),
+            )
+            for source in self.template.stream_sources
+            if source.enabled
+        ]
 
     def drain(self, timeout: float = DRAIN_TIMEOUT) -> int:
         """Let the running pollers empty their queues, at most ``timeout`` seconds (or until
@@ -381,6 +418,7 @@ class Stack:
             self.server.server_close()
         if self.config.persist:
             self.drain()
+        self.stream_pollers.stop()
         self.pollers.stop()
         self.scheduler.stop()
         self.runtime.close()

@@ -30,6 +30,7 @@ __all__ = [
     "RequestAuthorizer",
     "ScheduleEvent",
     "SqsEventSource",
+    "StreamEventSource",
     "TableSpec",
     "TemplateError",
     "load_template",
@@ -109,11 +110,29 @@ class ApiRoute:
 
 @dataclass(frozen=True)
 class SqsEventSource:
-    """An SQS event source mapping: which queue feeds which function, how."""
+    """An SQS event source mapping: which queue feeds which function, how.
+
+    ``manages_visibility``: the function may change its messages' visibility itself (its
+    policy grants sqs:ChangeMessageVisibility on the queue), so a failed message keeps the
+    wait the function gave it, as in AWS, instead of the poller's retry delay."""
 
     function_id: str
     queue_id: str
     batch_size: int = 10
+    report_batch_item_failures: bool = False
+    enabled: bool = True
+    manages_visibility: bool = False
+
+
+@dataclass(frozen=True)
+class StreamEventSource:
+    """A DynamoDB stream event source mapping: which table's stream feeds which function."""
+
+    function_id: str
+    table_id: str
+    table_name: str
+    batch_size: int = 100
+    starting_position: str = "TRIM_HORIZON"
     report_batch_item_failures: bool = False
     enabled: bool = True
 
@@ -160,6 +179,7 @@ class LocalTemplate:
     schedules: tuple[ScheduleEvent, ...]
     tables: tuple[TableSpec, ...]
     queues: tuple[QueueSpec, ...]
+    stream_sources: tuple[StreamEventSource, ...] = ()
 
     @property
     def authorizers(self) -> tuple[RequestAuthorizer, ...]:
@@ -212,6 +232,7 @@ class _Reader:
             schedules=tuple(self._schedules()),
             tables=tuple(self._table(tid) for tid in self._ids("AWS::DynamoDB::Table")),
             queues=queues,
+            stream_sources=tuple(self._stream_sources()),
         )
 
     def _ids(self, kind: str) -> list[str]:
@@ -362,6 +383,51 @@ class _Reader:
                         function_id=function_id,
                         queue_id=queue.logical_id,
                         batch_size=int(cfn_string(props.get("BatchSize", 10))),
+                        report_batch_item_failures="ReportBatchItemFailures"
+                        in (props.get("FunctionResponseTypes") or []),
+                        enabled=cfn_string(props.get("Enabled", True)) == "true",
+                        manages_visibility=self._may_change_visibility(function_id, queue),
+                    )
+                )
+        return sources
+
+    def _may_change_visibility(self, function_id: str, queue: QueueSpec) -> bool:
+        """Whether the function's own policy statements grant sqs:ChangeMessageVisibility on
+        the queue."""
+        arn = self.resolver.get_att(queue.logical_id, "Arn")
+        for policy in self.resolver.properties(function_id).get("Policies") or []:
+            statements = policy.get("Statement") if isinstance(policy, Mapping) else None
+            for statement in self.resolver.resolve(statements or []):
+                actions = statement.get("Action") or []
+                resources = statement.get("Resource") or []
+                actions = actions if isinstance(actions, list) else [actions]
+                resources = resources if isinstance(resources, list) else [resources]
+                if "sqs:ChangeMessageVisibility" in actions and arn in resources:
+                    return True
+        return False
+
+    def _stream_sources(self) -> list[StreamEventSource]:
+        by_arn = {
+            self.resolver.get_att(table_id, "StreamArn"): table_id
+            for table_id in self._ids("AWS::DynamoDB::Table")
+            if self.resolver.properties(table_id).get("StreamSpecification")
+        }
+        sources = []
+        for function_id in self._ids(SERVERLESS_FUNCTION):
+            for name, raw in self._events(function_id, "DynamoDB"):
+                props = self.resolver.resolve(raw)
+                table_id = by_arn.get(cfn_string(props.get("Stream")))
+                if table_id is None:
+                    raise TemplateError(
+                        f"{function_id}.{name}: Stream is not a table stream of the template"
+                    )
+                sources.append(
+                    StreamEventSource(
+                        function_id=function_id,
+                        table_id=table_id,
+                        table_name=self.resolver.table_name(table_id),
+                        batch_size=int(cfn_string(props.get("BatchSize", 100))),
+                        starting_position=cfn_string(props.get("StartingPosition", "LATEST")),
                         report_batch_item_failures="ReportBatchItemFailures"
                         in (props.get("FunctionResponseTypes") or []),
                         enabled=cfn_string(props.get("Enabled", True)) == "true",

@@ -126,6 +126,12 @@ def valid_call(route: ApiRoute, project: str, user: str = USER) -> Call:
         ("GET", "/api/v1/metrics/project/{project_id}/revenue"): Call(
             "GET", route.path.replace("{project_id}", project)
         ),
+        ("GET", "/api/v1/entitlements/history"): Call(
+            "GET", route.path, query={**people, "at": "2026-01-01T00:00:00Z"}
+        ),
+        ("POST", "/api/v1/entitlements/token"): Call(
+            "POST", route.path, body={**people, "audience": "https://api.test"}
+        ),
     }
     return calls[(route.method, route.path)]
 
@@ -311,6 +317,11 @@ LIMITS: dict[str, dict[str, Any]] = {
         "feature_code": "f" * 65,
         "revoked_by": "g" * 129,
         "reason": "r" * 501,
+    },
+    "/api/v1/entitlements/token": {
+        "user_id": "u" * 129,
+        "audience": "a" * 201,
+        "ttl_seconds": 3601,
     },
     "/api/v1/usage": {
         "user_id": "u" * 129,

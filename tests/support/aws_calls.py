@@ -57,6 +57,10 @@ def parameter(template_parameter: str) -> Resource:
     return Resource("parameter", template_parameter)
 
 
+# The entitlement tokens' KMS keys: the stack's own key, or those TokenSigningKeyArns lists.
+TOKEN_KEYS = Resource("key", "TokenSigningKeys")
+
+
 def calls(*pairs: tuple[str, Resource]) -> frozenset[Call]:
     return frozenset(Call(action, resource) for action, resource in pairs)
 
@@ -95,7 +99,11 @@ ENTRY_POINT_CALLS: dict[str, frozenset[Call]] = {
     _SQS + "SqsMeterDeadLetters.__init__": NO_CALLS,
     # one item each
     _STORES + "DynamoApiKeyStore.find": calls(("dynamodb:GetItem", table("ApiKeysTable"))),
-    # the record and the usage counters in one BatchGetItem
+    # the record alone (entitlement tokens)
+    _STORES + "DynamoEntitlementStore.sources_of": calls(
+        ("dynamodb:GetItem", table("EntitlementsTable"))
+    ),
+    # the record and the usage counters in one BatchGetItem (entitlement reads)
     _STORES + "DynamoEntitlementStore.usage_of": calls(
         ("dynamodb:BatchGetItem", table("EntitlementsTable")),
         ("dynamodb:BatchGetItem", table("UsageCountersTable")),
@@ -118,6 +126,7 @@ ENTRY_POINT_CALLS: dict[str, frozenset[Call]] = {
     _GRANTS + "write": calls(
         ("dynamodb:PutItem", table("EntitlementsTable")),
         ("dynamodb:PutItem", table("AuditTable")),
+        ("dynamodb:PutItem", table("EntitlementChangesTable")),
     ),
     _GRANTS + "audit": calls(("dynamodb:Query", table("AuditTable"))),
     # metered usage: what waits (a sparse index), the subscriptions' customers, the marks
@@ -159,6 +168,7 @@ ENTRY_POINT_CALLS: dict[str, frozenset[Call]] = {
         ("dynamodb:PutItem", table("EntitlementsTable")),
         ("dynamodb:PutItem", table("AuditTable")),  # a repair's audit entries (webhooks: none)
         ("dynamodb:PutItem", table("SubscriptionHistoryTable")),  # the states it appends
+        ("dynamodb:PutItem", table("EntitlementChangesTable")),  # the change log (#22)
     ),
     _LEDGER + "record": calls(("dynamodb:PutItem", table("WebhookEventsTable"))),
     # reconciliation runs
@@ -175,6 +185,33 @@ ENTRY_POINT_CALLS: dict[str, frozenset[Call]] = {
         ("dynamodb:BatchWriteItem", table("ReconciliationRunsTable")),
         ("dynamodb:UpdateItem", table("ReconciliationRunsTable")),
     ),
+    # the change log (issue #22): one Query of a user's partition by time
+    _ADAPTERS + "dynamo.change_log.DynamoChangeLog.in_force_at": calls(
+        ("dynamodb:Query", table("EntitlementChangesTable", "by_time"))
+    ),
+    _ADAPTERS + "dynamo.change_log.DynamoChangeLog.between": calls(
+        ("dynamodb:Query", table("EntitlementChangesTable", "by_time"))
+    ),
+    # outbound webhooks (issue #22)
+    _ADAPTERS + "dynamo.change_log.DynamoChangeLog.entry": calls(
+        ("dynamodb:GetItem", table("EntitlementChangesTable"))
+    ),
+    _ADAPTERS + "dynamo.webhook_endpoints.DynamoWebhookEndpoints.list": calls(
+        ("dynamodb:Query", table("WebhookEndpointsTable"))
+    ),
+    _ADAPTERS + "dynamo.webhook_endpoints.DynamoWebhookEndpoints.get": calls(
+        ("dynamodb:GetItem", table("WebhookEndpointsTable"))
+    ),
+    _SQS + "SqsDeliveryQueue.__init__": NO_CALLS,
+    _SQS + "SqsDeliveryQueue.enqueue": calls(("sqs:SendMessage", queue("WebhookDeliveryQueue"))),
+    _SQS + "SqsDeliveryQueue.retry_after": calls(
+        ("sqs:ChangeMessageVisibility", queue("WebhookDeliveryQueue"))
+    ),
+    # entitlement tokens (issue #22): the first key signs, every key's public part is served
+    _ADAPTERS + "kms_signer.kms_client": NO_CALLS,
+    _ADAPTERS + "kms_signer.KmsTokenSigner.__init__": NO_CALLS,
+    _ADAPTERS + "kms_signer.KmsTokenSigner.sign": calls(("kms:Sign", TOKEN_KEYS)),
+    _ADAPTERS + "kms_signer.KmsTokenSigner.public_key": calls(("kms:GetPublicKey", TOKEN_KEYS)),
     # queues
     _SQS + "SqsEventQueue.enqueue": calls(("sqs:SendMessage", queue("WebhookQueue"))),
     _SQS + "SqsRunQueue.continue_run": calls(("sqs:SendMessage", queue("ReconciliationQueue"))),
@@ -228,8 +265,15 @@ def iam_calls(service: str, operation: str, params: Mapping[str, Any]) -> set[Ca
                 for i in params["TransactItems"]
             }
         return {Call(f"dynamodb:{operation}", table(params["TableName"], params.get("IndexName")))}
-    if service == "sqs":
-        return {Call(f"sqs:{operation}", queue(_queue_name(params["QueueUrl"])))}
+    return _other_iam_calls(service, operation, params)
+
+
+def _other_iam_calls(service: str, operation: str, params: Mapping[str, Any]) -> set[Call]:
+    if service == "sqs":  # a batch is authorized as its single action
+        action = operation.removesuffix("Batch")
+        return {Call(f"sqs:{action}", queue(_queue_name(params["QueueUrl"])))}
+    if service == "kms" and operation in ("Sign", "GetPublicKey"):
+        return {Call(f"kms:{operation}", TOKEN_KEYS)}
     if service == "ssm" and operation == "GetParameter":
         return {Call("ssm:GetParameter", parameter(SSM_PARAMETERS[params["Name"]]))}
     raise AssertionError(f"no IAM translation for {service}:{operation}")

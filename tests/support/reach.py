@@ -44,7 +44,12 @@ from tests.support.lambda_runtime import FUNCTIONS_DIR, REPO_ROOT
 
 # The only modules that call AWS APIs (ruff bans boto3/pynamodb elsewhere; billing.secrets reads
 # SSM through Powertools parameters). What the service reaches in them is an entry point.
-AWS_MODULES = ("billing.adapters.dynamo.", "billing.adapters.sqs_queue", "billing.secrets")
+AWS_MODULES = (
+    "billing.adapters.dynamo.",
+    "billing.adapters.sqs_queue",
+    "billing.adapters.kms_signer",
+    "billing.secrets",
+)
 OWN_CODE = ("billing.", "functions.")
 SETTINGS_CLASS = "billing.config.Settings"
 # Reads os.environ whole, for the variables Settings' fields name: what a function needs of
@@ -114,8 +119,10 @@ def _children(node: Node) -> Iterator[Node]:
             continue
         value = getattr(node, name, None)
         for item in value if isinstance(value, (list, tuple)) else (value,):
-            if isinstance(item, Node) and not isinstance(item, (TypeInfo, Var)):
-                yield item
+            # a dict display's items are (key, value) pairs
+            for part in item if isinstance(item, tuple) else (item,):
+                if isinstance(part, Node) and not isinstance(part, (TypeInfo, Var)):
+                    yield part
 
 
 def _references(node: Node) -> list[RefExpr]:

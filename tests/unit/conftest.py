@@ -22,7 +22,9 @@ get_tracer()
 WEBHOOK_SECRET = "whsec_unit_test"
 AUDIT_CURSOR_KEY = "unit-test-audit-cursor-key-0123456789"
 
-_SETTING_PREFIXES = ("STRIPE_", "RECONCILIATION_", "WEBHOOK_", "AWS_ENDPOINT_URL", "AUDIT_")
+_SETTING_PREFIXES = (
+    "STRIPE_", "RECONCILIATION_", "WEBHOOK_", "AWS_ENDPOINT_URL", "AUDIT_", "TOKEN_",
+)  # fmt: skip
 _SETTING_SUFFIXES = ("_TABLE_NAME",)
 
 

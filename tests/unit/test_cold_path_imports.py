@@ -83,3 +83,26 @@ def test_the_hot_paths_never_load_the_metrics(function: str) -> None:
 def test_the_metrics_routes_do_load_them() -> None:
     """The probe sees these modules where they are used (so the test above can fail)."""
     assert set(modules_loaded_by("revenue_metrics", METRICS)) == set(METRICS)
+
+
+# Issue #22's code (the change log, outbound webhooks, tokens): only its own functions and the
+# record's writers load it, never the hot paths.
+PUSHED_CHANGES = (
+    "billing.domain.change_log",
+    "billing.adapters.dynamo.change_log",
+    "billing.services.history",
+    "billing.domain.webhook_endpoints",
+    "billing.domain.standard_webhooks",
+    "billing.adapters.dynamo.webhook_endpoints",
+    "billing.services.outbound_webhooks",
+    "billing.domain.tokens",
+    "billing.adapters.kms_signer",
+    "billing.services.tokens",
+)
+
+
+@pytest.mark.parametrize(
+    "function", ["entitlements", "entitlement_check", "api_key_authorizer", "webhook_receiver"]
+)
+def test_the_hot_paths_never_load_the_pushed_changes_code(function: str) -> None:
+    assert modules_loaded_by(function, PUSHED_CHANGES) == []

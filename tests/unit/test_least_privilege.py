@@ -32,13 +32,15 @@ from billing.domain.reconciliation import Checkpoint, PageOutcome, RepairRecord,
 from billing.domain.stripe_events import parse_event
 from billing.domain.tenancy import Price
 from billing.domain.usage import UsageRequest
+from billing.errors import DependencyUnavailableError
 from billing.secrets import audit_cursor_keys, stripe_secret_key, webhook_signing_secrets
-from billing.services import engine, grants, tenancy, usage
+from billing.services import engine, grants, history, tenancy, usage
 from billing_devstack.cfn import load_yaml
 from tests.support import stripe_events as se
 from tests.support.aws_calls import (
     ENTRY_POINT_CALLS,
     SSM_PARAMETERS,
+    TOKEN_KEYS,
     Call,
     Recording,
     Resource,
@@ -105,6 +107,7 @@ def world(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[dict
     """moto with the template's tables and queues, the secrets in SSM (no plain values), a
     project with a price: what the entry points read."""
     monkeypatch.setenv("RECONCILIATION_QUEUE_URL", aws["ReconciliationQueue"])
+    monkeypatch.setenv("WEBHOOK_DELIVERY_QUEUE_URL", aws["WebhookDeliveryQueue"])
     monkeypatch.setenv("METER_REPORT_DLQ_URL", aws["MeterReportDeadLetterQueue"])
     monkeypatch.delenv("STRIPE_WEBHOOK_SECRET")
     monkeypatch.delenv("AUDIT_CURSOR_KEY", raising=False)
@@ -118,6 +121,10 @@ def world(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[dict
             "AuditCursorKeyParameterName": "AUDIT_CURSOR_KEY_PARAMETER",
         }[template_parameter]
         monkeypatch.setenv(setting, name)
+    key = boto3.client("kms", region_name="us-east-1").create_key(
+        KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY"
+    )
+    monkeypatch.setenv("TOKEN_SIGNING_KEYS", key["KeyMetadata"]["Arn"])
     parameters.clear_caches()  # type: ignore[no-untyped-call]
     wiring.reset()
     tenancy.create_project(wiring.project_store(), name="p", project_id=1, now=NOW)
@@ -235,6 +242,53 @@ def _queues_and_secrets() -> None:
     audit_cursor_keys(get_settings())
 
 
+def _history() -> None:
+    log = wiring.change_log()
+    history.state_at(log, "1", "user_42", NOW)
+    history.changes_between(
+        log,
+        "1",
+        "user_42",
+        since=NOW - timedelta(days=1),
+        until=NOW,
+        limit=10,
+        cursor=None,
+        seal=wiring.audit_cursor_seal(),
+    )
+
+
+def _outbound_webhooks() -> None:
+    from billing.domain.deliveries import Delivery
+    from billing.services.outbound_webhooks import LoggedChange, dispatch
+
+    endpoints = wiring.webhook_endpoints()
+    queue_ = wiring.delivery_queue()
+    dispatch([LoggedChange("1", "user_42", 1)], endpoints, queue_)
+    queue_.enqueue([Delivery("1", "user_42", 1, "we_1")])
+    endpoints.get("1", "we_1")
+    wiring.change_log().entry("1", "user_42", 1)
+    with contextlib.suppress(DependencyUnavailableError):  # a made-up receipt: the call counts
+        queue_.retry_after("made-up-receipt-handle", 30)
+
+
+def _tokens() -> None:
+    from billing.services.tokens import issue_token, public_keys
+
+    keys = wiring.bound_settings().token_signing_keys
+    issue_token(
+        wiring.entitlement_store(),
+        wiring.token_signer(),
+        signing_keys=keys,
+        issuer="billing",
+        project_id="1",
+        user_id="user_42",
+        audience="api",
+        ttl_seconds=300,
+        now=NOW,
+    )
+    public_keys(wiring.token_signer(), signing_keys=keys)
+
+
 SCENARIOS: list[Callable[[], None]] = [
     _single_items,
     _grants,
@@ -244,6 +298,9 @@ SCENARIOS: list[Callable[[], None]] = [
     _repair_with_audit,
     _runs,
     _queues_and_secrets,
+    _history,
+    _outbound_webhooks,
+    _tokens,
 ]
 
 
@@ -321,10 +378,29 @@ def _sam_template(name: str, args: dict[str, Any]) -> set[Call]:
 SSM_ARN = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/${%s}"
 
 
+# How the template names the entitlement tokens' keys, in a statement and in a variable.
+TOKEN_KEYS_IN_POLICY = {
+    "Fn::If": [
+        "TokenKeysGiven",
+        {"Ref": "TokenSigningKeyArns"},
+        [{"Fn::GetAtt": ["EntitlementTokenKey", "Arn"]}],
+    ]
+}
+TOKEN_KEYS_IN_ENVIRONMENT = {
+    "Fn::If": [
+        "TokenKeysGiven",
+        {"Fn::Join": [",", {"Ref": "TokenSigningKeyArns"}]},
+        {"Fn::GetAtt": ["EntitlementTokenKey", "Arn"]},
+    ]
+}
+
+
 def statement_resource(value: Any) -> Resource:
     """A statement's Resource, in the few forms the template uses."""
     if value == "*":
         return ANY
+    if value == TOKEN_KEYS_IN_POLICY:
+        return TOKEN_KEYS
     if isinstance(value, dict) and "Fn::GetAtt" in value:
         logical_id, attribute = value["Fn::GetAtt"]
         assert attribute == "Arn", value
@@ -356,6 +432,8 @@ def granted(logical_id: str) -> set[Call]:
                 "Resource",
             }
             resources = statement["Resource"]
+            if resources == TOKEN_KEYS_IN_POLICY:
+                resources = [resources]
             for resource in resources if isinstance(resources, list) else [resources]:
                 found |= {
                     Call(action, statement_resource(resource)) for action in statement["Action"]
@@ -409,14 +487,19 @@ RESOURCE_VARIABLES = {
     queue("WebhookQueue"): "WEBHOOK_QUEUE_URL",
     queue("WebhookDeadLetterQueue"): "WEBHOOK_DLQ_URL",
     queue("ReconciliationQueue"): "RECONCILIATION_QUEUE_URL",
+    queue("WebhookDeliveryQueue"): "WEBHOOK_DELIVERY_QUEUE_URL",
+    queue("WebhookDeliveryDeadLetterQueue"): "WEBHOOK_DELIVERY_DLQ_URL",
     queue("MeterReportDeadLetterQueue"): "METER_REPORT_DLQ_URL",
     parameter("StripeSecretKeyParameterName"): "STRIPE_SECRET_KEY_PARAMETER",
     parameter("StripeWebhookSecretParameterName"): "STRIPE_WEBHOOK_SECRET_PARAMETER",
     parameter("AuditCursorKeyParameterName"): "AUDIT_CURSOR_KEY_PARAMETER",
+    TOKEN_KEYS: "TOKEN_SIGNING_KEYS",
 }
 
 
 def _resource_value(resource: Resource) -> Any:
+    if resource == TOKEN_KEYS:
+        return TOKEN_KEYS_IN_ENVIRONMENT
     if resource.kind == "parameter":
         return {"Fn::Sub": f"/${{{resource.name}}}"}
     return {"Ref": resource.name}

@@ -278,10 +278,11 @@ def test_every_table_and_queue_in_use_reaches_some_function_under_a_setting() ->
         for name, value in fn["Properties"].get("Environment", {}).get("Variables", {}).items()
         if isinstance(value, dict) and "Ref" in value
     }
-    # Only the reconciliation DLQ is read by nobody (its alarm watches it); the meter report
-    # DLQ is written by the reporter.
+    # Only the reconciliation and delivery DLQs are read by no function (their alarms watch
+    # them; billing-admin reads the delivery DLQ through the stack's outputs); the meter
+    # report DLQ is written by the reporter.
     in_use = {*resources("AWS::DynamoDB::Table"), *resources("AWS::SQS::Queue")}
-    for logical_id in in_use - {"ReconciliationDeadLetterQueue"}:
+    for logical_id in in_use - {"ReconciliationDeadLetterQueue", "WebhookDeliveryDeadLetterQueue"}:
         assert logical_id in named, f"{logical_id} reaches no function"
         assert named[logical_id] in aliases, f"{named[logical_id]} is not a setting"
 
@@ -336,6 +337,11 @@ EXPECTED_ALARMS = {
     "WebhookConsumerFailureAlarm": custom(MetricName.WEBHOOK_FAILED, "WebhookConsumerFunction"),
     "WebhookConsumerErrorsAlarm": lambda_errors("WebhookConsumerFunction"),
     "WebhookDeadLetterAlarm": queue_not_empty("WebhookDeadLetterQueue"),
+    "OutboundWebhookFailureAlarm": custom(
+        MetricName.OUTBOUND_WEBHOOK_FAILED, "WebhookSenderFunction"
+    ),
+    "OutboundWebhookDeadLetterAlarm": queue_not_empty("WebhookDeliveryDeadLetterQueue"),
+    "OutboundWebhookDispatchErrorsAlarm": lambda_errors("WebhookDispatcherFunction"),
     "MeterReportDeadLetterAlarm": queue_not_empty("MeterReportDeadLetterQueue"),
     "MeterReporterErrorsAlarm": lambda_errors("MeterReporterFunction"),
 }
@@ -494,3 +500,49 @@ def test_every_checkov_skip_names_a_check_and_gives_its_reason() -> None:
         assert set(skip) == {"id", "comment"}, logical_id
         assert skip["id"].startswith("CKV_"), logical_id
         assert len(skip["comment"].split()) >= 4, f"{logical_id} {skip['id']}: say why"
+
+
+# ---------------------------------------------------------------- outbound webhooks (issue #22)
+
+
+def test_the_change_log_streams_new_entries_to_the_dispatcher_retried_until_they_expire() -> None:
+    table = resources("AWS::DynamoDB::Table")["EntitlementChangesTable"]["Properties"]
+    assert table["StreamSpecification"] == {"StreamViewType": "NEW_IMAGE"}
+    assert table["KeySchema"] == [
+        {"AttributeName": "project_user", "KeyType": "HASH"},
+        {"AttributeName": "version", "KeyType": "RANGE"},
+    ]
+    ((function_id, props),) = events("DynamoDB")
+    assert function_id == "WebhookDispatcherFunction"
+    assert props["Stream"] == {"Fn::GetAtt": ["EntitlementChangesTable", "StreamArn"]}
+    assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert (props["StartingPosition"], props["MaximumRetryAttempts"]) == ("TRIM_HORIZON", -1)
+
+
+def test_a_failed_delivery_is_retried_for_about_3_days_then_dead_lettered() -> None:
+    """The queue's maxReceiveCount is the code's MAX_DELIVERY_ATTEMPTS; with the default wait
+    the last attempt comes 3+ days after the first, and the queue keeps a message longer."""
+    from billing.config import Settings
+    from billing.domain.deliveries import (
+        DELIVERY_WINDOW_SECONDS,
+        MAX_DELIVERY_ATTEMPTS,
+        MAX_VISIBILITY_SECONDS,
+        retry_delay,
+    )
+
+    queue = template()["Resources"]["WebhookDeliveryQueue"]["Properties"]
+    assert queue["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": ["WebhookDeliveryDeadLetterQueue", "Arn"]},
+        "maxReceiveCount": MAX_DELIVERY_ATTEMPTS,
+    }
+    base = Settings.model_fields["webhook_delivery_retry_base_seconds"].default
+    waits = [retry_delay(attempt, base) for attempt in range(1, MAX_DELIVERY_ATTEMPTS)]
+    assert max(waits) == MAX_VISIBILITY_SECONDS
+    assert DELIVERY_WINDOW_SECONDS <= sum(waits) < DELIVERY_WINDOW_SECONDS + MAX_VISIBILITY_SECONDS
+    # the last attempt's own wait ends before the queue would drop the message
+    assert sum(waits) + MAX_VISIBILITY_SECONDS < queue["MessageRetentionPeriod"]
+    sender = functions()["WebhookSenderFunction"]["Properties"]
+    assert queue["VisibilityTimeout"] >= 6 * sender["Timeout"]
+    source = sender["Events"]["Deliveries"]["Properties"]
+    assert source["Queue"] == {"Fn::GetAtt": ["WebhookDeliveryQueue", "Arn"]}
+    assert source["FunctionResponseTypes"] == ["ReportBatchItemFailures"]

@@ -52,6 +52,11 @@ from billing_admin import wiring as admin_wiring
 from billing_admin.cli import demo, render
 from billing_admin.cli.catalog_command import add_catalog_commands
 from billing_admin.cli.metrics_command import add_metrics_command, metrics_command
+from billing_admin.cli.push_commands import (
+    add_deliveries_commands,
+    add_history_command,
+    add_webhook_commands,
+)
 from billing_admin.cli.reconcile_command import add_reconcile_commands
 from billing_admin.cli.target import LocalTarget, connect
 
@@ -385,6 +390,8 @@ def _project_commands(groups: Any) -> None:
     update.add_argument("--clear-origins", action="store_true")
     update.add_argument("--grace-days", type=int)
     update.set_defaults(command=project_update)
+    for action in add_webhook_commands(project, _COMMON).choices.values():
+        action.set_defaults(command=_as_outcome(action.get_default("command")))
 
 
 def _app_commands(groups: Any) -> None:
@@ -530,7 +537,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--region", help="AWS region of --stack")
     groups = parser.add_subparsers(
         required=True,
-        metavar="{project,app,price,catalog,grant,revoke,audit,metrics,dlq,reconcile,demo}",
+        metavar=(
+            "{project,app,price,catalog,grant,revoke,audit,history,metrics,dlq,deliveries,"
+            "reconcile,demo}"
+        ),
     )
     _project_commands(groups)
     _app_commands(groups)
@@ -538,6 +548,10 @@ def build_parser() -> argparse.ArgumentParser:
     _dlq_commands(groups)
     _support_commands(groups)
     add_metrics_command(groups, _COMMON).set_defaults(command=metrics)
+    history = add_history_command(groups, _COMMON)
+    history.set_defaults(command=_as_outcome(history.get_default("command")))
+    for action in add_deliveries_commands(groups, _COMMON).choices.values():
+        action.set_defaults(command=_as_outcome(action.get_default("command")))
     for action in add_reconcile_commands(groups, _COMMON).choices.values():
         action.set_defaults(command=_as_outcome(action.get_default("command")))
     for action in add_catalog_commands(groups, _COMMON).choices.values():

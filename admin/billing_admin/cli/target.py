@@ -29,6 +29,10 @@ _OUTPUT_SETTINGS = {
     "SubscriptionHistoryTableName": "subscription_history_table_name",
     "WebhookEventsTableName": "webhook_events_table_name",
     "AuditTableName": "audit_table_name",
+    "EntitlementChangesTableName": "entitlement_changes_table_name",
+    "WebhookEndpointsTableName": "webhook_endpoints_table_name",
+    "WebhookDeliveryQueueUrl": "webhook_delivery_queue_url",
+    "WebhookDeliveryDeadLetterQueueUrl": "webhook_delivery_dlq_url",
     "ReconciliationRunsTableName": "reconciliation_runs_table_name",
     "WebhookQueueUrl": "webhook_queue_url",
     "WebhookDeadLetterQueueUrl": "webhook_dlq_url",
@@ -100,6 +104,10 @@ def connect(stack: str | None, region: str | None) -> Settings:
             "webhook_queue_url": local.queue_url("WebhookQueue"),
             "webhook_dlq_url": local.queue_url("WebhookDeadLetterQueue"),
             "reconciliation_queue_url": local.queue_url("ReconciliationQueue"),
+            "webhook_delivery_queue_url": local.queue_url("WebhookDeliveryQueue"),
+            "webhook_delivery_dlq_url": local.queue_url("WebhookDeliveryDeadLetterQueue"),
+            # The local stack delivers to receivers on this machine (http://localhost).
+            "webhook_endpoints_allow_loopback": True,
         }
         # SQS and SSM clients (queues, the cursor key) follow these to the moto server.
         os.environ.setdefault("AWS_ENDPOINT_URL_SQS", local.moto_url)

@@ -181,6 +181,35 @@ class Settings:
     webhook_queue_url: str | None = Field(default=None, validation_alias="WEBHOOK_QUEUE_URL")
     webhook_dlq_url: str | None = Field(default=None, validation_alias="WEBHOOK_DLQ_URL")
 
+    # ---- pushed to project backends (issue #22): the change log, outbound webhooks, tokens
+    entitlement_changes_table_name: str = Field(
+        default="EntitlementChangesTable", validation_alias="ENTITLEMENT_CHANGES_TABLE_NAME"
+    )
+    webhook_endpoints_table_name: str = Field(
+        default="WebhookEndpointsTable", validation_alias="WEBHOOK_ENDPOINTS_TABLE_NAME"
+    )
+    webhook_delivery_queue_url: str | None = Field(
+        default=None, validation_alias="WEBHOOK_DELIVERY_QUEUE_URL"
+    )
+    webhook_delivery_dlq_url: str | None = Field(
+        default=None, validation_alias="WEBHOOK_DELIVERY_DLQ_URL"
+    )
+    # Endpoints on loopback (http://localhost, 127.0.0.1, [::1]) are refused, except on the
+    # local stack, which sets this for its functions and billing-admin's local target.
+    webhook_endpoints_allow_loopback: bool = Field(
+        default=False, validation_alias="WEBHOOK_ENDPOINTS_ALLOW_LOOPBACK"
+    )
+    # The first retry of a failed delivery waits this long, each next one twice as long (up
+    # to SQS's 12 hours); the local stack shortens it.
+    webhook_delivery_retry_base_seconds: int = Field(
+        default=30, ge=1, le=3600, validation_alias="WEBHOOK_DELIVERY_RETRY_BASE_SECONDS"
+    )
+    # The KMS keys of entitlement tokens, comma-separated key ids or ARNs: the first signs,
+    # every one is published in the JWKS (two during a rotation).
+    token_signing_keys: str | None = Field(default=None, validation_alias="TOKEN_SIGNING_KEYS")
+    token_issuer: str = Field(default="billing", min_length=1, validation_alias="TOKEN_ISSUER")
+    # ---- end of issue #22's settings
+
     # Webhook bodies larger than this are refused with 413 (Stripe events are a few KiB;
     # SQS takes at most 256 KiB).
     webhook_max_body_bytes: int = Field(

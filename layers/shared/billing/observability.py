@@ -40,6 +40,9 @@ class MetricName:
     RECONCILIATION_REPAIRS = "ReconciliationRepairs"
     RECONCILIATION_FAILURES = "ReconciliationFailures"
     RECONCILIATION_ANOMALIES = "ReconciliationPriceAnomalies"
+    # Outbound webhooks (issue #22): per attempt, with and without an endpoint_id dimension.
+    OUTBOUND_WEBHOOK_DELIVERED = "OutboundWebhookDelivered"
+    OUTBOUND_WEBHOOK_FAILED = "OutboundWebhookFailed"
     METER_EVENTS_REPORTED = "MeterEventsReported"  # metered usage sent to Stripe
     METER_EVENTS_RETRIED = "MeterEventsRetried"  # Stripe did not answer: tried again later
     METER_EVENTS_DEAD_LETTERED = "MeterEventsDeadLettered"  # refused, or failing for good

@@ -22,6 +22,7 @@ from billing.config import get_settings
 from billing.errors import ConfigurationError
 
 if TYPE_CHECKING:
+    from billing.adapters.dynamo.change_log import DynamoChangeLog
     from billing.adapters.dynamo.customers import DynamoCustomerStore
     from billing.adapters.dynamo.grants import DynamoGrantStore
     from billing.adapters.dynamo.ledger import DynamoBillingLedger
@@ -34,8 +35,12 @@ if TYPE_CHECKING:
         DynamoProjectStore,
     )
     from billing.adapters.dynamo.usage import DynamoUsageStore
+    from billing.adapters.dynamo.webhook_endpoints import DynamoWebhookEndpoints
+    from billing.adapters.kms_signer import KmsTokenSigner
+    from billing.adapters.outbound_http import PinnedPoster, SocketResolver
     from billing.adapters.sqs_queue import (
         DeadLetterQueue,
+        SqsDeliveryQueue,
         SqsEventQueue,
         SqsMeterDeadLetters,
         SqsRunQueue,
@@ -73,6 +78,7 @@ def reset() -> None:
     webhook_queue.cache_clear()
     payment_gateway.cache_clear()
     stripe_reader.cache_clear()
+    token_signer.cache_clear()
     stripe_meters.cache_clear()
 
 
@@ -285,3 +291,60 @@ def dead_letter_queue() -> DeadLetterQueue:
     if not settings.webhook_dlq_url:
         raise ConfigurationError("WEBHOOK_DLQ_URL is not set")
     return DeadLetterQueue(settings.webhook_dlq_url, sqs_client(settings.aws_region))
+
+
+# ---------------------------------------------------------------------- issue #22: pushed changes
+# Imported on first use: the hot paths (entitlement read, authorizer, receiver) import this
+# module and must not load the change log, the outbound webhooks or the token signer.
+def change_log() -> DynamoChangeLog:
+    from billing.adapters.dynamo.change_log import DynamoChangeLog
+
+    bound_settings()
+    return DynamoChangeLog()
+
+
+def webhook_endpoints() -> DynamoWebhookEndpoints:
+    from billing.adapters.dynamo.webhook_endpoints import DynamoWebhookEndpoints
+
+    bound_settings()
+    return DynamoWebhookEndpoints()
+
+
+def address_resolver() -> SocketResolver:
+    from billing.adapters.outbound_http import SocketResolver
+
+    return SocketResolver()
+
+
+def webhook_poster() -> PinnedPoster:
+    from billing.adapters.outbound_http import PinnedPoster
+
+    return PinnedPoster()
+
+
+def delivery_queue() -> SqsDeliveryQueue:
+    """Outbound webhook deliveries, for the bound target (the dispatcher, the sender)."""
+    from billing.adapters.sqs_queue import SqsDeliveryQueue, sqs_client
+
+    settings = bound_settings()
+    if not settings.webhook_delivery_queue_url:
+        raise ConfigurationError("WEBHOOK_DELIVERY_QUEUE_URL is not set")
+    return SqsDeliveryQueue(settings.webhook_delivery_queue_url, sqs_client(settings.aws_region))
+
+
+def delivery_dead_letters() -> DeadLetterQueue:
+    """The deliveries' dead-letter queue (``billing-admin deliveries``)."""
+    from billing.adapters.sqs_queue import DeadLetterQueue, sqs_client
+
+    settings = bound_settings()
+    if not settings.webhook_delivery_dlq_url:
+        raise ConfigurationError("WEBHOOK_DELIVERY_DLQ_URL is not set")
+    return DeadLetterQueue(settings.webhook_delivery_dlq_url, sqs_client(settings.aws_region))
+
+
+@lru_cache(maxsize=1)
+def token_signer() -> KmsTokenSigner:
+    """The entitlement tokens' KMS keys (public keys cached for the container's life)."""
+    from billing.adapters.kms_signer import KmsTokenSigner, kms_client
+
+    return KmsTokenSigner(kms_client(get_settings().aws_region))

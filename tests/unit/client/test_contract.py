@@ -42,6 +42,7 @@ METHODS = {
     "createPortalSession": "create_portal_session",
     "getPortalEligibility": "portal_eligibility",
     "listEntitlements": "entitlements",
+    "entitlementHistory": "history",
     "checkEntitlement": "check_entitlement",
     "grantFeature": "grant",
     "revokeFeature": "revoke",
@@ -49,6 +50,8 @@ METHODS = {
     "getSubscriptionMetrics": "subscription_metrics",
     "getRevenueMetrics": "revenue_metrics",
     "receiveStripeWebhook": "post_stripe_webhook",
+    "issueEntitlementToken": "issue_token",
+    "getJwks": "jwks",
     "recordUsage": "record_usage",
 }
 # Methods that return one property of the answer rather than the whole answer.
@@ -84,6 +87,7 @@ ARGUMENTS: dict[str, object] = {
     "reason": "goodwill",
     "valid_to": datetime(2026, 3, 1, tzinfo=UTC),
     "limit": 10,
+    "at": datetime(2026, 1, 15, tzinfo=UTC),
     "cursor": "cursor_1",
     "idempotency_key": "req_1",
     "enforce": True,
@@ -91,6 +95,8 @@ ARGUMENTS: dict[str, object] = {
     "until": datetime(2026, 2, 1, tzinfo=UTC),
     "payload": b'{"id":"evt_1","type":"invoice.paid","created":1,"data":{}}',
     "signature": "t=1,v1=00",
+    "audience": "https://api.app.test",
+    "ttl_seconds": 600,
 }
 # JSON Schema words that only annotate: any other word is a rule `violations` must know.
 ANNOTATIONS = {"title", "description", "default", "examples"}
@@ -299,13 +305,13 @@ def mismatches(value: Any, data: Any, hint: Any, where: str) -> list[str]:
                 getattr(value, name), data.get(name), field_hint, f"{where}.{name}"
             )
         ]
-    if origin in (list, tuple) and len(value) == len(data):
+    if origin in (list, tuple) and None not in (value, data) and len(value) == len(data):
         return [
             problem
             for i, (item, item_data) in enumerate(zip(value, data, strict=True))
             for problem in mismatches(item, item_data, args[0], f"{where}[{i}]")
         ]
-    if origin in (dict, Mapping) and value.keys() == data.keys():
+    if origin in (dict, Mapping) and None not in (value, data) and value.keys() == data.keys():
         return [p for k in data for p in mismatches(value[k], data[k], args[1], f"{where}[{k!r}]")]
     expected = parse_time(data) if hint is datetime and data is not None else data
     return [] if value == expected else [f"{where}: {value!r} read from {data!r}"]

@@ -186,6 +186,9 @@ def moto_clients(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     with mock_aws():
         monkeypatch.setattr(resources, "sqs_client", lambda *_args: sqs())
         monkeypatch.setattr(
+            resources, "kms_client", lambda *_args: boto3.client("kms", region_name="us-east-1")
+        )
+        monkeypatch.setattr(
             resources,
             "dynamodb_client",
             lambda *_args: boto3.client(

@@ -28,9 +28,12 @@ from billing_client.models import (
     CheckoutSession,
     Entitlement,
     EntitlementCheck,
+    EntitlementHistory,
+    EntitlementTokenIssued,
     FeatureUsage,
     Grant,
     HealthStatus,
+    JwksDocument,
     PortalEligibility,
     PortalSession,
     Readiness,
@@ -355,6 +358,62 @@ class BillingClient:
             if page.next_cursor is None:
                 return
             cursor = page.next_cursor
+
+    def history(
+        self,
+        *,
+        user_id: str,
+        project_id: ProjectId,
+        at: datetime | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> EntitlementHistory:
+        """GET /api/v1/entitlements/history: with ``at`` (default now), what the user had
+        then; with ``since`` (and ``until``), the changes of [since, until), oldest first, a
+        page at a time (pass ``next_cursor`` back as ``cursor``)."""
+        query = _without_none(
+            {
+                "user_id": user_id,
+                "project_id": str(project_id),
+                "at": format_time(at) if at else None,
+                "since": format_time(since) if since else None,
+                "until": format_time(until) if until else None,
+                "limit": limit,
+                "cursor": cursor,
+            }
+        )
+        return self._get("/api/v1/entitlements/history", query, EntitlementHistory.from_json)
+
+    # ------------------------------------------------------------------ tokens
+    def issue_token(
+        self,
+        *,
+        user_id: str,
+        project_id: ProjectId,
+        audience: str,
+        ttl_seconds: int | None = None,
+    ) -> EntitlementTokenIssued:
+        """POST /api/v1/entitlements/token: a signed JWT of the user's active features for
+        ``audience`` (lifetime ``ttl_seconds``, the service's default 300, at most 3600).
+        Retried like a GET: a second token changes nothing."""
+        body = _without_none(
+            {
+                "user_id": user_id,
+                "project_id": project_id,
+                "audience": audience,
+                "ttl_seconds": ttl_seconds,
+            }
+        )
+        return self._post(
+            "/api/v1/entitlements/token", body, EntitlementTokenIssued.from_json, idempotent=True
+        )
+
+    def jwks(self) -> JwksDocument:
+        """GET /.well-known/jwks.json: the tokens' public keys (needs no API key; sent anyway).
+        :class:`billing_client.TokenVerifier` fetches and caches it."""
+        return self._get("/.well-known/jwks.json", None, JwksDocument.from_json)
 
     # ------------------------------------------------------------------ metrics
     def subscription_metrics(

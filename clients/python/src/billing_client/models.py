@@ -441,6 +441,145 @@ class AuditPage:
         )
 
 
+# ---------------------------------------------------------------------- history
+def _entitlements(data: Mapping[str, Any], key: str) -> tuple[Entitlement, ...]:
+    return tuple(Entitlement.from_json(item) for item in _list(data, key))
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeCause:
+    """What changed a user's entitlements: a Stripe event, a reconciliation run, or a
+    support grant or revoke (``kind``); the other fields are set as the kind has them."""
+
+    kind: str  # "stripe_event", "reconciliation", "grant" or "revoke"
+    event_id: str | None = None
+    run_id: str | None = None
+    grant_id: str | None = None
+    actor: str | None = None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ChangeCause:
+        return cls(
+            kind=_str(data, "kind"),
+            event_id=_opt_str(data, "event_id"),
+            run_id=_opt_str(data, "run_id"),
+            grant_id=_opt_str(data, "grant_id"),
+            actor=_opt_str(data, "actor"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class EntitlementChange:
+    """One change of a user's entitlements: its version (grows by one per change), when,
+    why, and the full state it left."""
+
+    version: int
+    changed_at: datetime
+    cause: ChangeCause
+    entitlements: tuple[Entitlement, ...]
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> EntitlementChange:
+        return cls(
+            version=_int(data, "version"),
+            changed_at=_time(data, "changed_at"),
+            cause=ChangeCause.from_json(_object(data, "cause")),
+            entitlements=_entitlements(data, "entitlements"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class EntitlementHistory:
+    """``history(at=...)``: ``entitlements`` as they were at ``at`` (``version`` None: no
+    record yet). ``history(since=...)``: ``changes`` of the window, oldest first."""
+
+    project_id: str
+    user_id: str
+    at: datetime | None = None
+    version: int | None = None
+    changed_at: datetime | None = None
+    cause: ChangeCause | None = None
+    entitlements: tuple[Entitlement, ...] | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    changes: tuple[EntitlementChange, ...] | None = None
+    next_cursor: str | None = None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> EntitlementHistory:
+        cause = _opt_object(data, "cause")
+        changes = data.get("changes")
+        return cls(
+            project_id=_str(data, "project_id"),
+            user_id=_str(data, "user_id"),
+            at=_opt_time(data, "at"),
+            version=_opt_int(data, "version"),
+            changed_at=_opt_time(data, "changed_at"),
+            cause=ChangeCause.from_json(cause) if cause is not None else None,
+            entitlements=None
+            if data.get("entitlements") is None
+            else _entitlements(data, "entitlements"),
+            since=_opt_time(data, "since"),
+            until=_opt_time(data, "until"),
+            changes=None
+            if changes is None
+            else tuple(EntitlementChange.from_json(c) for c in _list(data, "changes")),
+            next_cursor=_opt_str(data, "next_cursor"),
+        )
+
+
+# ---------------------------------------------------------------------- tokens
+@dataclass(frozen=True, slots=True)
+class EntitlementTokenIssued:
+    """``issue_token``: a signed JWT of the user's active features (verify it offline with
+    :class:`billing_client.TokenVerifier`), its key id, expiry and the features it lists
+    (each with its end, epoch seconds; None: no end)."""
+
+    token: str
+    token_type: str
+    kid: str
+    expires_at: datetime
+    features: dict[str, int | None]
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> EntitlementTokenIssued:
+        listed = _object(data, "features")
+        return cls(
+            token=_str(data, "token"),
+            token_type=_str(data, "token_type"),
+            kid=_str(data, "kid"),
+            expires_at=_time(data, "expires_at"),
+            features={code: _opt_int(listed, code) for code in listed},
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Jwk:
+    """One RSA public key of the tokens (RS256)."""
+
+    kty: str
+    kid: str
+    use: str
+    alg: str
+    n: str
+    e: str
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Jwk:
+        return cls(**{name: _str(data, name) for name in ("kty", "kid", "use", "alg", "n", "e")})
+
+
+@dataclass(frozen=True, slots=True)
+class JwksDocument:
+    """``jwks``: every key a token may be signed with (two during a rotation)."""
+
+    keys: tuple[Jwk, ...]
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> JwksDocument:
+        return cls(keys=tuple(Jwk.from_json(key) for key in _list(data, "keys")))
+
+
 # ---------------------------------------------------------------------- metrics
 @dataclass(frozen=True, slots=True)
 class PriceSubscriptions:

@@ -23,7 +23,10 @@ if TYPE_CHECKING:
         MessageAttributeValueOutputTypeDef,
         MessageAttributeValueTypeDef,
         MessageTypeDef,
+        SendMessageBatchRequestEntryTypeDef,
     )
+
+    from billing.domain.deliveries import Delivery  # issue #22: not loaded by the receiver
 
 _CLIENT_CONFIG = Config(
     connect_timeout=2, read_timeout=5, retries={"max_attempts": 3, "mode": "standard"}
@@ -73,6 +76,48 @@ class SqsRunQueue:
         except (BotoCoreError, ClientError) as exc:
             raise DependencyUnavailableError(
                 f"SQS SendMessage failed: {type(exc).__name__}"
+            ) from exc
+
+
+class SqsDeliveryQueue:
+    """Outbound webhook deliveries (issue #22): queued by the dispatcher, retried by the
+    sender with a growing wait (ChangeMessageVisibility), dead-lettered by the queue."""
+
+    def __init__(self, queue_url: str, client: SQSClient) -> None:
+        self._queue_url = queue_url
+        self._client = client
+
+    def enqueue(self, deliveries: list[Delivery]) -> None:
+        for start in range(0, len(deliveries), _SQS_MAX_BATCH):
+            entries: list[SendMessageBatchRequestEntryTypeDef] = [
+                {
+                    "Id": str(index),
+                    "MessageBody": delivery.to_message(),
+                    "MessageAttributes": {
+                        "endpoint_id": {"DataType": "String", "StringValue": delivery.endpoint_id},
+                    },
+                }
+                for index, delivery in enumerate(deliveries[start : start + _SQS_MAX_BATCH])
+            ]
+            try:
+                answer = self._client.send_message_batch(QueueUrl=self._queue_url, Entries=entries)
+            except (BotoCoreError, ClientError) as exc:
+                raise DependencyUnavailableError(
+                    f"SQS SendMessageBatch failed: {type(exc).__name__}"
+                ) from exc
+            if answer.get("Failed"):
+                raise DependencyUnavailableError(
+                    f"SQS SendMessageBatch: {len(answer['Failed'])} message(s) not queued"
+                )
+
+    def retry_after(self, receipt_handle: str, seconds: int) -> None:
+        try:
+            self._client.change_message_visibility(
+                QueueUrl=self._queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=seconds
+            )
+        except (BotoCoreError, ClientError) as exc:
+            raise DependencyUnavailableError(
+                f"SQS ChangeMessageVisibility failed: {type(exc).__name__}"
             ) from exc
 
 

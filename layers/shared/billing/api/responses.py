@@ -198,6 +198,68 @@ class AuditPage(Answer):
     next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null: done")
 
 
+class ChangeCauseBody(Answer):
+    kind: Literal["stripe_event", "reconciliation", "grant", "revoke"]
+    event_id: str | None = Field(
+        default=None, description="the Stripe event (or reconciliation's synthetic one)"
+    )
+    run_id: str | None = Field(default=None, description="the reconciliation run")
+    grant_id: str | None = Field(default=None, description="the manual grant (source_id)")
+    actor: str | None = Field(default=None, description="who granted or revoked")
+
+
+class EntitlementChange(Answer):
+    version: int = Field(description="the record's version: grows by one per change")
+    changed_at: str = IsoTime
+    cause: ChangeCauseBody
+    entitlements: list[Entitlement] = Field(description="the full state after the change")
+
+
+class EntitlementHistory(Answer):
+    """With ``at``: the state then (``version`` null: no record yet). With ``since``: the
+    changes of the window, oldest first."""
+
+    project_id: str
+    user_id: str
+    at: str | None = Field(default=None, description="the moment asked (?at=, default now)")
+    version: int | None = Field(default=None, description="the version in force at `at`")
+    changed_at: str | None = Field(default=None, description="when that version was written")
+    cause: ChangeCauseBody | None = None
+    entitlements: list[Entitlement] | None = Field(
+        default=None, description="the entitlements at `at`, active as of `at`"
+    )
+    since: str | None = None
+    until: str | None = None
+    changes: list[EntitlementChange] | None = None
+    next_cursor: str | None = Field(
+        default=None, description="pass as ?cursor= (same since/until) for the next page"
+    )
+
+
+class TokenIssued(Answer):
+    token: str = Field(description="a JWT (RS256): verify it with /.well-known/jwks.json")
+    token_type: Literal["JWT"]
+    kid: str = Field(description="the key that signed it (the JWT header's kid)")
+    expires_at: str = IsoTime
+    features: dict[str, int | None] = Field(
+        description="the active features it lists and when each ends (epoch seconds; null: "
+        "no end), as its features claim"
+    )
+
+
+class Jwk(Answer):
+    kty: Literal["RSA"]
+    kid: str
+    use: Literal["sig"]
+    alg: Literal["RS256"]
+    n: str = Field(description="the modulus, base64url")
+    e: str = Field(description="the exponent, base64url")
+
+
+class JwksDocument(Answer):
+    keys: list[Jwk] = Field(description="every key tokens may be signed with (two in a rotation)")
+
+
 class PriceSubscriptions(Answer):
     active: int
     feature_codes: list[str]

@@ -130,3 +130,18 @@ class RevokeBody(BaseModel):
     feature_code: str = FeatureCodeField
     revoked_by: str = ActorField
     reason: str = ReasonField
+
+
+class TokenBody(BaseModel):
+    """POST /api/v1/entitlements/token (issue #22)."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    user_id: str = UserIdField
+    project_id: int | str = ProjectIdField
+    audience: str = Field(
+        min_length=1,
+        max_length=200,
+        description="who will verify the token (its aud claim), e.g. your API's URL",
+    )
+    ttl_seconds: int = Field(default=300, ge=30, le=3600, description="lifetime: 30 s to 1 h")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from billing.domain.billing_facts import Fact, Owner
 from billing.domain.entitlement_rules import PriceTerms
@@ -10,6 +11,9 @@ from billing.domain.entitlements import EntitlementSource
 from billing.domain.grants import AuditEntry
 from billing.domain.status_history import StatusEntry
 from billing.domain.stripe_events import StripeEventEnvelope
+
+if TYPE_CHECKING:  # not at run time: the entitlement read imports this module, not the log's
+    from billing.domain.change_log import ChangeCause
 
 
 @dataclass(frozen=True)
@@ -25,8 +29,9 @@ class LedgerChange:
     """The event's processed mark, the facts it changed (one object's, and for a paid invoice
     the payment too; all of one user) and the (project, user) entitlement record rewritten
     from them (``record_version`` read: 0 when there was none), with the audit entries of a
-    repair (webhooks write none) and the status history entries of the subscription's
-    changed state."""
+    repair (webhooks write none), the status history entries of the subscription's
+    changed state, and ``cause``, which goes into the change log beside the record
+    (None: the Stripe event itself)."""
 
     event: StripeEventEnvelope
     facts: tuple[FactChange, ...]
@@ -34,6 +39,7 @@ class LedgerChange:
     record_version: int
     audit: tuple[AuditEntry, ...] = ()
     history: tuple[StatusEntry, ...] = ()
+    cause: ChangeCause | None = None
 
     @property
     def owner(self) -> Owner:

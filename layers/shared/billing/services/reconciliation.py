@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from billing.domain.billing_facts import Fact, PurchaseFact, SubscriptionFact, subscription_items
+from billing.domain.change_log import reconciliation_cause
 from billing.domain.entitlement_rules import PriceAnomaly, PriceTerms, price_anomalies
 from billing.domain.entitlements import EntitlementSource
 from billing.domain.grants import AuditEntry
@@ -348,12 +349,14 @@ def reconcile_object(
         if not found:
             return ("newer" if newer else "in_sync"), [], anomalies
         now = clock()
+        event = observed_event(kind, obj, run_id) or repair_event(kind, obj, run_id)
         change, _ = ledger_change(
-            observed_event(kind, obj, run_id) or repair_event(kind, obj, run_id),
+            event,
             [after for _, after, _ in found],
             attempt,
             audit=_auditor(kind, str(obj.get("id")), found, run_id, now),
         )
+        change = replace(change, cause=reconciliation_cause(run_id, event.event_id))
         if ledger.commit(change, now):
             return (
                 "repaired",

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
 from pynamodb.exceptions import TransactWriteError
+from pynamodb.models import Model
 
 from billing.adapters.dynamo.errors import dynamo_errors, is_conditional_check_failure
 from billing.adapters.dynamo.models import AuditModel, entitlement_key, transaction
@@ -24,6 +25,27 @@ def _source_view(text: str | None) -> dict[str, Any] | None:
 
 
 _HASH, _RANGE = "project_user", "at_id"  # AuditModel's keys
+
+
+def _change_logged(
+    sources: list[EntitlementSource], version_read: int, entry: AuditEntry
+) -> tuple[Model, Any]:
+    """The change log's entry of this grant or revoke (issue #22): the grant's id and who."""
+    from billing.adapters.dynamo.change_log import change_log_item
+    from billing.domain.change_log import ChangeEntry, support_cause
+
+    changed = entry.after or entry.before
+    action: Literal["grant", "revoke"] = "revoke" if entry.action == "revoke" else "grant"
+    return change_log_item(
+        ChangeEntry(
+            project_id=entry.project_id,
+            user_id=entry.user_id,
+            version=version_read + 1,
+            at=entry.at,
+            sources=tuple(sources),
+            cause=support_cause(action, changed.source_id if changed else "", entry.actor),
+        )
+    )
 
 
 class DynamoGrantStore:
@@ -46,6 +68,7 @@ class DynamoGrantStore:
             with dynamo_errors("TransactWriteItems grant"), transaction() as write:
                 write.save(record, condition=condition)
                 write.save(audit, condition=AuditModel.project_user.does_not_exist())
+                write.save(*_change_logged(sources, version_read, entry))
         except TransactWriteError as exc:
             if is_conditional_check_failure(exc):
                 return False

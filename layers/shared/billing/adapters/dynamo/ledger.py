@@ -183,6 +183,24 @@ def _mark(
     )
 
 
+def _change_logged(change: LedgerChange, now: datetime) -> tuple[Model, Any]:
+    """The change log's entry of this commit (issue #22), under the record's new version."""
+    from billing.adapters.dynamo.change_log import change_log_item
+    from billing.domain.change_log import ChangeEntry, stripe_event_cause
+
+    owner = change.owner
+    return change_log_item(
+        ChangeEntry(
+            project_id=owner.project_id,
+            user_id=owner.user_id,
+            version=change.record_version + 1,
+            at=now,
+            sources=tuple(change.sources),
+            cause=change.cause or stripe_event_cause(change.event.event_id),
+        )
+    )
+
+
 class DynamoBillingLedger:
     def read(
         self,
@@ -265,6 +283,7 @@ class DynamoBillingLedger:
                     recorded = isinstance(item.fact, SubscriptionFact)
                     write.save(fact_item(item.fact, now, recorded=recorded), condition=condition)
                 write.save(record, condition=record_condition)
+                write.save(*_change_logged(change, now))
                 for entry in change.audit:
                     write.save(
                         audit_item(entry), condition=AuditModel.project_user.does_not_exist()

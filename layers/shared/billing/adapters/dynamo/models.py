@@ -419,15 +419,33 @@ _TABLES: dict[type[Model], str] = {
 }
 
 
+_bound_to: Settings | None = None
+
+
+def _bind(model: type[Model], setting: str, settings: Settings) -> None:
+    model.Meta.table_name = getattr(settings, setting)
+    model.Meta.region = settings.aws_region
+    model.Meta.host = settings.dynamodb_endpoint_url
+    model._connection = None
+
+
 def bind_models(settings: Settings) -> None:
     """Point every model at its table and endpoint from ``settings``."""
-    global _transaction_connection  # noqa: PLW0603
+    global _transaction_connection, _bound_to  # noqa: PLW0603
     _transaction_connection = None
+    _bound_to = settings
     for model, setting in _TABLES.items():
-        model.Meta.table_name = getattr(settings, setting)
-        model.Meta.region = settings.aws_region
-        model.Meta.host = settings.dynamodb_endpoint_url
-        model._connection = None
+        _bind(model, setting, settings)
+
+
+def register_models(tables: dict[type[Model], str]) -> None:
+    """Models defined in modules of their own (model -> its table's setting), bound now if
+    the settings are: what the hot paths never use stays out of this module, and of their
+    imports."""
+    _TABLES.update(tables)
+    if _bound_to is not None:
+        for model, setting in tables.items():
+            _bind(model, setting, _bound_to)
 
 
 _transaction_connection: Connection | None = None
