@@ -201,27 +201,3 @@ class QueuePoller:
             except Exception:
                 logger.exception("polling %s failed; retrying", self.queue_name)
                 self.stop_event.wait(1.0)
-
-
-class SqsPollers:
-    """One QueuePoller thread per enabled SQS event source."""
-
-    def __init__(self, pollers: Sequence[QueuePoller]) -> None:
-        self.pollers = list(pollers)
-        self._threads: list[threading.Thread] = []
-
-    def start(self) -> None:
-        """Start every poller in a daemon thread."""
-        for poller in self.pollers:
-            thread = threading.Thread(
-                target=poller.run, name=f"sqs-{poller.source.function_id}", daemon=True
-            )
-            thread.start()
-            self._threads.append(thread)
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Ask every poller to stop and wait for the current long polls to end."""
-        for poller in self.pollers:
-            poller.stop_event.set()
-        for thread in self._threads:
-            thread.join(timeout)

@@ -38,9 +38,10 @@ from billing_devstack.config import SWAGGER_UI_PREFIX, LocalConfig
 from billing_devstack.gateway import Gateway, GatewayServer, serve
 from billing_devstack.lambda_runtime import LambdaRuntime
 from billing_devstack.launcher import Launched, LaunchError
+from billing_devstack.poller_threads import PollerThreads
 from billing_devstack.scheduler import ScheduleError, Scheduler, validate_schedules
-from billing_devstack.sqs_poller import BotoQueue, QueuePoller, SqsPollers
-from billing_devstack.stream_poller import BotoStreamReader, StreamPoller, StreamPollers
+from billing_devstack.sqs_poller import BotoQueue, QueuePoller
+from billing_devstack.stream_poller import BotoStreamReader, StreamPoller
 from billing_devstack.stripe_standin.server import StandInService
 from billing_devstack.template import LocalTemplate, TemplateError, load_template
 
@@ -170,8 +171,8 @@ class Stack:
         self.template = template
         self.children: dict[str, Launched] = {}
         self.runtime = LambdaRuntime(template.functions, config, stdout=stdout)
-        self.pollers = SqsPollers([])
-        self.stream_pollers = StreamPollers([])
+        self.pollers: PollerThreads[QueuePoller] = PollerThreads("sqs", [])
+        self.stream_pollers: PollerThreads[StreamPoller] = PollerThreads("stream", [])
         self.scheduler = Scheduler(template.schedules, self.runtime, config.schedule_now)
         self.server: GatewayServer | None = None
         self._serving: threading.Thread | None = None
@@ -313,9 +314,9 @@ class Stack:
             for source in self.template.sqs_sources
             if source.enabled
         ]
-        self.pollers = SqsPollers(pollers)
+        self.pollers = PollerThreads("sqs", pollers)
         self.pollers.start()
-        self.stream_pollers = StreamPollers(self._stream_pollers())
+        self.stream_pollers = PollerThreads("stream", self._stream_pollers())
         self.stream_pollers.start()
         self.scheduler.start()
         static = {SWAGGER_UI_PREFIX + "/": self.config.swagger_ui_dir}

@@ -251,25 +251,3 @@ class StreamPoller:
             except Exception:
                 logger.exception("reading %s failed; retrying", self.source.table_name)
                 self.stop_event.wait(1.0)
-
-
-class StreamPollers:
-    """One StreamPoller thread per enabled stream event source."""
-
-    def __init__(self, pollers: Sequence[StreamPoller]) -> None:
-        self.pollers = list(pollers)
-        self._threads: list[threading.Thread] = []
-
-    def start(self) -> None:
-        for poller in self.pollers:
-            thread = threading.Thread(
-                target=poller.run, name=f"stream-{poller.source.function_id}", daemon=True
-            )
-            thread.start()
-            self._threads.append(thread)
-
-    def stop(self, timeout: float = 5.0) -> None:
-        for poller in self.pollers:
-            poller.stop_event.set()
-        for thread in self._threads:
-            thread.join(timeout)

@@ -16,8 +16,9 @@ from moto import mock_aws
 from billing_devstack import resources
 from billing_devstack.config import REPO_ROOT, LocalConfig
 from billing_devstack.lambda_runtime import InvokeResult
+from billing_devstack.poller_threads import PollerThreads
 from billing_devstack.resources import create_queues, queue_depth, restore_backlog, save_backlog
-from billing_devstack.sqs_poller import BotoQueue, QueuePoller, SqsPollers
+from billing_devstack.sqs_poller import BotoQueue, QueuePoller
 from billing_devstack.stack import BACKLOG_FILE, Stack, dynamodb_command
 from billing_devstack.template import load_template
 from tests.unit.devstack.conftest import FakeInvoker, ok, raises
@@ -205,14 +206,14 @@ def persisting_stack(tmp_path: Path) -> Stack:
     return Stack(LocalConfig(state_dir=tmp_path, persist=True, sqs_retry_delay=1), TEMPLATE)
 
 
-def feed(stack: Stack, invoker: FakeInvoker) -> SqsPollers:
+def feed(stack: Stack, invoker: FakeInvoker) -> PollerThreads[QueuePoller]:
     """The consumer's poller of the stack's webhook queue, invoking ``invoker``."""
     assert stack.queue_urls is not None
     (source,) = [s for s in TEMPLATE.sqs_sources if s.function_id == CONSUMER]
     queue = BotoQueue(sqs(), stack.queue_urls[source.queue_id])
     delay = stack.config.sqs_retry_delay
     poller = QueuePoller(source, WEBHOOKS, queue, invoker, retry_delay=delay, wait_seconds=1)
-    stack.pollers = SqsPollers([poller])
+    stack.pollers = PollerThreads("sqs", [poller])
     stack.pollers.start()
     return stack.pollers
 
