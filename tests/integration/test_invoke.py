@@ -49,7 +49,7 @@ def test_the_entitlement_read_runs_against_fresh_tables(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     payload = json.loads(result.stdout)
     assert payload["statusCode"] == 200
-    assert json.loads(payload["body"]) == {"entitlements": []}
+    assert json.loads(payload["body"]) == {"entitlements": [], "usage": []}
     assert processes_of(tmp_path) == []
 
 

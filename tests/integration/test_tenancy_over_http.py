@@ -139,7 +139,7 @@ def test_the_seeds_setup_with_billing_admin_then_the_seeds_curl(stack: StackProc
     )
     body, status = result.stdout.rsplit("\n", 1)
     assert status == "200", body
-    assert json.loads(body) == {"entitlements": []}
+    assert json.loads(body) == {"entitlements": [], "usage": []}
 
 
 def test_rotation_over_http_keeps_old_keys_for_the_overlap_only(stack: StackProcess) -> None:
