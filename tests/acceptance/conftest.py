@@ -24,20 +24,60 @@ SECRET_KEY = "sk_test_acceptance"
 WEBHOOK_SECRET = "whsec_acceptance"
 PROJECT_ID = "1"
 FEATURE = "pro"
-# localstripe (API 2017-08-15) has no /v1/prices: a plan with a price-like id stands in for it,
-# and the subscription events carry it as `plan.id` (top level and on each item).
+# localstripe (API 2017-08-15) has no Price resource: a plan with a price-like id stands in for
+# it, and the subscription events carry it as `plan.id` (top level and on each item). Stripe
+# answers a plan's id at GET /v1/prices/{id} too (the Prices API reads legacy plans); the
+# launcher below adds that one route, so `billing-admin price add` can check the price at Stripe.
 PRICE_ID = "price_acceptance_pro"
 WEBHOOK_PATH = "/api/v1/webhooks/stripe"
 START_TIMEOUT = 30.0
 
 # localstripe's own `localstripe --port N` listens on every interface ([::]) and keeps its
 # state in the fixed file /tmp/localstripe.pickle, shared by every run on the machine. This
-# launcher serves the same aiohttp app on loopback only, with that persistence switched off.
+# launcher serves the same aiohttp app on loopback only, with that persistence switched off,
+# plus two things of today's API that the service asks for and localstripe's 2017 one lacks:
+# GET /v1/prices/{id}, a plan in the shape Stripe gives a price (404 as Stripe's error), and
+# tolerance of `expand` paths through `discounts` (its subscriptions carry the older single
+# `discount`, which the service reads as well), which are dropped instead of refused.
 _LAUNCHER = """
 import logging, sys
 from aiohttp import web
-from localstripe.resources import store
-from localstripe.server import app
+from localstripe.resources import Plan, store
+from localstripe.server import app, json_response
+
+def price_of(plan):
+    return {
+        "id": plan.id, "object": "price", "active": plan.active,
+        "billing_scheme": plan.billing_scheme, "created": plan.created,
+        "currency": plan.currency, "custom_unit_amount": None, "livemode": False,
+        "lookup_key": None, "metadata": plan.metadata, "nickname": plan.nickname,
+        "product": plan.product, "tax_behavior": "unspecified", "tiers_mode": plan.tiers_mode,
+        "transform_quantity": None, "type": "recurring", "unit_amount": plan.amount,
+        "unit_amount_decimal": None if plan.amount is None else str(plan.amount),
+        "recurring": {
+            "aggregate_usage": None, "interval": plan.interval,
+            "interval_count": plan.interval_count, "meter": None,
+            "trial_period_days": plan.trial_period_days, "usage_type": plan.usage_type,
+        },
+    }
+
+async def retrieve_price(request):
+    return json_response(price_of(Plan._api_retrieve(request.match_info["id"])))
+
+app.router.add_get("/v1/prices/{id}", retrieve_price)
+
+@web.middleware
+async def drop_discounts_expand(request, handler):
+    query = request.rel_url.query
+    kept = [
+        (key, value) for key, value in query.items()
+        if not (key.startswith("expand") and value.removeprefix("data.").startswith("discounts"))
+    ]
+    if len(kept) != len(query):
+        request = request.clone(rel_url=request.rel_url.with_query(kept))
+    return await handler(request)
+
+app.middlewares.insert(0, drop_discounts_expand)
 store.dump_to_disk = lambda: None
 access = logging.getLogger("aiohttp.access")
 access.setLevel(logging.DEBUG)

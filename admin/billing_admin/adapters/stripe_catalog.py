@@ -97,22 +97,15 @@ class StripeCatalogGateway:
         return StripeCatalogState(tuple(products), tuple(prices.values()))
 
     def price_terms(self, price_id: str) -> StripePriceTerms | None:
-        """What Stripe bills for one price (None: Stripe has no such price). A legacy plan
-        id is a price at Stripe; a Stripe that only knows it as a plan is asked for that."""
+        """What Stripe bills for one price (None: Stripe has no such price). Stripe answers a
+        legacy plan's id here too, as a price."""
         with stripe_errors("retrieve price"):
             try:
                 return _price(self._client.v1.prices.retrieve(price_id)).stripe_terms
             except stripe.InvalidRequestError as exc:
-                if exc.http_status != HTTPStatus.NOT_FOUND:
-                    raise
-            try:
-                plan = self._client.v1.plans.retrieve(price_id)
-            except stripe.InvalidRequestError as exc:
                 if exc.http_status == HTTPStatus.NOT_FOUND:
                     return None
                 raise
-        interval = cast(Interval, plan.interval)
-        return StripePriceTerms(plan.amount, plan.currency, interval, int(plan.interval_count))
 
     def _products(self) -> Iterable[stripe.Product]:
         """Every product of the account, active or not (Stripe's list has no id filter; a
