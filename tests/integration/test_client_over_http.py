@@ -34,6 +34,7 @@ from billing_client import (
 from billing_devstack.config import STANDIN_WEBHOOK_SECRET
 from billing_devstack.launcher import StackProcess, free_port
 from tests.integration.test_checkout_over_http import register_price, standin_url
+from tests.support.waiting import read_until
 
 pytestmark = pytest.mark.integration
 
@@ -78,14 +79,7 @@ def new_user() -> str:
 
 
 def eventually[T](read: Callable[[], T], done: Callable[[T], bool]) -> T:
-    """``read()`` until ``done`` says so (WAIT_SECONDS at most): webhooks arrive through SQS."""
-    deadline = time.monotonic() + WAIT_SECONDS
-    value = read()
-    while not done(value) and time.monotonic() < deadline:
-        time.sleep(0.5)
-        value = read()
-    assert done(value), value
-    return value
+    return read_until(read, done, seconds=WAIT_SECONDS)
 
 
 @pytest.fixture(scope="module")

@@ -27,6 +27,7 @@ from billing_devstack.lambda_runtime import LambdaRuntime
 from billing_devstack.launcher import StackProcess
 from billing_devstack.template import load_template
 from tests.integration.test_checkout_over_http import standin_url
+from tests.support.waiting import read_until
 
 pytestmark = pytest.mark.integration
 
@@ -96,13 +97,7 @@ def reporter(stack: StackProcess) -> Iterator[LambdaRuntime]:
 
 
 def eventually[T](read: Callable[[], T], done: Callable[[T], bool]) -> T:
-    deadline = time.monotonic() + WAIT_SECONDS
-    value = read()
-    while not done(value) and time.monotonic() < deadline:
-        time.sleep(0.5)
-        value = read()
-    assert done(value), value
-    return value
+    return read_until(read, done, seconds=WAIT_SECONDS)
 
 
 def subscribe(client: BillingClient, user: str) -> None:

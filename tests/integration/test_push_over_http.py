@@ -26,6 +26,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from billing_client import BillingClient, verify_webhook
 from billing_client import WebhookVerificationError as ClientVerificationError
 from billing_devstack.launcher import StackProcess, free_port
+from tests.support.waiting import read_until
 
 pytestmark = pytest.mark.integration
 
@@ -125,13 +126,7 @@ def tenant(stack: StackProcess) -> Iterator[Tenant]:
 
 
 def eventually[T](read: Callable[[], T], done: Callable[[T], bool]) -> T:
-    deadline = time.monotonic() + WAIT_SECONDS
-    value = read()
-    while not done(value) and time.monotonic() < deadline:
-        time.sleep(0.25)
-        value = read()
-    assert done(value), value
-    return value
+    return read_until(read, done, seconds=WAIT_SECONDS)
 
 
 def _grant(tenant: Tenant, user: str, feature: str) -> None:
