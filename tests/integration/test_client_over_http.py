@@ -17,7 +17,6 @@ from functools import partial
 from typing import Any
 
 import pytest
-import requests
 
 from billing.domain.webhook_signature import signature_header
 from billing_client import (
@@ -34,6 +33,7 @@ from billing_client import (
 from billing_devstack.config import STANDIN_WEBHOOK_SECRET
 from billing_devstack.launcher import StackProcess, free_port
 from tests.integration.test_checkout_over_http import register_price, standin_url
+from tests.support.checkout import pay_subscription_checkout
 from tests.support.waiting import read_until
 
 pytestmark = pytest.mark.integration
@@ -87,16 +87,7 @@ def subscriber(tenant: Tenant) -> str:
     """A user who checked out through the client and paid at the stand-in; the subscription's
     ``pro`` entitlement has arrived."""
     client, user = tenant.client(), new_user()
-    session = client.create_checkout_session(
-        user_id=user,
-        project_id=PROJECT,
-        price_id=PRICE,
-        mode="subscription",
-        success_url=f"{ORIGIN}/ok",
-        cancel_url=f"{ORIGIN}/cancel",
-    )
-    paid = requests.post(f"{session.checkout_url}/pay", allow_redirects=False, timeout=30)
-    assert paid.status_code == 303, paid.text
+    pay_subscription_checkout(client, user=user, project=PROJECT, price=PRICE, origin=ORIGIN)
     eventually(
         lambda: client.entitlements(user_id=user, project_id=PROJECT),
         lambda found: any(e.feature_code == "pro" and e.active for e in found),

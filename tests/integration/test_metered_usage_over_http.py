@@ -27,6 +27,7 @@ from billing_devstack.lambda_runtime import LambdaRuntime
 from billing_devstack.launcher import StackProcess
 from billing_devstack.template import load_template
 from tests.integration.test_checkout_over_http import standin_url
+from tests.support.checkout import pay_subscription_checkout
 from tests.support.waiting import read_until
 
 pytestmark = pytest.mark.integration
@@ -102,16 +103,7 @@ def eventually[T](read: Callable[[], T], done: Callable[[T], bool]) -> T:
 
 def subscribe(client: BillingClient, user: str) -> None:
     """Checkout paid at the stand-in; the subscription's features arrive through webhooks."""
-    session = client.create_checkout_session(
-        user_id=user,
-        project_id=PROJECT,
-        price_id=PRICE,
-        mode="subscription",
-        success_url=f"{ORIGIN}/ok",
-        cancel_url=f"{ORIGIN}/cancel",
-    )
-    paid = requests.post(f"{session.checkout_url}/pay", allow_redirects=False, timeout=30)
-    assert paid.status_code == 303, paid.text
+    pay_subscription_checkout(client, user=user, project=PROJECT, price=PRICE, origin=ORIGIN)
     eventually(
         lambda: client.entitlement_usage(user_id=user, project_id=PROJECT),
         lambda found: any(u.feature_code == FEATURE for u in found),
