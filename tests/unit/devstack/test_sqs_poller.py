@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -179,3 +180,35 @@ def test_moto_moves_a_message_to_the_dlq_after_max_receive_count(
     assert received == [1, 1, 1, 0, 0]
     dead = client.receive_message(QueueUrl=urls["Dead"], MaxNumberOfMessages=10)["Messages"]
     assert [m["Body"] for m in dead] == ["not json"]
+
+
+@dataclass
+class OnceBrokenQueue(FakeQueue):
+    """Raises from its first receive (as a runtime error, not a boto one), then hands out."""
+
+    broken: bool = True
+
+    def receive(self, max_messages: int, wait_seconds: int) -> list[dict[str, Any]]:
+        if self.broken:
+            self.broken = False
+            raise RuntimeError("the local runtime is shutting down")
+        return super().receive(max_messages, wait_seconds)
+
+
+def test_the_poller_keeps_polling_after_anything_a_poll_raises(invoker: FakeInvoker) -> None:
+    invoker.answers["Consumer"] = ok({"batchItemFailures": []})
+    queue = OnceBrokenQueue(pending=[message(1)])
+    feeding = poller(queue, invoker)
+    thread = threading.Thread(target=feeding.run, daemon=True)
+
+    thread.start()
+    for _ in range(100):
+        if queue.deleted:
+            break
+        threading.Event().wait(0.05)
+    feeding.stop_event.set()
+    thread.join(5)
+
+    assert not queue.broken
+    assert queue.deleted == ["r1"]  # the poll after the failure handed the message out
+    assert not thread.is_alive()
