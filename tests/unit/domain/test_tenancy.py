@@ -25,6 +25,8 @@ PRICE = Price(
         ("https://App.Example.com:8443", "https://app.example.com:8443"),
         ("http://localhost:3000/cb", "http://localhost:3000"),
         ("http://127.0.0.1", "http://127.0.0.1"),
+        ("https://app.example.com:443/", "https://app.example.com"),
+        ("http://localhost:80", "http://localhost"),
     ],
 )
 def test_origins_are_scheme_host_and_port(value: str, origin: str) -> None:
@@ -48,11 +50,17 @@ def test_origins_are_scheme_host_and_port(value: str, origin: str) -> None:
         "https://app.example.com:abc/",
         "https://app.example.com:4٤٣/",  # Arabic-Indic digits
         "http://localhost:0/",
+        "https://@app.example.com",
+        " https://app.example.com",
+        "https://app.example.com\t",
+        "https://app.example.com.",
+        "https://app example.com",
     ],
 )
 def test_other_origins_are_refused(value: str) -> None:
-    with pytest.raises(ValidationError, match="allowed_origins"):
+    with pytest.raises(ValidationError, match="allowed_origins") as error:
         normalize_origin(value)
+    assert error.value.reason.startswith(repr(value))  # the operator sees which one
 
 
 def test_a_valid_price_passes() -> None:

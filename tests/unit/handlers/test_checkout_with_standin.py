@@ -114,3 +114,33 @@ def test_a_body_missing_a_field_is_422_naming_it(standin: StripeStandIn) -> None
     response = invoke("checkout_session", event)
     assert response["statusCode"] == 422
     assert [e["field"] for e in json_body(response)["errors"]] == ["mode"]
+
+
+@pytest.mark.parametrize(
+    ("field", "url"),
+    [
+        ("success_url", "https:// /"),
+        ("cancel_url", "https://exa mple.com/"),
+        ("success_url", " https://app.example.com/ok"),  # not stripped into a valid one
+        ("cancel_url", "https://app.example.com/ok\n"),
+        ("success_url", "https://@app.example.com/ok"),
+    ],
+)
+def test_a_malformed_return_url_is_422_naming_it_and_stripe_sees_nothing(
+    standin: StripeStandIn, field: str, url: str
+) -> None:
+    response = checkout(**{field: url})
+    assert response["statusCode"] == 422, response["body"]
+    assert [e["field"] for e in json_body(response)["errors"]] == [field]
+    client = sdk(standin)
+    assert client.v1.checkout.sessions.list().data == []
+    assert client.v1.customers.list().data == []
+
+
+def test_a_malformed_portal_return_url_is_422_naming_it(standin: StripeStandIn) -> None:
+    checkout()
+    event = load_event("portal_session.json")
+    event["body"] = json.dumps({**json.loads(event["body"]), "return_url": "https://a\tb.com/"})
+    response = invoke("portal_session", event)
+    assert response["statusCode"] == 422, response["body"]
+    assert [e["field"] for e in json_body(response)["errors"]] == ["return_url"]

@@ -4,10 +4,10 @@ field) and documents them. Field names and meanings are API.md's."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from billing.domain.allowances import MAX_LIMIT
 from billing.domain.ids import FEATURE_CODE_PATTERN, PROJECT_ID_PATTERN, USER_ID_PATTERN
@@ -40,7 +40,11 @@ def project_id_query() -> Any:
     )
 
 
-UrlField = Field(min_length=1, max_length=2048)
+# Not stripped: a URL with a space or a control character anywhere, ends included, is refused
+# (billing.domain.tenancy.url_origin), not quietly repaired.
+Url = Annotated[
+    str, StringConstraints(strip_whitespace=False), Field(min_length=1, max_length=2048)
+]
 
 
 class CheckoutSessionBody(BaseModel):
@@ -50,8 +54,8 @@ class CheckoutSessionBody(BaseModel):
     project_id: int | str = ProjectIdField
     price_id: str = Field(min_length=1, max_length=255)
     mode: Literal["subscription", "payment"]
-    success_url: str = UrlField
-    cancel_url: str = UrlField
+    success_url: Url
+    cancel_url: Url
     quantity: int = Field(default=1, ge=1, le=100)
     trial_days: int | None = Field(default=None, ge=1, le=730)
     allow_promotion_codes: bool = False
@@ -62,7 +66,7 @@ class PortalSessionBody(BaseModel):
 
     user_id: str = UserIdField
     project_id: int | str = ProjectIdField
-    return_url: str = UrlField
+    return_url: Url
     currency: str | None = Field(
         default=None,
         pattern="^[A-Za-z]{3}$",

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Literal
 
-from billing.domain.tenancy import Price, Project, normalize_origin
+from billing.domain.tenancy import Price, Project, comparable_origin, url_origin
 from billing.errors import ValidationError
 
 CheckoutMode = Literal["subscription", "payment"]
@@ -49,15 +49,15 @@ def check_mode(request: CheckoutRequest, price: Price) -> None:
 
 
 def check_return_url(project: Project, url: str, field: str) -> str:
-    """A redirect URL must be http(s), and on one of the project's origins when it has any.
+    """A redirect URL must be a well-formed https URL (:func:`url_origin`), and on one of the
+    project's origins when it has any; ValidationError naming ``field`` otherwise.
 
-    Without this a checkout could send a user to any site after paying.
+    Without this a checkout could send a user to any site after paying, and Stripe would be
+    handed URLs no browser reads the same way.
     """
-    try:
-        origin = normalize_origin(url)
-    except ValidationError:
-        raise ValidationError(field, "must be an https URL (http only on localhost)") from None
-    if project.allowed_origins and origin not in project.allowed_origins:
+    origin = url_origin(url, field)
+    allowed = {comparable_origin(stored) for stored in project.allowed_origins}
+    if allowed and origin not in allowed:
         raise ValidationError(field, f"{origin} is not an allowed origin of this project")
     return url
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,7 +23,6 @@ INTERVALS: tuple[Interval, ...] = ("day", "week", "month", "year", "one_time")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.\-]{0,63}")
 _STRIPE_PRICE_ID = re.compile(r"price_[A-Za-z0-9_]{1,120}")
 _CURRENCY = re.compile(r"[a-z]{3}")
-_LOCAL_HOSTS = {"localhost", "127.0.0.1", "[::1]"}
 
 
 @dataclass(frozen=True)
@@ -164,30 +164,131 @@ def validate_name(value: str, field_name: str = "name") -> str:
     return value
 
 
-def normalize_origin(value: str) -> str:
-    """``https://app.example.com/any/path`` -> ``https://app.example.com``.
+URL_RULE = (
+    "must be an absolute https URL (http only on localhost) naming a valid host, with no "
+    "spaces, control characters, backslashes or user info"
+)
+DEFAULT_PORTS = {"https": 443, "http": 80}
+_LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+_HOST_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+_PORT = re.compile(r"[0-9]{1,5}")
+MAX_HOST_LENGTH = 253
+MAX_PORT = 65535
 
-    Checkout and portal return URLs must start with an allowed origin. https only, except
-    http on localhost for development.
+
+def url_origin(url: str, field: str) -> str:
+    """The origin of an absolute http(s) URL, ``scheme://host[:port]`` in lowercase, the
+    default port (443 for https, 80 for http) left out; ValidationError naming ``field`` and
+    the reason otherwise.
+
+    The rules are those of a URL a browser is sent to (a checkout's return URL, an allowed
+    origin): no whitespace or control character anywhere (Unicode ones too) and no backslash
+    (browsers read it as ``/``, so ``https://a.example\\@evil.example`` would go elsewhere
+    than it reads); an authority of a host and an optional port only (no ``@``, not even an
+    empty user info); a host of LDH labels (letters, digits, hyphens; an IDN as punycode
+    ``xn--``, no trailing dot, the last label starting with a letter, so nothing a browser reads
+    as an IPv4 address), an IPv4 address or a bracketed IPv6 one (no zone); a port 1-65535.
+    https only, except http on localhost, 127.0.0.1 and [::1] for development. Path, query and
+    fragment are the caller's.
+    """
+    odd = next((char for char in url if char.isspace() or not char.isprintable()), None)
+    if odd is not None:
+        raise ValidationError(
+            field, f"must not contain spaces or control characters (found U+{ord(odd):04X})"
+        )
+    if "\\" in url:
+        raise ValidationError(field, "must not contain a backslash")
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # an unclosed [IPv6, a netloc NFKC would change...
+        raise ValidationError(field, URL_RULE) from None
+    if parts.scheme not in DEFAULT_PORTS or not parts.netloc:
+        raise ValidationError(field, URL_RULE)
+    if "@" in parts.netloc:
+        raise ValidationError(field, "must not carry a user name or password (no @ in the host)")
+    written_host, port = _host_and_port(parts.netloc, field)
+    host = _valid_host(written_host.lower(), field)
+    if parts.scheme == "http" and host not in _LOCAL_HOSTS:
+        raise ValidationError(field, "must use https (http only on localhost)")
+    shown_host = f"[{host}]" if ":" in host else host
+    shown_port = "" if port in (None, DEFAULT_PORTS[parts.scheme]) else f":{port}"
+    return f"{parts.scheme}://{shown_host}{shown_port}"
+
+
+def _host_and_port(netloc: str, field: str) -> tuple[str, int | None]:
+    """``netloc`` split into its host (IPv6 checked, without brackets) and its port (None: not
+    given)."""
+    if netloc.startswith("["):
+        inside, bracket, rest = netloc[1:].partition("]")
+        if not bracket or (rest and not rest.startswith(":")):
+            raise ValidationError(field, URL_RULE)
+        host, has_port, port = _ipv6(inside, field), bool(rest), rest[1:]
+    else:
+        host, colon, port = netloc.partition(":")
+        has_port = bool(colon)
+    if not has_port:
+        return host, None
+    if not _PORT.fullmatch(port) or not 1 <= int(port) <= MAX_PORT:
+        raise ValidationError(field, "has an invalid port (1-65535)")
+    return host, int(port)
+
+
+def _ipv6(text: str, field: str) -> str:
+    """An IPv6 address as written in brackets, compressed; a zone (``%eth0``: an interface of
+    whichever machine reads the URL) is refused."""
+    try:
+        address = ipaddress.IPv6Address(text)
+    except ValueError:
+        address = None
+    if address is None or address.scope_id is not None:
+        raise ValidationError(field, "has an invalid IPv6 address (and no zone)")
+    return address.compressed
+
+
+def _valid_host(host: str, field: str) -> str:
+    """``host`` (lowercase; IPv6 already checked), if it is a valid host name or address."""
+    if ":" in host:
+        return host
+    if not host:
+        raise ValidationError(field, "must name a host")
+    labels = host.split(".")
+    if all(label.isascii() and label.isdigit() for label in labels):
+        try:
+            return str(ipaddress.IPv4Address(host))
+        except ValueError:
+            raise ValidationError(field, "has an invalid IPv4 address") from None
+    if (
+        len(host) > MAX_HOST_LENGTH
+        or not all(label.isascii() and _HOST_LABEL.fullmatch(label) for label in labels)
+        or not labels[-1][0].isalpha()
+    ):
+        raise ValidationError(
+            field,
+            "must name a valid host: dot-separated labels of letters, digits and hyphens "
+            "(an IDN in punycode, xn--...), no trailing dot",
+        )
+    return host
+
+
+def normalize_origin(value: str) -> str:
+    """``https://app.example.com:443/any/path`` -> ``https://app.example.com``: an allowed
+    origin of a project, by the rules of :func:`url_origin`.
+
+    Checkout and portal return URLs must start with an allowed origin.
     """
     try:
-        parts = urlsplit(value.strip())
-        port_number = parts.port
-    except ValueError:  # a bad port, an unclosed [IPv6, a netloc NFKC would change...
-        raise ValidationError("allowed_origins", f"{value!r} is not a valid URL") from None
-    if port_number == 0:  # urlsplit takes it; no server listens there
-        raise ValidationError("allowed_origins", f"{value!r} has no valid port (1-65535)")
-    port = "" if port_number is None else f":{port_number}"
-    host = (parts.hostname or "").lower()
-    local = host in _LOCAL_HOSTS or f"[{host}]" in _LOCAL_HOSTS
-    if parts.scheme not in ("https", "http") or not host:
-        raise ValidationError("allowed_origins", f"{value!r} is not an http(s) origin")
-    if parts.scheme == "http" and not local:
-        raise ValidationError("allowed_origins", f"{value!r} must use https")
-    if parts.username or parts.password:
-        raise ValidationError("allowed_origins", f"{value!r} must not carry credentials")
-    shown_host = f"[{host}]" if ":" in host else host
-    return f"{parts.scheme}://{shown_host}{port}"
+        return url_origin(value, "allowed_origins")
+    except ValidationError as exc:
+        raise ValidationError("allowed_origins", f"{value!r}: {exc.reason}") from None
+
+
+def comparable_origin(stored: str) -> str:
+    """An origin as stored (earlier rules kept a default port, ``https://x:443``) in the form
+    :func:`url_origin` gives, to compare with one; unchanged if it no longer passes."""
+    try:
+        return url_origin(stored, "allowed_origins")
+    except ValidationError:
+        return stored
 
 
 def normalize_origins(values: list[str] | tuple[str, ...]) -> tuple[str, ...]:
