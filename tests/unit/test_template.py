@@ -546,3 +546,14 @@ def test_a_failed_delivery_is_retried_for_about_3_days_then_dead_lettered() -> N
     source = sender["Events"]["Deliveries"]["Properties"]
     assert source["Queue"] == {"Fn::GetAtt": ["WebhookDeliveryQueue", "Arn"]}
     assert source["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+def test_no_api_asks_api_gateway_to_decompress_requests() -> None:
+    """The API refuses encoded bodies (415 naming Content-Encoding, billing.api.body) because
+    API Gateway passes them on as sent; with MinimumCompressionSize it would decompress them,
+    and that rule would refuse what API Gateway had already decoded."""
+    apis = {**resources("AWS::Serverless::Api"), **resources("AWS::ApiGateway::RestApi")}
+    assert apis
+    for name, api in apis.items():
+        assert "MinimumCompressionSize" not in api.get("Properties", {}), name
+    assert "MinimumCompressionSize" not in template().get("Globals", {}).get("Api", {})

@@ -163,6 +163,65 @@ def test_two_different_content_types_are_415() -> None:
         check_content_type({"Content-Type": ["application/json", "text/plain"]}, has_body=True)
 
 
+JSON = {"Content-Type": "application/json"}
+UNENCODED: list[str | list[str]] = [
+    "identity",
+    "IDENTITY",
+    " Identity ",
+    "identity, identity",
+    "",
+    ["identity"],
+    ["identity", "Identity"],
+]
+ENCODED: list[str | list[str]] = [
+    "gzip",
+    "GZIP",
+    "x-gzip",
+    "deflate",
+    "br",
+    "zstd",
+    "compress",
+    "gzip, identity",
+    "identity, gzip",
+    "identity,gzip",
+    "identity;q=1",
+    "identity-ish",
+    "chunked",
+    ["identity", "gzip"],
+    ["gzip"],
+]
+
+
+@pytest.mark.parametrize("encoding", UNENCODED, ids=repr)
+def test_a_body_as_sent_passes(encoding: str | list[str]) -> None:
+    check_content_type(JSON, has_body=True)
+    check_content_type({**JSON, "content-encoding": encoding}, has_body=True)
+
+
+@pytest.mark.parametrize("encoding", ENCODED, ids=repr)
+def test_a_body_with_a_content_encoding_is_415_naming_the_header(
+    encoding: str | list[str],
+) -> None:
+    for name in ("Content-Encoding", "content-encoding", "CONTENT-ENCODING"):
+        with pytest.raises(UnsupportedMediaTypeError) as caught:
+            check_content_type({**JSON, name: encoding}, has_body=True)
+        assert caught.value.field == "Content-Encoding"
+
+
+def test_a_content_encoding_without_a_body_encodes_nothing() -> None:
+    check_content_type({"Content-Encoding": "gzip"}, has_body=False)
+
+
+def test_an_encoded_body_is_refused_before_it_is_read() -> None:
+    event: dict[str, Any] = {
+        "headers": {"Content-Type": "application/json"},
+        "multiValueHeaders": {"Content-Encoding": ["identity", "gzip"]},
+        "body": '{"a": 1}',
+    }
+    with pytest.raises(UnsupportedMediaTypeError, match="Content-Encoding"):
+        request_body(event)
+
+
 def test_the_event_keeps_its_body_and_gets_the_plain_json_content_type() -> None:
     event: dict[str, Any] = {
         "headers": {"content-type": "Application/JSON; charset=UTF-8"},

@@ -170,6 +170,31 @@ def test_bad_grants_are_422_naming_the_field_and_store_nothing(
     assert json_body(audit())["items"] == []
 
 
+@pytest.mark.parametrize("encoding", ["gzip", "GZip", "gzip, identity", "br"])
+def test_a_grant_with_a_content_encoding_is_415_naming_it_and_stores_nothing(
+    project: None, encoding: str
+) -> None:
+    """API Gateway passes the body as sent (no MinimumCompressionSize): an encoded body would
+    be read as something it is not."""
+    event = load_event("admin_grant.json")
+    event["headers"]["Content-Encoding"] = encoding
+    event["multiValueHeaders"]["Content-Encoding"] = [encoding]
+    response = invoke("admin_grant", event)
+    assert response["statusCode"] == 415, response["body"]
+    assert [e["field"] for e in json_body(response)["errors"]] == ["Content-Encoding"]
+    headers = {k.lower(): v for k, v in (response.get("headers") or {}).items()}
+    assert headers["accept-encoding"] == "identity"
+    assert json_body(read())["entitlements"] == []
+    assert json_body(audit())["items"] == []
+
+
+def test_a_grant_saying_identity_is_stored(project: None) -> None:
+    event = load_event("admin_grant.json")
+    event["headers"]["content-encoding"] = "Identity"
+    event["multiValueHeaders"]["content-encoding"] = ["Identity"]
+    assert invoke("admin_grant", event)["statusCode"] == 201
+
+
 def test_forged_foreign_and_truncated_cursors_are_422_naming_the_cursor(project: None) -> None:
     """Never the 503 with Retry-After (a client would retry forever) or the 500 that the raw
     table key in base64 got: a 422 naming ``cursor``, whatever the cursor."""

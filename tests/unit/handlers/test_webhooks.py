@@ -47,6 +47,20 @@ def test_a_signed_event_is_queued_raw_and_answered_200(aws: dict[str, str]) -> N
     assert queued(aws["WebhookQueue"]) == [body.decode()]
 
 
+def test_an_encoded_delivery_is_415_and_nothing_is_queued(aws: dict[str, str]) -> None:
+    """Stripe's deliveries carry no Content-Encoding (the test above); one that says gzip is
+    no Stripe delivery, whatever its signature."""
+    body = json.dumps(STRIPE_EVENT).encode()
+    event = load_event("webhook_receiver.json")
+    event.pop("multiValueHeaders", None)
+    event["headers"].update({"Stripe-Signature": signed(body), "Content-Encoding": "gzip"})
+    event["body"] = body.decode()
+    response = invoke("webhook_receiver", event)
+    assert response["statusCode"] == 415, response["body"]
+    assert [e["field"] for e in json_body(response)["errors"]] == ["Content-Encoding"]
+    assert queued(aws["WebhookQueue"]) == []
+
+
 def test_the_function_url_payload_is_served_too(aws: dict[str, str]) -> None:
     body = json.dumps(STRIPE_EVENT).encode()
     event = load_event("webhook_receiver_function_url.json")

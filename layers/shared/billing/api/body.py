@@ -6,6 +6,9 @@ rules, each a 415 or a 422 naming the field, never a 5xx:
 
 - a request that carries a body, or names a Content-Type, says ``application/json`` (a
   ``charset``, if any, is ``utf-8``): anything else, or a body with no Content-Type, is 415;
+- a body comes as sent: a Content-Encoding other than ``identity`` (``gzip``...) is 415, as
+  nothing decodes it (the REST API sets no MinimumCompressionSize, so API Gateway passes the
+  bytes on as they came, and reading gzip as JSON would take whatever a body says it is);
 - the body is UTF-8 JSON: no duplicate keys (the key is named), nested at most
   :data:`MAX_DEPTH` deep, integers of at most :data:`MAX_INTEGER_DIGITS` digits, no
   ``NaN``/``Infinity`` nor a number too large for a float.
@@ -28,6 +31,8 @@ JSON_MEDIA_TYPE = "application/json"
 MAX_DEPTH = 32
 MAX_INTEGER_DIGITS = 32
 CONTENT_TYPE = "Content-Type"
+CONTENT_ENCODING = "Content-Encoding"
+IDENTITY = "identity"
 _UTF8 = ("utf-8", "utf8")
 
 
@@ -128,16 +133,25 @@ def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
-def check_content_type(headers: Mapping[str, Any], has_body: bool) -> None:
-    """UnsupportedMediaTypeError (415) unless the request's one Content-Type is JSON in UTF-8,
-    or it has neither a body nor a Content-Type. ``headers``: name -> value or list of values
-    (API Gateway's multiValueHeaders), names in any case."""
-    given = [
+def _values(headers: Mapping[str, Any], wanted: str) -> list[str]:
+    """Every value of the header ``wanted`` (any case) in ``headers``: name -> value or list
+    of values (API Gateway's multiValueHeaders)."""
+    return [
         str(value)
         for name, values in headers.items()
-        if name.lower() == "content-type"
+        if name.lower() == wanted.lower()
         for value in (values if isinstance(values, list) else [values])
     ]
+
+
+def check_content_type(headers: Mapping[str, Any], has_body: bool) -> None:
+    """UnsupportedMediaTypeError (415) unless the request's one Content-Type is JSON in UTF-8,
+    or it has neither a body nor a Content-Type; and, with a body, unless each coding of its
+    Content-Encoding, if any, is ``identity``. ``headers``: name -> value or list of values
+    (API Gateway's multiValueHeaders), names in any case."""
+    if has_body:
+        _check_content_encoding(_values(headers, CONTENT_ENCODING))
+    given = _values(headers, CONTENT_TYPE)
     if not given:
         if has_body:
             raise UnsupportedMediaTypeError(CONTENT_TYPE, f"a body needs {JSON_MEDIA_TYPE}")
@@ -151,6 +165,14 @@ def check_content_type(headers: Mapping[str, Any], has_body: bool) -> None:
         name, _, value = parameter.partition("=")
         if name.strip().lower() == "charset" and value.strip().strip('"').lower() not in _UTF8:
             raise UnsupportedMediaTypeError(CONTENT_TYPE, "the charset must be utf-8")
+
+
+def _check_content_encoding(given: list[str]) -> None:
+    codings = [coding.strip().lower() for value in given for coding in value.split(",")]
+    if any(coding not in ("", IDENTITY) for coding in codings):
+        raise UnsupportedMediaTypeError(
+            CONTENT_ENCODING, f"must be {IDENTITY} (or absent): the body is read as sent"
+        )
 
 
 def body_text(raw_event: Mapping[str, Any]) -> str | None:

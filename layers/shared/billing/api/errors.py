@@ -13,6 +13,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response, content_types
 
 from billing import errors
+from billing.api.body import CONTENT_ENCODING, IDENTITY
 
 # Every 503 (DynamoDB throttled or down, Stripe rate limiting or not answering in time): a
 # short wait before the same request. Retrying it is safe: Stripe calls reuse their
@@ -87,10 +88,13 @@ def error_body(exc: errors.BillingError) -> tuple[int, dict[str, Any]]:
 def error_headers(exc: errors.BillingError) -> dict[str, str]:
     """Headers beside the body: ``Retry-After`` on a 503 (a dependency unavailable for a
     moment; Stripe sends none on its 429 and the SDK leaves backing off to us). A 502 (Stripe
-    failed, after the SDK's own retries) gets none."""
+    failed, after the SDK's own retries) gets none. A 415 for a Content-Encoding says which
+    codings are taken (RFC 9110 §15.5.16: ``Accept-Encoding: identity``)."""
     status, _ = error_body(exc)
     if status == HTTPStatus.SERVICE_UNAVAILABLE:
         return {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    if isinstance(exc, errors.UnsupportedMediaTypeError) and exc.field == CONTENT_ENCODING:
+        return {"Accept-Encoding": IDENTITY}
     return {}
 
 
