@@ -133,7 +133,7 @@ def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
-def _values(headers: Mapping[str, Any], wanted: str) -> list[str]:
+def header_values(headers: Mapping[str, Any], wanted: str) -> list[str]:
     """Every value of the header ``wanted`` (any case) in ``headers``: name -> value or list
     of values (API Gateway's multiValueHeaders)."""
     return [
@@ -150,8 +150,8 @@ def check_content_type(headers: Mapping[str, Any], has_body: bool) -> None:
     Content-Encoding, if any, is ``identity``. ``headers``: name -> value or list of values
     (API Gateway's multiValueHeaders), names in any case."""
     if has_body:
-        _check_content_encoding(_values(headers, CONTENT_ENCODING))
-    given = _values(headers, CONTENT_TYPE)
+        _check_content_encoding(header_values(headers, CONTENT_ENCODING))
+    given = header_values(headers, CONTENT_TYPE)
     if not given:
         if has_body:
             raise UnsupportedMediaTypeError(CONTENT_TYPE, f"a body needs {JSON_MEDIA_TYPE}")
