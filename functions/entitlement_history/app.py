@@ -1,7 +1,6 @@
 """GET /api/v1/entitlements/history: what a user had at a moment (?at=), or what changed
 between two moments (?since=&until=), from the change log (one Query)."""
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
@@ -11,6 +10,7 @@ from billing.api.caller import caller_of
 from billing.api.resolver import build_rest_resolver, rest_handler
 from billing.api.responses import AUTHORIZED, CHECKED, STORAGE, EntitlementHistory, documented
 from billing.api.schemas import project_id_query, user_id_query
+from billing.api.times import IsoTime
 from billing.domain.clock import utc_now
 from billing.domain.ids import validate_user_id
 from billing.errors import ValidationError
@@ -42,9 +42,9 @@ def get_history(  # keyword-only: Powertools passes the query by name
     *,
     user_id: Annotated[str, user_id_query()],
     project_id: Annotated[str, project_id_query()],
-    at: Annotated[datetime | None, Query()] = None,
-    since: Annotated[datetime | None, Query()] = None,
-    until: Annotated[datetime | None, Query()] = None,
+    at: Annotated[IsoTime | None, Query()] = None,
+    since: Annotated[IsoTime | None, Query()] = None,
+    until: Annotated[IsoTime | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 100,
     cursor: Annotated[
         str | None,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from http import HTTPStatus
 from typing import Annotated, Any
 
@@ -27,6 +26,7 @@ from pydantic import BaseModel
 from billing.api.body import CONTENT_TYPE, JSON_MEDIA_TYPE, parse_json
 from billing.api.caller import authorize_request
 from billing.api.errors import error_body, error_headers, json_response, proxy_error
+from billing.api.times import IsoTime
 from billing.errors import BillingError, DependencyUnavailableError, UnsupportedMediaTypeError
 from billing.observability import logger
 
@@ -147,8 +147,8 @@ def metrics_resolver(
 
     def get_metrics(
         project_id: str,
-        since: Annotated[datetime | None, Query()] = None,
-        until: Annotated[datetime | None, Query()] = None,
+        since: Annotated[IsoTime | None, Query()] = None,
+        until: Annotated[IsoTime | None, Query()] = None,
     ) -> dict[str, Any]:
         return report(
             wiring.metrics_store(),

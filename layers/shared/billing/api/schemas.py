@@ -3,12 +3,12 @@ field) and documents them. Field names and meanings are API.md's."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from billing.api.times import IsoTime
 from billing.domain.allowances import MAX_LIMIT
 from billing.domain.ids import FEATURE_CODE_PATTERN, PROJECT_ID_PATTERN, USER_ID_PATTERN
 from billing.domain.usage import IDEMPOTENCY_KEY_PATTERN, MAX_QUANTITY
@@ -94,7 +94,7 @@ class GrantBody(BaseModel):
     feature_code: str = FeatureCodeField
     granted_by: str = ActorField
     reason: str = ReasonField
-    valid_to: datetime | None = None
+    valid_to: IsoTime | None = None
     quantity: int | None = Field(
         default=None,
         ge=1,
