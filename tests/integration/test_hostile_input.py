@@ -498,6 +498,11 @@ FOREIGN_REDIRECTS = {
     "port-not-a-number": "https://app.example.com:abc/ok",
     "unclosed-ipv6": "https://[::1/ok",
     "fullwidth-hash-in-host": "https://app.example.com\uff03@evil.example/ok",
+    "empty-userinfo": "https://@app.example.com/ok",
+    "tab-after-host": "https://app.example.com\t/ok",
+    "space-as-host": "https:// /",
+    "space-in-host": "https://app.exa mple.com/",
+    "trailing-dot": "https://app.example.com./ok",
 }
 REDIRECT_FIELDS = [
     ("/api/v1/checkout/session", "success_url"),
@@ -525,6 +530,8 @@ def test_redirects_off_the_projects_origins_are_422_and_store_nothing(
     # The same request with the project's own origin goes through (so the test can fail).
     allowed = with_field(base, name, f"{ORIGIN}/fine?next=%2F%2Fevil.example", route)
     assert allowed.send(stack, tenants.key).status_code in (200, 404)
+    default_port = with_field(base, name, f"{ORIGIN}:443/fine", route)  # the same origin
+    assert default_port.send(stack, tenants.key).status_code in (200, 404)
 
 
 # ------------------------------------------------------------------ BOLA
@@ -954,12 +961,45 @@ ISSUE_CASES: dict[str, tuple[RawCall, int, str | None]] = {
 }
 
 
-@pytest.mark.parametrize(("call", "status", "name"), ISSUE_CASES.values(), ids=ISSUE_CASES.keys())
+# A later outside probe: these were stored (201) or answered (200).
+PROBE_CASES: dict[str, tuple[RawCall, int, str | None]] = {
+    **{
+        f"grant with Content-Encoding {encoding}": (
+            RawCall(
+                "POST",
+                GRANT,
+                headers={**JSON_HEADERS, "Content-Encoding": encoding},
+                body=body_of(GRANT),
+            ),
+            415,
+            "Content-Encoding",
+        )
+        for encoding in ("gzip", "GZIP", "gzip, identity")
+    },
+    **{
+        f"valid_to {valid_to!r}": (
+            RawCall("POST", GRANT, headers=JSON_HEADERS, body=body_of(GRANT, valid_to=valid_to)),
+            422,
+            "valid_to",
+        )
+        for valid_to in (1900000000, "1900000000", 1900000000.0, "2030-03-17")
+    },
+    **{
+        f"{name}={value}": (RawCall("GET", REVENUE, [(name, value)]), 422, name)
+        for name in ("since", "until")
+        for value in ("1790000000", "2026-09-21")
+    },
+}
+PROBED = {**ISSUE_CASES, **PROBE_CASES}
+
+
+@pytest.mark.parametrize(("call", "status", "name"), PROBED.values(), ids=PROBED.keys())
 def test_each_case_of_issue_19_is_a_clear_4xx_and_stores_nothing(
     tenants: Tenants, call: RawCall, status: int, name: str | None
 ) -> None:
     """Each request of the probe behind issue #19 (502s, 500s and 503s then, or a sidestepped
-    project check): now the 4xx that says what is wrong, and the tables unchanged."""
+    project check) and of the later outside probe (stored or answered then): now the 4xx that
+    says what is wrong, and the tables unchanged."""
     stack = tenants.stack
     before = stored(stack)
     response = call.send(stack, tenants.key)
