@@ -221,6 +221,21 @@ def test_a_history_cursor_is_good_only_for_its_user(project: None) -> None:
     assert refused.value.field == "cursor"
 
 
+def test_a_cursor_asked_with_another_window_is_a_position_in_it(project: None) -> None:
+    """A cursor is a position in the user's list: with a window that ends before it, nothing
+    follows (DynamoDB refuses a start key outside the key condition, which was a 503); with
+    one that starts after it, the page starts at the window's beginning."""
+    _story()
+    first = _page("user_42", at(0), at(7), 3, None)  # versions 1-3, position at 3h
+    assert [c["version"] for c in first["changes"]] == [1, 2, 3]
+    ended = _page("user_42", at(0), at(2.5), 3, first["next_cursor"])
+    assert (ended["changes"], ended["next_cursor"]) == ([], None)
+    later = _page("user_42", at(4.5), at(7), 3, first["next_cursor"])
+    assert [c["version"] for c in later["changes"]] == [5, 6]
+    inside = _page("user_42", at(2.5), at(7), 2, first["next_cursor"])
+    assert [c["version"] for c in inside["changes"]] == [4, 5]
+
+
 @pytest.mark.parametrize(
     ("since", "until", "field"),
     [(at(2), at(1), "until"), (datetime(2026, 1, 1), at(1), "since")],

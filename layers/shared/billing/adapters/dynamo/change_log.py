@@ -158,18 +158,23 @@ class DynamoChangeLog:
     ) -> tuple[list[ChangeEntry], str | None]:
         """The changes dated from ``since`` to ``until``, both to the second and included,
         oldest first, ``limit`` at a time from after the position ``after``; the position of
-        the last one when more may follow (None at the end)."""
+        the last one when more may follow (None at the end). A position outside the window
+        (a cursor of the same list asked with another window) is still a position: before
+        the window, the page starts at its beginning; past it, the page is empty."""
         partition = entitlement_key(project_id, user_id)
+        low = _stored_time(since.replace(microsecond=0))
+        high = _stored_time(dated_before(until))
         start = None
         if after is not None:
             changed_at, _, version = after.partition("#")
-            start = {
-                _HASH: {"S": partition},
-                _TIME: {"S": changed_at},
-                _RANGE: {"N": version},
-            }
-        low = _stored_time(since.replace(microsecond=0))
-        high = _stored_time(dated_before(until))
+            if changed_at >= high:  # the position is past this window: nothing follows it
+                return [], None
+            if changed_at >= low:  # before the window, every change of it follows the position
+                start = {
+                    _HASH: {"S": partition},
+                    _TIME: {"S": changed_at},
+                    _RANGE: {"N": version},
+                }
         with dynamo_errors("Query change log"):
             pages = ChangeLogModel.by_time.query(
                 partition,
