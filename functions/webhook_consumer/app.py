@@ -7,8 +7,10 @@ creation at Stripe (WebhookLagSeconds). Each record's logs carry its event id as
 
 When a payload cannot decide, the engine reads Stripe (WebhookStripeReads), within the time the
 function has left (minus a margin for the records after it); Stripe not answering fails the
-record, unmarked, for SQS to retry. A price that grants nothing where a subscription or a
-purchase uses it (another project's, or unknown) is logged and counted (PriceAnomalies).
+record, unmarked, for SQS to retry. A signed event whose object does not have Stripe's shape
+is recorded ``malformed`` once, never retried (WebhookEventsMalformed). A price that grants
+nothing where a subscription or a purchase uses it (another project's, or unknown) is logged
+and counted (PriceAnomalies).
 """
 
 from typing import Any
@@ -62,6 +64,14 @@ def _stripe_time_left(context: LambdaContext | None) -> float:
 
 
 def _report(tally: Tally) -> None:
+    if tally.malformed:
+        # Stripe never sends one: a leaked signing secret, or a bug, for an operator to see.
+        metrics.add_metric(name=MetricName.WEBHOOK_MALFORMED, unit=MetricUnit.Count, value=1)
+        field, reason = tally.malformed
+        logger.warning(
+            "signed event not in Stripe's shape: recorded, nothing applied",
+            extra={"field": field, "reason": reason},
+        )
     if tally.stripe_reads:
         metrics.add_metric(
             name=MetricName.WEBHOOK_STRIPE_READS, unit=MetricUnit.Count, value=tally.stripe_reads

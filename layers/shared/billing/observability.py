@@ -30,6 +30,7 @@ class MetricName:
     WEBHOOK_APPLIED = "WebhookEventsApplied"
     WEBHOOK_RECORDED = "WebhookEventsRecorded"
     WEBHOOK_DUPLICATE = "WebhookEventsDuplicate"
+    WEBHOOK_MALFORMED = "WebhookEventsMalformed"  # signed, but not in Stripe's shape: recorded
     WEBHOOK_FAILED = "WebhookEventsFailed"  # a record left to SQS to retry (then the DLQ)
     WEBHOOK_LAG = "WebhookLagSeconds"  # from the event's creation at Stripe to its applying
     WEBHOOK_STRIPE_READS = "WebhookStripeReads"  # objects read because a payload could not decide

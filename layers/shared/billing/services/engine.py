@@ -51,6 +51,7 @@ from billing.domain.grants import AuditEntry
 from billing.domain.ledger import FactChange, LedgerChange
 from billing.domain.status_history import StatusEntry, effective_at, entries_for
 from billing.domain.stripe_events import StripeEventEnvelope, parse_event
+from billing.domain.stripe_shapes import object_problem
 from billing.domain.tenancy import DEFAULT_GRACE_PERIOD_DAYS
 from billing.errors import DependencyUnavailableError
 from billing.ports.ledger import BillingLedger, StripeReader
@@ -66,6 +67,7 @@ class Outcome(StrEnum):
     UNMAPPED = "unmapped"  # no project/user known for it: left to reconciliation
     UNKNOWN_OBJECT = "unknown_object"  # about an object neither the service nor Stripe knows
     IGNORED = "ignored"  # handled type, nothing for entitlements in it
+    MALFORMED = "malformed"  # signed, but its object is not in Stripe's shape: nothing read
     UNHANDLED = "unhandled"  # a type the service does not handle
 
 
@@ -81,6 +83,7 @@ class Tally:
 
     stripe_reads: int = 0
     anomalies: list[PriceAnomaly] = field(default_factory=list)
+    malformed: tuple[str, str] | None = None  # the field of a malformed object, and why
 
 
 def _str(value: Any) -> str | None:
@@ -653,6 +656,11 @@ def apply_parsed(
     tally = tally if tally is not None else Tally()
     if event.event_type not in HANDLERS:
         outcome = Outcome.UNHANDLED
+        return outcome if ledger.record(event, outcome, now) else Outcome.DUPLICATE
+    tally.malformed = object_problem(event.event_type, event.data_object)
+    if tally.malformed is not None:
+        # Retrying cannot change a payload: recorded once, nothing read from it or granted.
+        outcome = Outcome.MALFORMED
         return outcome if ledger.record(event, outcome, now) else Outcome.DUPLICATE
     keys = payload_keys(event)
     for _ in range(MAX_ATTEMPTS):
