@@ -96,6 +96,20 @@ def test_past_due_keeps_access_for_the_grace_period_then_not(ledger: Any) -> Non
     assert view("pro", at(failed + 2 * 86_400)).active  # inside the 3-day grace
     lapsed = view("pro", at(failed + 3 * 86_400 + 1))
     assert (lapsed.active, lapsed.reason) == (False, "past_due_grace_expired")
+    # valid_to stays Stripe's period end (issue #18): the grace changes active only.
+    assert view("pro", at(failed + 60)).valid_to == at(PERIOD_END)
+    assert lapsed.valid_to == at(PERIOD_END)
+
+
+def test_past_due_with_cancel_at_inside_the_grace_ends_then(ledger: Any) -> None:
+    apply(ledger, "customer.subscription.created", sub(), T0)
+    cancel_at = T0 + 86_400
+    overdue = sub(status="past_due")
+    overdue["cancel_at"] = cancel_at
+    apply(ledger, "customer.subscription.updated", overdue, T0 + 100)
+    assert view("pro", at(cancel_at - 1)).valid_to == at(cancel_at)
+    ended = view("pro", at(cancel_at))
+    assert (ended.active, ended.reason) == (False, "canceled")
 
 
 def test_the_projects_grace_period_is_used(ledger: Any) -> None:

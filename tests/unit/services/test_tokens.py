@@ -15,8 +15,11 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
 from billing import wiring
+from billing.domain.billing_facts import Owner, SubscriptionFact
+from billing.domain.entitlement_rules import PriceTerms, derive_sources
+from billing.domain.entitlements import evaluate
 from billing.domain.grants import GrantRequest
-from billing.domain.tokens import jwk_of, key_id_of
+from billing.domain.tokens import active_features, jwk_of, key_id_of
 from billing.errors import ConfigurationError, ValidationError
 from billing.services import grants, tenancy
 from billing.services.tokens import issue_token, public_keys
@@ -236,3 +239,26 @@ def test_the_pure_rsa_check_refuses_a_signature_of_other_bytes(keys: list[str]) 
     assert rsa_pkcs1_sha256_valid(b"message", signature, modulus, exponent)
     assert not rsa_pkcs1_sha256_valid(b"messagf", signature, modulus, exponent)
     assert not rsa_pkcs1_sha256_valid(b"message", signature[:-1], modulus, exponent)
+
+
+def test_a_tokens_feature_ends_when_access_ends_not_at_the_shown_valid_to() -> None:
+    """A past_due subscription shows Stripe's period end as valid_to, but its access ends
+    with the grace period: an offline check must not trust it longer. A renewing one is
+    honoured 2 hours past its period end."""
+    period_end, failed = 1_800_000_000, 1_797_000_000
+    price = PriceTerms(("pro",), project_id="1")
+
+    def features(status: str, failed_at: int | None) -> tuple[dict[str, int | None], Any]:
+        fact = SubscriptionFact(
+            "sub_1", Owner("1", "u"), "cus_1", status, ("price_pro",), 1_790_000_000,
+            period_end, False, None, failed_at, failed,
+        )  # fmt: skip
+        derived = derive_sources([fact], {"price_pro": price}, grace_days=3)
+        views = evaluate(derived.sources, datetime.fromtimestamp(failed + 60, UTC))
+        return active_features(views), views[0].valid_to
+
+    overdue, shown = features("past_due", failed)
+    assert overdue == {"pro": failed + 3 * 86_400}
+    assert shown == datetime.fromtimestamp(period_end, UTC)
+    renewing, _ = features("active", None)
+    assert renewing == {"pro": period_end + 2 * 3_600}

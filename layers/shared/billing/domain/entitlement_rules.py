@@ -4,7 +4,8 @@
   Stripe's ``cancel_at`` when it comes first; a renewing period is honoured a short leeway
   longer for the renewal's webhooks to arrive (``active_until``; the API's ``valid_to`` stays
   Stripe's period end); ``cancel_at_period_end`` ends exactly at the period end.
-- ``past_due``: in force for the project's grace period after the first failed payment.
+- ``past_due``: in force for the project's grace period after the first failed payment (the
+  grace's end is ``active_until``; ``valid_to`` stays Stripe's period end, or ``cancel_at``).
 - ``canceled``, ``unpaid``, ``incomplete``, ``incomplete_expired``, ``paused``: not in force.
 - a one-time purchase: in force from payment for the price's access duration, or without end;
   a full refund, an open dispute or a lost one ends it (a failed refund or a won dispute
@@ -82,17 +83,28 @@ class _Window:
     in_force: bool
     reason: str | None
     valid_to: int | None  # what the API shows
-    active_until: int | None  # when access stops, if later than valid_to
+    active_until: int | None  # when access stops, if not at valid_to (leeway, grace)
     expiry_reason: str
+
+
+def _past_due_window(fact: SubscriptionFact, grace_days: int) -> _Window:
+    """In force until the grace period after the first failure ends (or ``cancel_at``, when
+    sooner); the API still shows Stripe's period end (or ``cancel_at``) as ``valid_to``."""
+    failed = fact.payment_failed_at or fact.version
+    grace_end = failed + int(timedelta(days=grace_days).total_seconds())
+    shown = fact.period_end
+    if fact.cancel_at is not None and (shown is None or fact.cancel_at <= shown):
+        shown = fact.cancel_at
+    if fact.cancel_at is not None and fact.cancel_at <= grace_end:
+        return _Window(True, None, shown, fact.cancel_at, "canceled")
+    return _Window(True, None, shown, grace_end, "past_due_grace_expired")
 
 
 def _subscription_window(fact: SubscriptionFact, grace_days: int) -> _Window:
     if fact.status in _NOT_IN_FORCE:
         return _Window(False, _NOT_IN_FORCE[fact.status], fact.period_end, None, "expired")
     if fact.status == "past_due":
-        failed = fact.payment_failed_at or fact.version
-        grace_end = failed + int(timedelta(days=grace_days).total_seconds())
-        return _Window(True, None, grace_end, None, "past_due_grace_expired")
+        return _past_due_window(fact, grace_days)
     end = fact.trial_end if fact.status == "trialing" and fact.trial_end else fact.period_end
     if fact.cancel_at is not None and (end is None or fact.cancel_at <= end):
         return _Window(True, None, fact.cancel_at, None, "canceled")

@@ -25,7 +25,7 @@ class EntitlementSource:
     ``reason`` says why not; time windows are applied on read by :func:`evaluate`.
     ``valid_to`` is what the API shows (Stripe's period end); ``active_until``, when set, is
     when access really stops (a renewing period is honoured a little longer, for its
-    webhooks to arrive), and stays internal.
+    webhooks to arrive; a ``past_due`` one until its grace period ends), and stays internal.
     """
 
     feature_code: str
@@ -59,6 +59,9 @@ class EntitlementView:
     valid_to: datetime | None
     reason: str | None
     allowance: Allowance | None = None
+    # When access from the source stops (None: no end): ``valid_to``, or later by a renewal's
+    # leeway, or sooner by a past_due grace. Internal: tokens carry it, the API shows valid_to.
+    ends_at: datetime | None = None
 
     def to_api(self) -> dict[str, object]:
         """The API.md shape; ``reason`` only when the source is inactive, ``limit`` and
@@ -103,6 +106,7 @@ def evaluate(sources: list[EntitlementSource], now: datetime) -> list[Entitlemen
                 valid_to=item.valid_to,
                 reason=None if active else reason,
                 allowance=item.allowance,
+                ends_at=item.ends_at,
             )
         )
     return views

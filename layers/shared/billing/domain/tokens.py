@@ -62,13 +62,14 @@ def validate_ttl(ttl_seconds: int) -> int:
 
 
 def active_features(views: list[EntitlementView]) -> dict[str, int | None]:
-    """Each active feature and when it ends: the latest end of its active sources (epoch
-    seconds), None when one of them has no end."""
+    """Each active feature and when its access ends: the latest end of its active sources
+    (epoch seconds; a past_due subscription's grace, a renewal's leeway), None when one of
+    them has no end."""
     ends: dict[str, int | None] = {}
     for view in views:
         if not view.active:
             continue
-        end = int(view.valid_to.timestamp()) if view.valid_to else None
+        end = int(view.ends_at.timestamp()) if view.ends_at else None
         if view.feature_code not in ends:
             ends[view.feature_code] = end
         else:
