@@ -55,6 +55,15 @@ def invoke(directory: str, event: dict[str, Any]) -> Any:
     return import_function(directory).lambda_handler(event, FakeLambdaContext())
 
 
+def invoke_get(directory: str, **query: str) -> dict[str, Any]:
+    """The function's sample GET event (events/<directory>.json) with this query string."""
+    event = load_event(f"{directory}.json")
+    event["queryStringParameters"] = query or None
+    event["multiValueQueryStringParameters"] = {k: [v] for k, v in query.items()} or None
+    response: dict[str, Any] = invoke(directory, event)
+    return response
+
+
 def json_body(response: dict[str, Any]) -> Any:
     """The decoded JSON body of a proxy response."""
     return json.loads(response["body"])

@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
-from tests.support.lambda_runtime import invoke, json_body, load_event
-
-
-def get(function: str, **query: str) -> dict[str, Any]:
-    event = load_event(f"{function}.json")
-    event["queryStringParameters"] = query or None
-    event["multiValueQueryStringParameters"] = {k: [v] for k, v in query.items()} or None
-    response: dict[str, Any] = invoke(function, event)
-    return response
+from tests.support.lambda_runtime import invoke_get, json_body
 
 
 @pytest.mark.parametrize("function", ["subscription_metrics", "revenue_metrics"])
 def test_an_empty_project_has_zero_figures_over_the_default_window(
     aws: dict[str, str], function: str
 ) -> None:
-    response = get(function)
+    response = invoke_get(function)
     assert response["statusCode"] == 200, response["body"]
     body = json_body(response)
     assert body["project_id"] == "1"
@@ -29,7 +19,7 @@ def test_an_empty_project_has_zero_figures_over_the_default_window(
 
 
 def test_the_subscription_figures_have_their_fields(aws: dict[str, str]) -> None:
-    body = json_body(get("subscription_metrics"))
+    body = json_body(invoke_get("subscription_metrics"))
     assert body["total_active"] == body["new"] == body["churned"] == 0
     assert body["counts_by_status"] == body["by_price"] == body["by_feature"] == {}
 
@@ -46,6 +36,6 @@ def test_the_subscription_figures_have_their_fields(aws: dict[str, str]) -> None
 def test_bad_windows_are_422_naming_the_field(
     aws: dict[str, str], query: dict[str, str], field: str
 ) -> None:
-    response = get("revenue_metrics", **query)
+    response = invoke_get("revenue_metrics", **query)
     assert response["statusCode"] == 422, response["body"]
     assert field in [e["field"] for e in json_body(response)["errors"]]

@@ -12,7 +12,7 @@ import pytest
 
 from billing import wiring
 from billing.services import tenancy
-from tests.support.lambda_runtime import invoke, json_body, load_event
+from tests.support.lambda_runtime import invoke, invoke_get, json_body, load_event
 
 NOW = datetime.now(UTC)
 FUTURE = (NOW + timedelta(days=30)).replace(microsecond=0)
@@ -52,14 +52,6 @@ def grant(valid_to: Any) -> dict[str, Any]:
     return response
 
 
-def get(function: str, **query: str) -> dict[str, Any]:
-    event = load_event(f"{function}.json")
-    event["queryStringParameters"] = query or None
-    event["multiValueQueryStringParameters"] = {k: [v] for k, v in query.items()} or None
-    response: dict[str, Any] = invoke(function, event)
-    return response
-
-
 def named(response: dict[str, Any]) -> list[str]:
     return [error["field"] for error in json_body(response)["errors"]]
 
@@ -71,7 +63,7 @@ def test_a_grant_ending_at_no_iso_8601_time_is_422_and_stores_nothing(
     response = grant(valid_to)
     assert response["statusCode"] == 422, response["body"]
     assert named(response) == ["valid_to"]
-    assert json_body(get("admin_audit", user_id="user_42", project_id="1"))["items"] == []
+    assert json_body(invoke_get("admin_audit", user_id="user_42", project_id="1"))["items"] == []
 
 
 @pytest.mark.parametrize(
@@ -93,7 +85,7 @@ def test_a_query_time_that_is_no_iso_8601_is_422_naming_it(
 ) -> None:
     iso = (NOW - timedelta(days=1)).replace(microsecond=0).isoformat()
     query = {k: iso if v is None else v for k, v in others.items()}
-    response = get(function, **query, **{name: str(value)})
+    response = invoke_get(function, **query, **{name: str(value)})
     assert response["statusCode"] == 422, response["body"]
     assert named(response) == [name]
 
@@ -104,5 +96,5 @@ def test_a_query_time_in_iso_8601_is_answered(
 ) -> None:
     iso = (NOW - timedelta(days=1)).replace(microsecond=0).isoformat()
     query = {k: iso if v is None else v for k, v in others.items()}
-    response = get(function, **query, **{name: iso})
+    response = invoke_get(function, **query, **{name: iso})
     assert response["statusCode"] == 200, response["body"]
