@@ -130,6 +130,8 @@ def test_junk_anywhere_in_a_signed_object_is_an_outcome_never_a_crash(
         # What an outside probe sent: a crash in the consumer each time, then the DLQ.
         ("customer.subscription.created", {"id": "sub_w2", "items": "x"}, "data.object.items"),
         ("invoice.paid", {"id": "in_q4", "lines": 5}, "data.object.lines"),
+        # Found by the property below: a null line crashed the read of the invoice's prices.
+        ("invoice.paid", {"id": "in_q5", "lines": {"data": [None]}}, "data.object.lines.data[0]"),
         ("checkout.session.completed", {"id": "cs_1", "metadata": "x"}, "data.object.metadata"),
         # A subscription with no status is no ``incomplete`` one (it was counted as such).
         ("customer.subscription.created", {"id": "sub_x", "metadata": {}}, "data.object.status"),

@@ -7,9 +7,9 @@ not (a subscription without a ``status`` is no ``incomplete`` one). So each fiel
 reads has the type Stripe's API reference gives it, wherever it appears: one table for every
 object kind, since the engine looks for the same names (``id``, ``customer``, ``items``,
 ``lines``, ``metadata``...) in any event's object. Absent and ``null`` fields pass (Stripe
-leaves many out or null, older API versions more); a field that is there with another type,
-or a subscription without a known status, makes the object malformed. Fields the engine does
-not read are not looked at.
+leaves many out or null, older API versions more), null elements of an array do not; a field
+that is there with another type, or a subscription without a known status, makes the object
+malformed. Fields the engine does not read are not looked at.
 """
 
 from __future__ import annotations
@@ -194,7 +194,10 @@ def _list_problem(value: Any, spec: ListOf, path: str) -> tuple[str, str] | None
     if not isinstance(value, list):
         return path, "must be an array"
     for index, element in enumerate(value):
-        if found := shape_problem(element, spec.element, f"{path}[{index}]"):
+        at = f"{path}[{index}]"
+        if element is None:  # Stripe's arrays hold no nulls
+            return at, "must not be null"
+        if found := shape_problem(element, spec.element, at):
             return found
     return None
 
