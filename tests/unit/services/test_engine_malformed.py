@@ -160,3 +160,19 @@ def test_stripes_own_objects_have_the_shape(event_type: str) -> None:
     legacy = se.subscription(period_end=PERIOD_END, legacy=True)
     assert object_problem("customer.subscription.updated", legacy) is None
     assert object_problem("invoice.paid", se.invoice(period_end=PERIOD_END, legacy=True)) is None
+
+
+def test_a_checkout_sessions_discounts_are_not_a_subscriptions(ledger: Any) -> None:
+    """A Checkout Session lists its discounts as {coupon, promotion_code}, with no id (a free
+    checkout with a coupon was refused as malformed, found over HTTP): a subscription's
+    discount rules apply to subscriptions only."""
+    session = se.checkout_session(payment_status="no_payment_required", amount=0)
+    session.update(payment_intent=None, discounts=[{"coupon": "co_1", "promotion_code": None}])
+    assert object_problem("checkout.session.completed", session) is None
+    raw = se.event("checkout.session.completed", session, T0)
+    assert engine.apply_event(raw, ledger, NOW) is Outcome.APPLIED
+    sub = se.subscription(period_end=PERIOD_END, discounts=[{"coupon": "co_1"}])
+    assert object_problem("customer.subscription.updated", sub) == (
+        "data.object.discounts[0]",
+        "must be an id or an object with a string id",
+    )

@@ -6,7 +6,8 @@ not crash the engine into retries and the dead-letter queue, nor be read as some
 not (a subscription without a ``status`` is no ``incomplete`` one). So each field the engine
 reads has the type Stripe's API reference gives it, wherever it appears: one table for every
 object kind, since the engine looks for the same names (``id``, ``customer``, ``items``,
-``lines``, ``metadata``...) in any event's object. Absent and ``null`` fields pass (Stripe
+``lines``, ``metadata``...) in any event's object, and one for a subscription's own fields
+whose type differs between kinds (``discounts``). Absent and ``null`` fields pass (Stripe
 leaves many out or null, older API versions more), null elements of an array do not; a field
 that is there with another type, or a subscription without a known status, makes the object
 malformed. Fields the engine does not read are not looked at.
@@ -118,7 +119,8 @@ _INVOICE_LINE = Obj(
     }
 )
 
-# Every field the engine reads in an event's object, with Stripe's type for it.
+# Every field the engine reads in an event's object, with Stripe's type for it, whatever the
+# object's kind (the engine looks for items and lines in every object).
 OBJECT_FIELDS: Obj = Obj(
     {
         "id": str,
@@ -138,8 +140,6 @@ OBJECT_FIELDS: Obj = Obj(
         "cancel_at": int,
         "cancel_at_period_end": bool,
         "trial_end": int,
-        "discounts": ListOf(Ref(_DISCOUNT)),
-        "discount": _DISCOUNT,
         "latest_invoice": Ref(Obj({"status": str, "status_transitions": _STATUS_TRANSITIONS})),
         # invoices
         "subscription": Ref(),
@@ -228,17 +228,23 @@ def shape_problem(value: Any, spec: Spec, path: str) -> tuple[str, str] | None:
     return (path, problem) if problem else None
 
 
+# Fields the engine reads in a subscription only, whose type differs between kinds (a
+# Checkout Session's ``discounts`` are ``{coupon, promotion_code}``, with no id).
+SUBSCRIPTION_FIELDS: Obj = Obj({"discounts": ListOf(Ref(_DISCOUNT)), "discount": _DISCOUNT})
+SUBSCRIPTION_EVENTS = "customer.subscription."
+
+
 def object_problem(event_type: str, obj: Mapping[str, Any]) -> tuple[str, str] | None:
     """Why an event's object cannot be read as Stripe's (the field, the reason), or None.
     Beside the types: every object has a string ``id``, and a subscription one of Stripe's
     statuses (a payload without one would otherwise read as ``incomplete``)."""
     if not isinstance(obj.get("id"), str) or not obj["id"]:
         return "data.object.id", "must be a non-empty string"
-    if found := shape_problem(obj, OBJECT_FIELDS, ""):
-        field, reason = found
-        return f"data.object.{field}", reason
-    if event_type.startswith("customer.subscription.") and (
-        obj.get("status") not in SUBSCRIPTION_STATUSES
-    ):
+    subscription = event_type.startswith(SUBSCRIPTION_EVENTS)
+    for fields in (OBJECT_FIELDS, SUBSCRIPTION_FIELDS) if subscription else (OBJECT_FIELDS,):
+        if found := shape_problem(obj, fields, ""):
+            field, reason = found
+            return f"data.object.{field}", reason
+    if subscription and obj.get("status") not in SUBSCRIPTION_STATUSES:
         return "data.object.status", "must be one of Stripe's subscription statuses"
     return None
