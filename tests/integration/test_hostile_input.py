@@ -746,6 +746,46 @@ def test_a_correctly_signed_event_is_accepted_and_recorded_once(tenants: Tenants
     assert sorted(recorded_events(stack)).count(event_id) == 1
 
 
+def _outcome(stack: StackProcess, event_id: str) -> str | None:
+    item = stack.dynamodb().get_item(
+        TableName="WebhookEventsTable", Key={"event_id": {"S": event_id}}, ConsistentRead=True
+    )
+    return str(item["Item"]["outcome"]["S"]) if "Item" in item else None
+
+
+def test_signed_events_not_in_stripes_shape_are_recorded_malformed_and_grant_nothing(
+    tenants: Tenants,
+) -> None:
+    """An outside probe's signed events (items: "x", lines: 5, a subscription with nothing but
+    an id and its owner) crashed the consumer into the DLQ, or counted a status-less
+    subscription as incomplete in the metrics. Now each is answered 200, recorded `malformed`
+    once by the consumer, and the project's user gets nothing."""
+    stack = tenants.stack
+    owner = {"project_id": PROJECT, "user_id": f"malformed_{uuid.uuid4().hex[:8]}"}
+    sent = {
+        "customer.subscription.created": {"id": "sub_w2", "items": "x", "metadata": owner},
+        "invoice.paid": {"id": "in_q4", "lines": 5, "metadata": owner},
+        "customer.subscription.updated": {"id": "sub_bare", "metadata": owner},
+    }
+    event_ids = []
+    for event_type, obj in sent.items():
+        body = stripe_events.event(event_type, obj, now()).encode()
+        response = deliver(stack, body, signature_header(body, STANDIN_WEBHOOK_SECRET, now()))
+        assert response.status_code == 200, response.text
+        event_ids.append(json.loads(body)["id"])
+    for event_id in event_ids:
+        assert wait_until(lambda e=event_id: _outcome(stack, e) is not None, 30), event_id
+        assert _outcome(stack, event_id) == "malformed"
+    read = requests.get(
+        f"{stack.url}/api/v1/entitlements",
+        params=owner,
+        headers={"X-API-Key": tenants.key},
+        timeout=30,
+    )
+    assert read.status_code == 200, read.text
+    assert read.json()["entitlements"] == []
+
+
 # ------------------------------------------------------------------ issue #19, case by case
 @dataclass(frozen=True)
 class RawCall:
