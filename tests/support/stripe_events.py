@@ -7,6 +7,7 @@ import copy
 import json
 import uuid
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,12 @@ def _fixture(name: str) -> dict[str, Any]:
 
 def fixture(name: str) -> dict[str, Any]:
     return copy.deepcopy(_fixture(name))
+
+
+def applied_at(created: int, not_before: datetime) -> datetime:
+    """When a test's consumer applies an event created at ``created``: never before Stripe sent
+    it (the engine refuses an event dated in its future), and not before ``not_before``."""
+    return max(not_before, datetime.fromtimestamp(created, UTC))
 
 
 def event(event_type: str, obj: dict[str, Any], created: int, event_id: str | None = None) -> str:

@@ -38,7 +38,8 @@ def sub(sub_id: str = "sub_1", **fields: Any) -> dict[str, Any]:
 
 
 def apply(ledger: Any, event_type: str, obj: dict[str, Any], created: int, **kw: Any) -> Outcome:
-    return engine.apply_event(se.event(event_type, obj, created, **kw), ledger, NOW)
+    raw = se.event(event_type, obj, created, **kw)
+    return engine.apply_event(raw, ledger, se.applied_at(created, NOW))
 
 
 def views(at: datetime) -> dict[tuple[str, str], EntitlementView]:

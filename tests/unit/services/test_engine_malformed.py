@@ -20,12 +20,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from billing import wiring
-from billing.adapters.dynamo.models import EntitlementModel, WebhookEventModel
+from billing.adapters.dynamo.models import EntitlementModel, StripeObjectModel, WebhookEventModel
 from billing.domain.stripe_shapes import object_problem
 from billing.domain.tenancy import Price
 from billing.services import engine, tenancy
 from billing.services.engine import Outcome
 from tests.support import stripe_events as se
+from tests.support.stripe_timeline import FakeStripe
 
 T0 = 1_790_000_000
 NOW = datetime.fromtimestamp(T0 + 60, UTC)
@@ -176,3 +177,44 @@ def test_a_checkout_sessions_discounts_are_not_a_subscriptions(ledger: Any) -> N
         "data.object.discounts[0]",
         "must be an id or an object with a string id",
     )
+
+
+@pytest.mark.parametrize("created", [0, 4_102_444_800], ids=["1970", "2100"])
+def test_an_event_dated_where_stripe_cannot_is_read_from_stripe_and_freezes_nothing(
+    ledger: Any, created: int
+) -> None:
+    """An outside probe's signed update dated 2100 became the subscription's version, so the
+    real cancellation after it was stale and access stayed; one dated 1970 would date the
+    subscription's history back to then. Its date cannot be a version: Stripe is read (the
+    read is the version), and the real cancellation after it applies."""
+    subscribed = se.event("customer.subscription.created", se.subscription(), T0)
+    assert engine.apply_event(subscribed, ledger, NOW) is Outcome.APPLIED
+    stripe = FakeStripe(now=T0 + 10)
+    stripe.put(se.subscription())  # what Stripe says: still active
+    odd = se.event("customer.subscription.updated", se.subscription(status="past_due"), created)
+    tally = engine.Tally()
+    outcome = engine.apply_event(odd, ledger, NOW, lambda: stripe, tally)
+    # Stripe's state (active, as of its read), not the payload's past_due dated 1970 or 2100.
+    assert (outcome, tally.stripe_reads, stripe.calls) == (Outcome.APPLIED, 1, ["subscription"])
+    assert StripeObjectModel.get("sub_1").version == T0 + 10
+    canceled = se.subscription(status="canceled")
+    deleted = se.event("customer.subscription.deleted", canceled, T0 + 30)
+    assert engine.apply_event(deleted, ledger, NOW) is Outcome.APPLIED
+    record = EntitlementModel.get("1#user_42")
+    assert [(s.feature_code, s.in_force) for s in record.sources] == [("pro", False)]
+
+
+def test_an_undated_event_about_an_object_stripe_does_not_have_grants_nothing(
+    ledger: Any,
+) -> None:
+    forged = se.event("customer.subscription.created", se.subscription("sub_x"), 4_102_444_800)
+    stripe = FakeStripe(now=T0)
+    assert engine.apply_event(forged, ledger, NOW, lambda: stripe) is Outcome.UNKNOWN_OBJECT
+    assert _record_version() is None
+
+
+def test_an_event_a_little_ahead_of_the_consumers_clock_is_applied(ledger: Any) -> None:
+    """Clocks differ: up to the signature's tolerance (5 minutes) ahead is still Stripe's."""
+    ahead = int(NOW.timestamp()) + 299
+    raw = se.event("customer.subscription.created", se.subscription(), ahead)
+    assert engine.apply_event(raw, ledger, NOW) is Outcome.APPLIED

@@ -38,7 +38,7 @@ def deliver(
     event_id: str | None = None,
 ) -> Outcome:
     raw = se.event(event_type, obj, created, event_id=event_id)
-    return engine.apply_event(raw, ledger, NOW, lambda: stripe, tally)
+    return engine.apply_event(raw, ledger, se.applied_at(created, NOW), lambda: stripe, tally)
 
 
 def paid_intent(pi_id: str = "pi_1", charge: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -65,7 +65,8 @@ def owner(user: str, project: str = "1") -> dict[str, str]:
 
 
 def send(event_type: str, obj: dict[str, Any], created: int) -> None:
-    outcome = engine.apply_event(se.event(event_type, obj, created), wiring.billing_ledger(), NOW)
+    raw, now = se.event(event_type, obj, created), se.applied_at(created, NOW)
+    outcome = engine.apply_event(raw, wiring.billing_ledger(), now)
     assert outcome == engine.Outcome.APPLIED, (event_type, outcome)
 
 

@@ -37,7 +37,8 @@ def deliver(
     event_id: str | None = None,
 ) -> Outcome:
     raw = se.event(event_type, obj, created, event_id=event_id)
-    return engine.apply_event(raw, ledger, NOW, (lambda: stripe) if stripe else None)
+    now = se.applied_at(created, NOW)
+    return engine.apply_event(raw, ledger, now, (lambda: stripe) if stripe else None)
 
 
 def history(sub_id: str = "sub_1") -> list[StatusEntry]:

@@ -248,3 +248,22 @@ def object_problem(event_type: str, obj: Mapping[str, Any]) -> tuple[str, str] |
     if subscription and obj.get("status") not in SUBSCRIPTION_STATUSES:
         return "data.object.status", "must be one of Stripe's subscription statuses"
     return None
+
+
+# Stripe's first events are from 2011; an event is never dated after it is sent, give or take
+# the clocks' skew (the signature's own tolerance, 5 minutes).
+STRIPE_EPOCH = 1_293_840_000  # 2011-01-01T00:00:00Z
+CLOCK_SKEW_SECONDS = 300
+
+
+def event_time_problem(created: int, now: int) -> tuple[str, str] | None:
+    """Why an event's ``created`` cannot be Stripe's, or None. Versions are event times: one
+    dated in the future would outrank every real event after it (access frozen), one dated
+    1970 would date a subscription's history back to then; the engine reads such an event's
+    objects from Stripe instead. (A Stripe test clock dates its objects and events in its own
+    time: they are read too, and Stripe's answer holds.)"""
+    if created < STRIPE_EPOCH:
+        return "created", "is before any Stripe event (2011)"
+    if created > now + CLOCK_SKEW_SECONDS:
+        return "created", "is in the future"
+    return None

@@ -51,7 +51,7 @@ from billing.domain.grants import AuditEntry
 from billing.domain.ledger import FactChange, LedgerChange
 from billing.domain.status_history import StatusEntry, effective_at, entries_for
 from billing.domain.stripe_events import StripeEventEnvelope, parse_event
-from billing.domain.stripe_shapes import object_problem
+from billing.domain.stripe_shapes import event_time_problem, object_problem
 from billing.domain.tenancy import DEFAULT_GRACE_PERIOD_DAYS
 from billing.errors import DependencyUnavailableError
 from billing.ports.ledger import BillingLedger, StripeReader
@@ -537,12 +537,21 @@ def _newer(candidate: Fact, stored: Fact | None, from_stripe: bool) -> bool:
     return candidate.version > stored.version
 
 
-def plan(event: StripeEventEnvelope, at: Attempt) -> Plan:
+def plan(event: StripeEventEnvelope, at: Attempt, *, dated: bool = True) -> Plan:
     """The new facts this event makes, or why it makes none. A payload that ties with the
-    stored fact and says something else cannot decide: the object is read from Stripe."""
+    stored fact and says something else cannot decide: the object is read from Stripe. So is
+    every object of an event whose date Stripe cannot have given (``dated`` False: in the
+    future, or before 2011), since its date would be its version: one from 2100 would outrank
+    every real event after it."""
     planned = facts_shown(event, at)
     if isinstance(planned, Outcome):
         return planned
+    return _newer_than_stored(planned, at) if dated else _as_stripe_says(planned, at)
+
+
+def _newer_than_stored(planned: list[Fact], at: Attempt) -> Plan:
+    """The payload's facts that are newer than what is stored (a tie that says something else
+    read from Stripe), or why none."""
     fresh: dict[str, Fact] = {}
     unchanged = False
     for candidate in planned:
@@ -568,6 +577,20 @@ def plan(event: StripeEventEnvelope, at: Attempt) -> Plan:
     if fresh:
         return list(fresh.values())
     return Outcome.UNCHANGED if unchanged else Outcome.STALE
+
+
+def _as_stripe_says(planned: list[Fact], at: Attempt) -> Plan:
+    """The payload's facts as Stripe says them now (each read, unless this event was already
+    answered from Stripe): those newer than what is stored, or why none."""
+    fresh: dict[str, Fact] = {}
+    for candidate in planned:
+        truth = [candidate] if candidate.stripe_id in at.read_ids else at.read_again(candidate)
+        if isinstance(truth, Outcome):
+            return truth
+        for read in truth:
+            if _newer(read, at.fact(read.stripe_id), from_stripe=True):
+                fresh[read.stripe_id] = read
+    return list(fresh.values()) if fresh else Outcome.STALE
 
 
 def _price_ids(fact: Fact) -> tuple[str, ...]:
@@ -663,11 +686,12 @@ def apply_parsed(
         outcome = Outcome.MALFORMED
         return outcome if ledger.record(event, outcome, now) else Outcome.DUPLICATE
     keys = payload_keys(event)
+    dated = event_time_problem(event.created, int(now.timestamp())) is None
     for _ in range(MAX_ATTEMPTS):
         at = Attempt(ledger, stripe, tally)
         if at.prefetch(event_id=event.event_id, **keys):
             return Outcome.DUPLICATE
-        planned = plan(event, at)
+        planned = plan(event, at, dated=dated)
         if isinstance(planned, Outcome):
             return planned if ledger.record(event, planned, now) else Outcome.DUPLICATE
         change, anomalies = ledger_change(event, planned, at)
