@@ -116,6 +116,16 @@ def test_a_body_missing_a_field_is_422_naming_it(standin: StripeStandIn) -> None
     assert [e["field"] for e in json_body(response)["errors"]] == ["mode"]
 
 
+@pytest.mark.parametrize("value", ["yes", "off", 1, 0, "true", None])
+def test_allow_promotion_codes_is_a_json_boolean_or_422(standin: StripeStandIn, value: Any) -> None:
+    """It was lax ("yes", "off", 1 went through) while usage's enforce was strict."""
+    response = checkout(allow_promotion_codes=value)
+    assert response["statusCode"] == 422, response["body"]
+    assert [e["field"] for e in json_body(response)["errors"]] == ["allow_promotion_codes"]
+    assert sdk(standin).v1.checkout.sessions.list().data == []
+    assert checkout(allow_promotion_codes=True)["statusCode"] == 200
+
+
 @pytest.mark.parametrize(
     ("field", "url"),
     [

@@ -166,6 +166,8 @@ def test_bad_input_is_a_422_naming_the_field_and_counts_nothing(
     (problem,) = json_body(refused)["errors"]
     assert problem["field"] == field
     assert reason in problem["reason"]
+    # docs/api.md: the message is "invalid <field>: <reason>", from the schema or the service
+    assert json_body(refused)["message"] == f"invalid {field}: {problem['reason']}"
     assert used() == 0
 
 

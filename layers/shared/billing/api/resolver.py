@@ -40,15 +40,19 @@ def _install_error_handlers[ResolverT: ApiGatewayResolver](app: ResolverT) -> Re
             }
             for err in exc.errors()
         ]
-        fields = ", ".join(p["field"] for p in problems)
-        return json_response(422, {"message": f"invalid request: {fields}", "errors": problems})
+        # docs/api.md: "invalid <field>: <reason>" (the first; errors lists them all)
+        first, more = problems[0], len(problems) - 1
+        message = f"invalid {first['field']}: {first['reason']}"
+        if more:
+            message += f" (and {more} more in errors)"
+        return json_response(422, {"message": message, "errors": problems})
 
     def _undecodable_body(exc: UnicodeDecodeError) -> Response[str]:
         # Powertools decodes the body as UTF-8 before validating it; anything else is no JSON.
         return json_response(
             422,
             {
-                "message": "invalid request: body",
+                "message": "invalid body: must be UTF-8 encoded JSON",
                 "errors": [{"field": "body", "reason": "must be UTF-8 encoded JSON"}],
             },
         )
@@ -69,7 +73,7 @@ def _install_error_handlers[ResolverT: ApiGatewayResolver](app: ResolverT) -> Re
         return json_response(
             HTTPStatus.BAD_REQUEST,
             {
-                "message": "invalid request: path",
+                "message": "invalid path: holds characters no route takes",
                 "errors": [{"field": "path", "reason": "holds characters no route takes"}],
             },
         )

@@ -58,7 +58,9 @@ class CheckoutSessionBody(BaseModel):
     cancel_url: Url
     quantity: int = Field(default=1, ge=1, le=100)
     trial_days: int | None = Field(default=None, ge=1, le=730)
-    allow_promotion_codes: bool = False
+    allow_promotion_codes: bool = Field(
+        default=False, strict=True, description="true or false (JSON booleans only)"
+    )
 
 
 class PortalSessionBody(BaseModel):
