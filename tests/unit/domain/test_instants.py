@@ -79,6 +79,13 @@ def test_a_metrics_window_of_any_edges_is_a_window_or_a_422(
         assert refused.field in ("since", "until")
     else:
         assert span.since < span.until and span.until - span.since <= metrics.MAX_WINDOW
+        assert span.since >= EARLIEST_INSTANT  # a default since never reaches before 1970
+
+
+def test_the_default_window_starts_no_earlier_than_1970() -> None:
+    """until=1970-01-02 answered a window from 1969-12-03, outside the years the API takes."""
+    until = datetime(1970, 1, 2, tzinfo=UTC)
+    assert metrics.window(None, until, NOW).since == EARLIEST_INSTANT
 
 
 @given(valid_to=edge_times)

@@ -37,7 +37,7 @@ from itertools import pairwise
 from typing import Any
 
 from billing.domain.billing_facts import Fact, PaymentFact, PurchaseFact, SubscriptionFact
-from billing.domain.clock import to_iso, utc_instant
+from billing.domain.clock import EARLIEST_INSTANT, to_iso, utc_instant
 from billing.domain.mrr import (
     DAY_SECONDS,
     Steps,
@@ -82,10 +82,14 @@ class Window:
 
 
 def window(since: datetime | None, until: datetime | None, now: datetime) -> Window:
-    """[since, until): by default the last 30 days; at most 366 days; times need a timezone
-    (and to lie in the years the API takes: :func:`utc_instant`)."""
+    """[since, until): by default the 30 days before until (from 1970 on); at most 366 days;
+    times need a timezone (and to lie in the years the API takes: :func:`utc_instant`)."""
     end = now.astimezone(UTC) if until is None else utc_instant(until, "until")
-    start = end - DEFAULT_WINDOW if since is None else utc_instant(since, "since")
+    start = (
+        max(end - DEFAULT_WINDOW, EARLIEST_INSTANT)
+        if since is None
+        else utc_instant(since, "since")
+    )
     if start >= end:
         raise ValidationError("since", "must be before until")
     if end - start > MAX_WINDOW:
