@@ -155,6 +155,10 @@ def test_a_grant_of_credits_raises_the_limit(subscriber: None) -> None:
         ({"idempotency_key": "k" * 256}, "idempotency_key", "at most 255"),
         ({"idempotency_key": "two words"}, "idempotency_key", "must be"),
         ({"enforce": "yes"}, "enforce", "valid boolean"),
+        # Ids are taken as sent (they were trimmed in a body, refused in a query).
+        ({"feature_code": " api_calls"}, "feature_code", "lowercase letters"),
+        ({"user_id": "user_42 "}, "user_id", ""),
+        ({"idempotency_key": "\tkey"}, "idempotency_key", "must be"),
         ({"user_id": "someone_else"}, "feature_code", "has no feature api_calls"),
     ],
 )

@@ -18,6 +18,10 @@ ProjectIdField = Field(description="the project, as an integer or a numeric stri
 # the pattern is only documented, so clients and fuzzers know the alphabet.
 USER_ID_SCHEMA: dict[str, Any] = {"pattern": f"^{USER_ID_PATTERN}$"}
 UserIdField = Field(min_length=1, max_length=128, json_schema_extra=USER_ID_SCHEMA)
+# Ids in a body are taken as sent, as in a query: a space around one is refused (422), not
+# trimmed into another id. (The models strip other strings: names, reasons.)
+AsSent = StringConstraints(strip_whitespace=False)
+UserId = Annotated[str, AsSent, UserIdField]
 
 
 def user_id_query() -> Any:
@@ -42,17 +46,15 @@ def project_id_query() -> Any:
 
 # Not stripped: a URL with a space or a control character anywhere, ends included, is refused
 # (billing.domain.tenancy.url_origin), not quietly repaired.
-Url = Annotated[
-    str, StringConstraints(strip_whitespace=False), Field(min_length=1, max_length=2048)
-]
+Url = Annotated[str, AsSent, Field(min_length=1, max_length=2048)]
 
 
 class CheckoutSessionBody(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
-    user_id: str = UserIdField
+    user_id: UserId
     project_id: int | str = ProjectIdField
-    price_id: str = Field(min_length=1, max_length=255)
+    price_id: Annotated[str, AsSent, Field(min_length=1, max_length=255)]
     mode: Literal["subscription", "payment"]
     success_url: Url
     cancel_url: Url
@@ -66,7 +68,7 @@ class CheckoutSessionBody(BaseModel):
 class PortalSessionBody(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
-    user_id: str = UserIdField
+    user_id: UserId
     project_id: int | str = ProjectIdField
     return_url: Url
     currency: str | None = Field(
@@ -84,6 +86,7 @@ class PortalSessionBody(BaseModel):
 FEATURE_CODE_SCHEMA: dict[str, Any] = {"pattern": f"^{FEATURE_CODE_PATTERN}$"}
 IDEMPOTENCY_KEY_SCHEMA: dict[str, Any] = {"pattern": f"^{IDEMPOTENCY_KEY_PATTERN}$"}
 FeatureCodeField = Field(min_length=1, max_length=64, json_schema_extra=FEATURE_CODE_SCHEMA)
+FeatureCode = Annotated[str, AsSent, FeatureCodeField]
 ActorField = Field(min_length=1, max_length=128)
 ReasonField = Field(min_length=1, max_length=500)
 
@@ -91,9 +94,9 @@ ReasonField = Field(min_length=1, max_length=500)
 class GrantBody(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
-    user_id: str = UserIdField
+    user_id: UserId
     project_id: int | str = ProjectIdField
-    feature_code: str = FeatureCodeField
+    feature_code: FeatureCode
     granted_by: str = ActorField
     reason: str = ReasonField
     valid_to: IsoTime | None = None
@@ -110,11 +113,11 @@ class GrantBody(BaseModel):
 class UsageBody(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
-    user_id: str = UserIdField
+    user_id: UserId
     project_id: int | str = ProjectIdField
-    feature_code: str = FeatureCodeField
+    feature_code: FeatureCode
     quantity: int = Field(ge=1, le=MAX_QUANTITY, strict=True, description="units used")
-    idempotency_key: str = Field(
+    idempotency_key: Annotated[str, AsSent] = Field(
         min_length=1,
         max_length=255,
         json_schema_extra=IDEMPOTENCY_KEY_SCHEMA,
@@ -131,9 +134,9 @@ class UsageBody(BaseModel):
 class RevokeBody(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
-    user_id: str = UserIdField
+    user_id: UserId
     project_id: int | str = ProjectIdField
-    feature_code: str = FeatureCodeField
+    feature_code: FeatureCode
     revoked_by: str = ActorField
     reason: str = ReasonField
 
@@ -143,7 +146,7 @@ class TokenBody(BaseModel):
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
-    user_id: str = UserIdField
+    user_id: UserId
     project_id: int | str = ProjectIdField
     audience: str = Field(
         min_length=1,
