@@ -197,7 +197,10 @@ def _metering() -> None:
 
 def _ledger() -> None:
     ledger = wiring.billing_ledger()
-    engine.apply_event(se.event("customer.subscription.created", se.subscription(), 1), ledger, NOW)
+    sent = int(NOW.timestamp()) - 60  # events are applied after Stripe sent them
+    engine.apply_event(
+        se.event("customer.subscription.created", se.subscription(), sent), ledger, NOW
+    )
     engine.apply_event(se.event("customer.created", {"id": "cus_1"}, 2), ledger, NOW)  # recorded
     ledger.owner_of_customer("cus_1")
     ledger.facts_of(Owner("1", "user_42"))
